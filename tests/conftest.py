@@ -1,0 +1,52 @@
+"""Test-wide setup: the OpsWorks CM model on AWS_DATA_PATH, fake credentials, and the emulator."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# Set before any botocore session exists, once for the whole run.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+os.environ["AWS_DATA_PATH"] = str(REPO_ROOT / "lambda" / "models")
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_SESSION_TOKEN"] = "testing"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+os.environ.pop("AWS_PROFILE", None)
+os.environ["POWERTOOLS_SERVICE_NAME"] = "opsworks-cm-backup"
+os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "OpsWorksCMBackup"
+os.environ["POWERTOOLS_TRACE_DISABLED"] = "1"
+
+import pytest  # noqa: E402
+from botocore.config import Config  # noqa: E402
+
+from backup_orchestrator.clients import opsworkscm_client  # noqa: E402
+from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock  # noqa: E402
+
+NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(backup_seconds=300, server_seconds=600, delete_seconds=30)
+
+
+@pytest.fixture
+def emulator(clock: ManualClock, emulator_config: EmulatorConfig) -> Iterator[Emulator]:
+    """An emulated account served in-process; every response is checked against the model."""
+    emu = Emulator(emulator_config, clock, rate=0, strict=True)
+    with InProcessEndpoint(emu):
+        yield emu
+
+
+@pytest.fixture
+def opsworkscm(emulator: Emulator) -> Any:
+    """A real boto3 OpsWorks CM client, answered by the emulator, with retries off."""
+    return opsworkscm_client(region_name="us-east-1", config=NO_RETRIES)

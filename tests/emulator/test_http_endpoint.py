@@ -1,0 +1,96 @@
+"""The emulator as a standalone HTTP endpoint: boto3 and the stock AWS CLI against a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backup_orchestrator.clients import opsworkscm_client
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "local.emulator",
+            "--port",
+            "0",
+            "--backup-seconds",
+            "0.2",
+            "--manual-backup-limit",
+            "3",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    try:
+        assert line.startswith("OpsWorks CM emulator listening on http://127.0.0.1:"), line
+        yield line.rsplit(" ", 1)[-1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_boto3_talks_to_the_http_endpoint(endpoint: str) -> None:
+    client = opsworkscm_client(endpoint_url=endpoint)
+
+    attributes = {
+        a["Name"]: a["Maximum"] for a in client.describe_account_attributes()["Attributes"]
+    }
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.create_backup(ServerName="ghost")
+
+    assert attributes == {"ServerLimit": 10, "ManualBackupLimit": 3}
+
+
+def test_stock_aws_cli_works_with_endpoint_url(endpoint: str) -> None:
+    env = {**os.environ, "AWS_DATA_PATH": str(REPO_ROOT / "lambda" / "models")}
+    aws = Path(sys.executable).parent / "aws"
+
+    result = subprocess.run(
+        [
+            str(aws),
+            "opsworkscm",
+            "describe-servers",
+            "--endpoint-url",
+            endpoint,
+            "--output",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"Servers": []}
+
+
+def test_cli_arguments_are_checked(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "local.emulator", "--rate", "-1"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "--rate must be at least 0" in result.stderr
