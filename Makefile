@@ -25,6 +25,7 @@ $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt pyprojec
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(STAMP)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +52,19 @@ def emulator(clock: ManualClock, emulator_config: EmulatorConfig) -> Iterator[Em
 def opsworkscm(emulator: Emulator) -> Any:
     """A real boto3 OpsWorks CM client, answered by the emulator, with retries off."""
     return opsworkscm_client(region_name="us-east-1", config=NO_RETRIES)
+
+
+@dataclass
+class FakeLambdaContext:
+    """The parts of the Lambda context the handler and Powertools read."""
+
+    function_name: str = "opsworks-cm-backup-orchestrator"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = (
+        "arn:aws:lambda:us-east-1:123456789012:function:opsworks-cm-backup-orchestrator"
+    )
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_ms: int = 600_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from backup_orchestrator.ratelimit import TokenBucket
 from local.emulator import shapes
 from local.emulator.backend import OPERATIONS, Backend, EmulatorConfig
 from local.emulator.clock import Clock
@@ -53,30 +54,6 @@ class WireResponse:
     status: int
     headers: dict[str, str]
     body: bytes
-
-
-class TokenBucket:
-    """Requests per second with a burst, shared by every operation, like the service's limit."""
-
-    def __init__(self, rate: float, burst: int, monotonic: Callable[[], float] = time.monotonic):
-        self.rate = rate
-        self.burst = max(1, burst)
-        self._monotonic = monotonic
-        self._tokens = float(self.burst)
-        self._last = monotonic()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        if self.rate <= 0:
-            return True
-        with self._lock:
-            now = self._monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return True
-            return False
 
 
 def _encode(value: Any) -> Any:
@@ -132,7 +109,7 @@ class Emulator:
                     f"Unknown operation: {target or '(no X-Amz-Target)'}"
                 )
             params = self._parse(body)
-            if not self.bucket.take():
+            if not self.bucket.try_acquire():
                 raise ThrottlingException("Rate exceeded")
             for fault in self.faults:
                 injected = fault(operation, params)

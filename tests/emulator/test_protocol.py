@@ -14,7 +14,7 @@ from backup_orchestrator.clients import opsworkscm_client
 from local.emulator import Emulator, InProcessEndpoint, ManualClock
 from local.emulator.backend import OPERATIONS
 from local.emulator.shapes import service_model, validation_errors
-from local.emulator.wire import TARGET_PREFIX, TokenBucket
+from local.emulator.wire import TARGET_PREFIX
 from tests.conftest import NO_RETRIES
 
 UNIMPLEMENTED = sorted(set(service_model().operation_names) - set(OPERATIONS))
@@ -141,13 +141,3 @@ def test_botocore_retries_ride_out_throttling(clock: ManualClock) -> None:
     throttled = [c for c in emulator.calls if c.error == "ThrottlingException"]
     assert len([c for c in emulator.calls if c.error is None]) == 5
     assert throttled, "a burst of 1 at 20/s must throttle back-to-back calls"
-
-
-def test_token_bucket_refills_at_the_rate() -> None:
-    now = [0.0]
-    bucket = TokenBucket(rate=5, burst=10, monotonic=lambda: now[0])
-
-    assert sum(bucket.take() for _ in range(15)) == 10
-    now[0] += 1.0
-    assert sum(bucket.take() for _ in range(15)) == 5
-    assert TokenBucket(rate=0, burst=1).take()

@@ -1,0 +1,126 @@
+"""The events the orchestrator accepts, validated into one run request."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN
+
+SERVER_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9\-]{0,39}")
+MAX_DESCRIPTION = 256
+
+
+class InvalidRequestError(ValueError):
+    """The event is not one the orchestrator accepts; the message names the field."""
+
+
+class ScheduledEvent(BaseModel):
+    """What the EventBridge Scheduler schedule sends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["schedule"]
+    scheduled_time: Annotated[AwareDatetime, Field(alias="scheduledTime")]
+
+
+class ManualEvent(BaseModel):
+    """What a person sends with `aws lambda invoke`; every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    servers: Annotated[list[StrictStr] | None, Field(min_length=1, max_length=200)] = None
+    dry_run: Annotated[StrictBool, Field(alias="dryRun")] = False
+    retain: Annotated[StrictInt | None, Field(ge=RETAIN_MIN, le=RETAIN_MAX)] = None
+    description: Annotated[StrictStr | None, Field(max_length=MAX_DESCRIPTION)] = None
+
+    @field_validator("servers")
+    @classmethod
+    def _names(cls, names: list[str] | None) -> list[str] | None:
+        if names is None:
+            return None
+        bad = [n for n in names if not SERVER_NAME.fullmatch(n)]
+        if bad:
+            raise ValueError(
+                f"{bad[0]!r} is not an OpsWorks CM server name (a letter, then letters, digits or "
+                "hyphens, at most 40 characters)"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError("a server is named more than once")
+        return names
+
+    @field_validator("description")
+    @classmethod
+    def _printable(cls, text: str | None) -> str | None:
+        if text is not None and not text.isprintable():
+            raise ValueError("must be printable text on one line")
+        return text
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run, whatever started it."""
+
+    run_id: str
+    scheduled: bool
+    servers: tuple[str, ...] | None
+    dry_run: bool
+    retain: int | None
+    description: str | None
+    # Two deliveries of the same scheduled slot share this key, so only one run happens.
+    idempotency_key: str
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "event"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a field this function accepts"
+        problems.append(f"field '{field}': {message}")
+    return "invalid event: " + "; ".join(problems)
+
+
+def parse_event(event: Any, *, request_id: str, now: datetime | None = None) -> RunRequest:
+    """Validate a scheduled or manual event. Raises InvalidRequestError naming the bad field."""
+    if not isinstance(event, dict):
+        raise InvalidRequestError(
+            f"invalid event: expected a JSON object, got {type(event).__name__}"
+        )
+    try:
+        if "source" in event or "scheduledTime" in event:
+            scheduled = ScheduledEvent.model_validate(event)
+            slot = scheduled.scheduled_time.astimezone(UTC)
+            run_id = f"scheduled-{slot:%Y%m%dT%H%M%SZ}"
+            return RunRequest(run_id, True, None, False, None, None, run_id)
+        manual = ManualEvent.model_validate(event)
+    except ValidationError as exc:
+        raise InvalidRequestError(_describe(exc)) from None
+    started = (now or datetime.now(UTC)).astimezone(UTC)
+    suffix = re.sub(r"[^A-Za-z0-9]", "", request_id)[:12] or "local"
+    run_id = f"manual-{started:%Y%m%dT%H%M%SZ}-{suffix}"
+    return RunRequest(
+        run_id=run_id,
+        scheduled=False,
+        servers=tuple(manual.servers) if manual.servers is not None else None,
+        dry_run=manual.dry_run,
+        retain=manual.retain,
+        description=manual.description,
+        # A retried delivery of the same invocation keeps its request id.
+        idempotency_key=f"manual-{request_id}",
+    )

@@ -1,0 +1,108 @@
+"""The Lambda entry point: validate the event, build clients, run once, report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from backup_orchestrator.clients import opsworkscm_client, service_pace
+from backup_orchestrator.events import RunRequest, parse_event
+from backup_orchestrator.models import Outcome
+from backup_orchestrator.opsworkscm import OpsWorksCM
+from backup_orchestrator.orchestrator import Services, run
+from backup_orchestrator.report import RunReport
+from backup_orchestrator.settings import Settings, SettingsError, get_settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+# A scheduled slot must stay claimed longer than EventBridge Scheduler keeps retrying it.
+IDEMPOTENCY_SECONDS = 48 * 3600
+
+
+def build_services(settings: Settings) -> Services:
+    return Services(
+        opsworkscm=OpsWorksCM(opsworkscm_client(pace=service_pace())),
+        stepfunctions=boto3.client("stepfunctions"),
+    )
+
+
+@logger.inject_lambda_context(log_event=True, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Raises SettingsError or InvalidRequestError (naming the field) before changing anything."""
+    settings = get_settings()
+    if settings.tracker_state_machine_arn is None or settings.idempotency_table is None:
+        raise SettingsError(
+            "invalid setting: TRACKER_STATE_MACHINE_ARN and IDEMPOTENCY_TABLE must be set for the "
+            "deployed function"
+        )
+    request = parse_event(event, request_id=context.aws_request_id)
+    logger.append_keys(run_id=request.run_id)
+    tracer.put_annotation("run_id", request.run_id)
+    services = build_services(settings)
+
+    def execute() -> dict[str, Any]:
+        report = run(request, settings, services, remaining_ms=context.get_remaining_time_in_millis)
+        _record_metrics(report)
+        return report.to_json()
+
+    if request.dry_run:
+        return execute()
+    return _once_per_slot(execute, request, settings, context)
+
+
+def _once_per_slot(
+    execute: Any, request: RunRequest, settings: Settings, context: LambdaContext
+) -> dict[str, Any]:
+    """Run `execute` at most once per idempotency key; a repeat gets the first run's report."""
+    assert settings.idempotency_table is not None
+    config = IdempotencyConfig(
+        event_key_jmespath="idempotencyKey",
+        expires_after_seconds=IDEMPOTENCY_SECONDS,
+        raise_on_no_idempotency_key=True,
+    )
+    config.register_lambda_context(context)
+    store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+    ran = False
+
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="claim", persistence_store=store, config=config
+    )
+    def once(claim: dict[str, str]) -> dict[str, Any]:
+        nonlocal ran
+        ran = True
+        result: dict[str, Any] = execute()
+        return result
+
+    report: dict[str, Any] = once(claim={"idempotencyKey": request.idempotency_key})
+    if not ran:
+        logger.info("repeated delivery: returning the first run's report")
+    return report
+
+
+def _record_metrics(report: RunReport) -> None:
+    metrics.add_metric("BackupsStarted", MetricUnit.Count, report.count(Outcome.STARTED))
+    metrics.add_metric("BackupsSkipped", MetricUnit.Count, report.count(Outcome.SKIPPED))
+    metrics.add_metric("BackupsFailedToStart", MetricUnit.Count, report.count(Outcome.FAILED))
+    metrics.add_metric(
+        "BackupsDeleted", MetricUnit.Count, sum(len(r.deleted) for r in report.results)
+    )
+    metrics.add_metric(
+        "ManualBackupHeadroom",
+        MetricUnit.Count,
+        max(0, report.quota.maximum - report.quota.used_after_run),
+    )
+    if report.tracker_error:
+        metrics.add_metric("TrackerStartFailures", MetricUnit.Count, 1)

@@ -1,0 +1,58 @@
+"""The JSON report a run returns: what it did, per server, and the account's quota."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from backup_orchestrator.models import Outcome
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="json")
+
+
+class DeletionReport(_Camel):
+    backup_id: str
+    reason: str
+
+
+class RetainReport(_Camel):
+    asked: int | None = None
+    granted: int | None = None
+
+
+class ServerResult(_Camel):
+    server_name: str
+    outcome: Outcome
+    backup_id: str | None = None
+    reason: str
+    deleted: list[DeletionReport] = []
+    deferred_deletes: list[DeletionReport] = []
+    retain: RetainReport = RetainReport()
+    warnings: list[str] = []
+
+
+class QuotaReport(_Camel):
+    used: int
+    maximum: int
+    # Manual backups once this run's backups exist, and once deferred deletions are applied.
+    used_after_run: int
+    used_when_settled: int
+
+
+class RunReport(_Camel):
+    run_id: str
+    dry_run: bool
+    quota: QuotaReport
+    results: list[ServerResult]
+    tracker_execution_arn: str | None = None
+    tracker_error: str | None = None
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome is outcome)

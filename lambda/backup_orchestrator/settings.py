@@ -1,0 +1,80 @@
+"""The Lambda's settings, read from environment variables once and validated."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN, PruneScope
+
+MODEL_FILE = Path("opsworkscm") / "2016-11-01" / "service-2.json"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names the environment variable."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    select_tag: Annotated[tuple[str, str], Field(alias="SELECT_TAG")] = (
+        "opsworks-cm-backup",
+        "enabled",
+    )
+    retain: Annotated[int, Field(alias="RETAIN", ge=RETAIN_MIN, le=RETAIN_MAX)] = 7
+    prune_scope: Annotated[PruneScope, Field(alias="PRUNE_SCOPE")] = PruneScope.OWN
+    tracker_state_machine_arn: Annotated[
+        str | None, Field(alias="TRACKER_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:")
+    ] = None
+    idempotency_table: Annotated[str | None, Field(alias="IDEMPOTENCY_TABLE", min_length=3)] = None
+    poll_seconds: Annotated[int, Field(alias="POLL_SECONDS", ge=1, le=3600)] = 60
+    deadline_seconds: Annotated[int, Field(alias="DEADLINE_SECONDS", ge=60, le=86_400)] = 10_800
+    aws_data_path: Annotated[str, Field(alias="AWS_DATA_PATH")] = ""
+
+    @field_validator("select_tag", mode="before")
+    @classmethod
+    def _tag(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            key, sep, tag_value = value.partition("=")
+            if not sep or not key.strip() or not tag_value.strip():
+                raise ValueError("must look like key=value, for example opsworks-cm-backup=enabled")
+            return (key.strip(), tag_value.strip())
+        return value
+
+    @field_validator("aws_data_path")
+    @classmethod
+    def _model_on_path(cls, value: str) -> str:
+        roots = [p for p in value.split(os.pathsep) if p]
+        if not any((Path(root) / MODEL_FILE).is_file() for root in roots):
+            raise ValueError(
+                f"no directory in it holds {MODEL_FILE}; point it at the project's lambda/models "
+                "(botocore no longer ships the OpsWorks CM model)"
+            )
+        return value
+
+
+def parse_settings(environ: Mapping[str, str]) -> Settings:
+    """Validate settings from an environment mapping. Raises SettingsError naming the variable."""
+    names = {field.alias for field in Settings.model_fields.values() if field.alias}
+    present = {k: v for k, v in environ.items() if k in names and v != ""}
+    present.setdefault("AWS_DATA_PATH", "")
+    try:
+        return Settings.model_validate(present)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "settings"
+            shown = environ.get(name, "")
+            problems.append(f"{name}={shown!r}: {error['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("invalid setting " + "; ".join(problems)) from None
+
+
+@cache
+def get_settings() -> Settings:
+    """The settings of this Lambda container, read once."""
+    return parse_settings(os.environ)

@@ -1,0 +1,74 @@
+"""The orchestrator as deployed: the real handler, the emulator, and moto for the rest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from backup_orchestrator.settings import get_settings
+from local.emulator import Emulator
+from local.emulator.backend import MUTATING_OPERATIONS
+
+IDEMPOTENCY_TABLE = "opsworks-cm-backup-idempotency"
+PASS_MACHINE = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+
+
+@dataclass
+class Cloud:
+    """What the deployed stack would give the function, in moto."""
+
+    sfn: Any
+    dynamodb: Any
+    tracker_arn: str
+
+    def executions(self) -> list[dict[str, Any]]:
+        listed = self.sfn.list_executions(stateMachineArn=self.tracker_arn)["executions"]
+        return [self.sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
+
+    def tracker_inputs(self) -> list[dict[str, Any]]:
+        return [json.loads(e["input"]) for e in self.executions()]
+
+    def idempotency_records(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.dynamodb.scan(TableName=IDEMPOTENCY_TABLE)["Items"]
+        return items
+
+
+@pytest.fixture
+def cloud(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName=IDEMPOTENCY_TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sfn = boto3.client("stepfunctions")
+        tracker_arn = sfn.create_state_machine(
+            name="opsworks-cm-backup-tracker",
+            definition=json.dumps(PASS_MACHINE),
+            roleArn="arn:aws:iam::123456789012:role/tracker",
+        )["stateMachineArn"]
+        monkeypatch.setenv("TRACKER_STATE_MACHINE_ARN", tracker_arn)
+        monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
+        monkeypatch.setenv("POLL_SECONDS", "5")
+        monkeypatch.setenv("DEADLINE_SECONDS", "3600")
+        get_settings.cache_clear()
+        yield Cloud(sfn, dynamodb, tracker_arn)
+    get_settings.cache_clear()
+
+
+def mutating_calls(emulator: Emulator) -> list[str]:
+    return [c.operation for c in emulator.calls if c.operation in MUTATING_OPERATIONS]
+
+
+def tag(emulator: Emulator, *names: str, **extra: str) -> None:
+    """Give servers the selection tag (and any extra tags)."""
+    for name in names:
+        emulator.backend.servers[name].tags.update({"opsworks-cm-backup": "enabled", **extra})

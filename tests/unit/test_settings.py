@@ -1,0 +1,67 @@
+"""Settings from environment variables: defaults, and errors that name the variable."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from backup_orchestrator.models import PruneScope
+from backup_orchestrator.settings import SettingsError, parse_settings
+
+MODELS = os.environ["AWS_DATA_PATH"]
+
+
+def test_defaults() -> None:
+    settings = parse_settings({"AWS_DATA_PATH": MODELS})
+
+    assert settings.select_tag == ("opsworks-cm-backup", "enabled")
+    assert (settings.retain, settings.prune_scope) == (7, PruneScope.OWN)
+    assert (settings.poll_seconds, settings.deadline_seconds) == (60, 10_800)
+    assert settings.tracker_state_machine_arn is None
+
+
+def test_every_variable_is_read() -> None:
+    settings = parse_settings(
+        {
+            "AWS_DATA_PATH": f"/nowhere{os.pathsep}{MODELS}",
+            "SELECT_TAG": " backup = nightly ",
+            "RETAIN": "3",
+            "PRUNE_SCOPE": "all-manual",
+            "TRACKER_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:t",
+            "IDEMPOTENCY_TABLE": "runs",
+            "POLL_SECONDS": "30",
+            "DEADLINE_SECONDS": "3600",
+        }
+    )
+
+    assert settings.select_tag == ("backup", "nightly")
+    assert (settings.retain, settings.prune_scope) == (3, PruneScope.ALL_MANUAL)
+    assert (settings.poll_seconds, settings.deadline_seconds) == (30, 3600)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SELECT_TAG", "enabled"),
+        ("SELECT_TAG", "=x"),
+        ("RETAIN", "0"),
+        ("RETAIN", "50"),
+        ("RETAIN", "seven"),
+        ("PRUNE_SCOPE", "everything"),
+        ("TRACKER_STATE_MACHINE_ARN", "my-machine"),
+        ("POLL_SECONDS", "0"),
+        ("DEADLINE_SECONDS", "10"),
+        ("AWS_DATA_PATH", "/nowhere"),
+    ],
+)
+def test_bad_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        parse_settings({"AWS_DATA_PATH": MODELS, name: value})
+
+    assert f"{name}={value!r}" in str(excinfo.value)
+
+
+def test_missing_model_path_is_explained() -> None:
+    with pytest.raises(SettingsError, match=r"AWS_DATA_PATH.*lambda/models"):
+        parse_settings({})
