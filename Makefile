@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AWS_DATA_PATH := $(CURDIR)/lambda/models
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help venv test lint format typecheck unit model clean
+.PHONY: help venv test lint format typecheck unit model synth deploy clean
 
 help:
 	@echo "make test       lint, type-check and run the test suite (builds .venv when missing)"
@@ -18,6 +18,8 @@ help:
 	@echo "make format     apply ruff fixes and formatting"
 	@echo "make typecheck  mypy"
 	@echo "make unit       pytest"
+	@echo "make synth      synthesize the stack offline into cdk.out (cdk-nag included)"
+	@echo "make deploy     deploy with the AWS CDK CLI (needs AWS credentials); ARGS=... passes options"
 	@echo "make model      regenerate lambda/models from botocore 1.40.18"
 	@echo "make clean      remove .venv and build output"
 
@@ -45,6 +47,14 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+synth: $(STAMP)
+	rm -rf cdk.out
+	CDK_OUTDIR=cdk.out $(BIN)/python app.py
+	$(BIN)/python scripts/stack_summary.py cdk.out
+
+deploy: $(STAMP)
+	$(BIN)/npx --yes aws-cdk@2 deploy $(ARGS)
 
 model: $(STAMP)
 	$(BIN)/python scripts/extract_opsworkscm_model.py

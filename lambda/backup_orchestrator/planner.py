@@ -245,8 +245,12 @@ def _plan_creators(
     }
     pooled = sum(len(pool) for pool in pools.values())
     fixed = quota.used - pooled
-    shares = _fair_shares(asked, quota.maximum - fixed, creators)
-    shares = {name: shares[name] for name in creators}
+    # A server can hold no more than its new backup plus the good ones it already has, so it
+    # only competes for that many slots; what it cannot use goes to the others.
+    demand = {
+        name: min(asked[name], 1 + sum(b.status == "OK" for b in pools[name])) for name in creators
+    }
+    shares = _fair_shares(demand, quota.maximum - fixed, creators)
     if any(share == 0 for share in shares.values()):
         return None
 
@@ -254,6 +258,7 @@ def _plan_creators(
     surplus: list[tuple[Backup, ServerPlan]] = []
     for name in creators:
         share = shares[name]
+        granted = asked[name] if share >= demand[name] else share
         keep_ok = share - 1  # the new backup takes one of the server's slots
         kept = 0
         result = ServerPlan(
@@ -261,7 +266,7 @@ def _plan_creators(
             True,
             "",
             retain_asked=asked[name],
-            retain_granted=share,
+            retain_granted=granted,
         )
         for backup in pools[name]:
             if backup.status == "OK" and kept < keep_ok:
@@ -270,11 +275,11 @@ def _plan_creators(
             why = (
                 "failed backup, removed once the new backup is OK"
                 if backup.status == "FAILED"
-                else f"beyond retention ({share} kept), removed once the new backup is OK"
+                else f"beyond retention ({granted} kept), removed once the new backup is OK"
             )
             result.deferred.append(Deletion(backup.backup_id, name, why))
             surplus.append((backup, result))
-        result.reason = _start_reason(asked[name], share, len(creators), quota)
+        result.reason = _start_reason(asked[name], granted, len(creators), quota)
         results[name] = result
 
     need = quota.used + len(creators) - quota.maximum if creators else 0

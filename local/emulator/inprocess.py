@@ -30,6 +30,22 @@ class _RawBody:
         yield self._body
 
 
+def _name_errors_like_step_functions() -> None:
+    """Teach moto's Step Functions interpreter the service's error prefix.
+
+    Step Functions names SDK-integration errors `OpsWorksCm.<Exception>`; moto's table of
+    prefixes lacks OpsWorks CM and would say `opsworkscm.<Exception>`, so Catch and Retry rules
+    written for AWS would not match locally.
+    """
+    try:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            state_task_service_aws_sdk as aws_sdk,
+        )
+    except ImportError:  # moto is a test and demo dependency, not a runtime one
+        return
+    aws_sdk._SERVICE_ERROR_NAMES.setdefault("opsworkscm", "OpsWorksCm")
+
+
 class InProcessEndpoint:
     """Context manager: while open, OpsWorks CM clients talk to `emulator` in-process.
 
@@ -53,6 +69,7 @@ class InProcessEndpoint:
         return AWSResponse(request.url, answer.status, headers, _RawBody(answer.body))
 
     def __enter__(self) -> Emulator:
+        _name_errors_like_step_functions()
         botocore.handlers.BUILTIN_HANDLERS.append(self._entry)
         # The default session read the handler list when it was made; start a fresh one.
         boto3.DEFAULT_SESSION = None

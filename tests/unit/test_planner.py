@@ -313,12 +313,34 @@ def test_plan_never_breaks_the_rules(
         assert quota.used - len(immediate) + len(creators) <= quota.maximum
         assert result.used_when_settled <= quota.maximum
         assert len(immediate) == max(0, quota.used + len(creators) - quota.maximum)
-    # Fair shares: nobody gets more than asked; the constrained differ by at most one.
-    granted = {p.server_name: (p.retain_granted, p.retain_asked) for p in result.creating}
-    assert all(g is not None and a is not None and 1 <= g <= a for g, a in granted.values())
-    constrained = [g for g, a in granted.values() if g is not None and a is not None and g < a]
-    if constrained:
-        assert all(g is not None and g <= min(constrained) + 1 for g, _ in granted.values())
+    # Fair shares: nobody keeps more than asked; a server that got less than it asked keeps
+    # what it was granted, and nobody keeps more than one above the least-served of those.
+    deleted = {d.backup_id for d in everything}
+    kept = {
+        p.server_name: 1
+        + sum(
+            1
+            for b in backups
+            if b.server_name == p.server_name
+            and b.is_manual
+            and b.status == "OK"
+            and (b.is_own or chosen.prune_scope is PruneScope.ALL_MANUAL)
+            and b.backup_id not in deleted
+        )
+        for p in result.creating
+    }
+    shares: dict[str, tuple[int, int]] = {}
+    for p in result.creating:
+        assert p.retain_granted is not None
+        assert p.retain_asked is not None
+        shares[p.server_name] = (p.retain_granted, p.retain_asked)
+    constrained = [granted for granted, asked in shares.values() if granted < asked]
+    for name, (granted, asked) in shares.items():
+        assert 1 <= kept[name] <= granted <= asked
+        if granted < asked:
+            assert kept[name] == granted
+        if constrained:
+            assert kept[name] <= min(constrained) + 1
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,0 +1,272 @@
+"""The stack: schedule -> orchestrator Lambda -> tracker state machine, with alerts and alarms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+from aws_cdk import (
+    Acknowledgment,
+    Aws,
+    CfnElement,
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    TimeZone,
+    Validations,
+)
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as targets
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct, IConstruct
+
+from infra.config import LOG_RETENTION_DAYS, Config
+from infra.monitoring import AlertTopic, Monitoring
+from infra.tracker import METRIC_NAMESPACE, Tracker
+
+LAMBDA_ROOT = Path(__file__).resolve().parent.parent / "lambda"
+HANDLER = "backup_orchestrator.handler.lambda_handler"
+# OpsWorks CM has no resource-level permissions, so its statements must use Resource "*";
+# least privilege is the smallest set of actions.
+ORCHESTRATOR_OPSWORKSCM_ACTIONS = [
+    "opsworks-cm:CreateBackup",
+    "opsworks-cm:DeleteBackup",
+    "opsworks-cm:DescribeAccountAttributes",
+    "opsworks-cm:DescribeBackups",
+    "opsworks-cm:DescribeServers",
+    "opsworks-cm:ListTagsForResource",
+]
+NO_RESOURCE_LEVEL = (
+    "OpsWorks CM supports no resource-level permissions or condition keys, so its actions can "
+    "only be granted on Resource '*'; the statement lists only the actions the code calls."
+)
+
+
+def _ack(scope: IConstruct, rule: str, reason: str) -> None:
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def _arn_of(construct: IConstruct) -> str:
+    """How cdk-nag writes the ARN of a construct's resource in a finding id."""
+    resource = cast(CfnElement, construct.node.default_child)
+    return f"<{Stack.of(construct).get_logical_id(resource)}.Arn>"
+
+
+class BackupOrchestratorStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: object):
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.config = config
+        retention = logs.RetentionDays[LOG_RETENTION_DAYS[config.log_retention_days]]
+
+        alerts = AlertTopic(self, "Alerts", email=config.alert_email)
+
+        dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        _ack(
+            dead_letters,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue of the schedule and the function.",
+        )
+
+        table = dynamodb.TableV2(
+            self,
+            "Idempotency",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            time_to_live_attribute="expiration",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+        tracker = Tracker(
+            self,
+            "Tracker",
+            topic=alerts.topic,
+            timeout=Duration.seconds(config.tracker_timeout_seconds),
+            log_retention=retention,
+        )
+        self.tracker = tracker
+        tracker_role = tracker.state_machine.role
+        # Publishing to a topic encrypted with a customer key needs the key.
+        tracker_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="AlertTopicKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[alerts.key.key_arn],
+            )
+        )
+        _ack(
+            tracker_role,
+            "AwsSolutions-IAM5[Resource::*]",
+            NO_RESOURCE_LEVEL + " CloudWatch PutMetricData, X-Ray and the Step Functions log "
+            "delivery actions also have no resource-level permissions.",
+        )
+
+        function_logs = logs.LogGroup(
+            self, "OrchestratorLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        role = iam.Role(
+            self,
+            "OrchestratorRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="OpsWorks CM backup orchestrator",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="OpsWorksCM", actions=ORCHESTRATOR_OPSWORKSCM_ACTIONS, resources=["*"]
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="Logs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[function_logs.log_group_arn, f"{function_logs.log_group_arn}:*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="Tracker",
+                actions=["states:StartExecution"],
+                resources=[tracker.state_machine.state_machine_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="Idempotency",
+                actions=[
+                    "dynamodb:DeleteItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                ],
+                resources=[table.table_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DeadLetters", actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn]
+            )
+        )
+        _ack(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            NO_RESOURCE_LEVEL + " X-Ray trace submission also has no resource-level permissions.",
+        )
+        _ack(
+            role,
+            f"AwsSolutions-IAM5[Resource::{_arn_of(function_logs)}:*]",
+            "Log streams of the function's own log group; their names are not known in advance.",
+        )
+
+        powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "Powertools",
+            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:017000801446:layer:"
+            f"AWSLambdaPowertoolsPythonV3-python313-arm64:{config.powertools_layer_version}",
+        )
+        self.function = lambda_.Function(
+            self,
+            "Orchestrator",
+            description="Backs up tagged OpsWorks CM servers and prunes old manual backups",
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(
+                str(LAMBDA_ROOT), exclude=["requirements.txt", "**/__pycache__", "*.pyc"]
+            ),
+            layers=[powertools],
+            role=role,
+            memory_size=512,
+            timeout=Duration.seconds(config.lambda_timeout_seconds),
+            reserved_concurrent_executions=1,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=function_logs,
+            logging_format=lambda_.LoggingFormat.JSON,
+            dead_letter_queue=dead_letters,
+            retry_attempts=2,
+            max_event_age=Duration.hours(1),
+            environment={
+                "AWS_DATA_PATH": "/var/task/models",
+                "SELECT_TAG": config.select_tag,
+                "RETAIN": str(config.retain),
+                "PRUNE_SCOPE": config.prune_scope.value,
+                "TRACKER_STATE_MACHINE_ARN": tracker.state_machine.state_machine_arn,
+                "IDEMPOTENCY_TABLE": table.table_name,
+                "POLL_SECONDS": str(config.poll_seconds),
+                "DEADLINE_SECONDS": str(config.deadline_seconds),
+                "POWERTOOLS_SERVICE_NAME": "opsworks-cm-backup",
+                "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        _ack(
+            self.function,
+            "AwsSolutions-L1",
+            "The runtime is pinned to Python 3.13 together with the Powertools layer flavour "
+            "(python313) and the version the tests run; they move together, deliberately.",
+        )
+
+        scheduler_role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+            description="Lets the schedule invoke the OpsWorks CM backup orchestrator",
+        )
+        _ack(
+            scheduler_role,
+            f"AwsSolutions-IAM5[Resource::{_arn_of(self.function)}:*]",
+            "Invoking the orchestrator function's own versions and aliases (CDK grantInvoke).",
+        )
+        schedule_group = scheduler.ScheduleGroup(self, "Schedules")
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description="Runs the OpsWorks CM backup orchestrator",
+            schedule=scheduler.ScheduleExpression.expression(
+                config.schedule, TimeZone.of(config.time_zone)
+            ),
+            schedule_group=schedule_group,
+            target=targets.LambdaInvoke(
+                self.function,
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {
+                        "source": "schedule",
+                        "scheduledTime": scheduler.ContextAttribute.scheduled_time,
+                    }
+                ),
+                role=scheduler_role,
+                dead_letter_queue=dead_letters,
+                retry_attempts=5,
+                max_event_age=Duration.hours(6),
+            ),
+        )
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            topic=alerts.topic,
+            function=self.function,
+            state_machine=tracker.state_machine,
+            dead_letters=dead_letters,
+            watchdog_hours=config.watchdog_hours,
+        )
+
+        CfnOutput(self, "OrchestratorFunctionName", value=self.function.function_name)
+        CfnOutput(self, "TrackerStateMachineArn", value=tracker.state_machine.state_machine_arn)
+        CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)

