@@ -10,10 +10,12 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AWS_DATA_PATH := $(CURDIR)/lambda/models
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help venv test lint format typecheck unit model synth deploy clean
+.PHONY: help venv test lint format typecheck unit demo emulator model synth deploy clean
 
 help:
+	@echo "make demo       the whole product on the embedded local cloud, in about a minute"
 	@echo "make test       lint, type-check and run the test suite (builds .venv when missing)"
+	@echo "make emulator   a standalone OpsWorks CM endpoint on 127.0.0.1:4580 with the demo fleet"
 	@echo "make lint       ruff check and format check"
 	@echo "make format     apply ruff fixes and formatting"
 	@echo "make typecheck  mypy"
@@ -47,6 +49,12 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m local.demo
+
+emulator: $(STAMP)
+	$(BIN)/python -m local.emulator --port 4580 --fleet local/fleets/demo.json
 
 synth: $(STAMP)
 	rm -rf cdk.out

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from botocore.config import Config  # noqa: E402
 
 from backup_orchestrator.clients import opsworkscm_client  # noqa: E402
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock  # noqa: E402
+from local.runtime import LocalLambdaContext  # noqa: E402
 
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -54,17 +53,5 @@ def opsworkscm(emulator: Emulator) -> Any:
     return opsworkscm_client(region_name="us-east-1", config=NO_RETRIES)
 
 
-@dataclass
-class FakeLambdaContext:
-    """The parts of the Lambda context the handler and Powertools read."""
-
-    function_name: str = "opsworks-cm-backup-orchestrator"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:opsworks-cm-backup-orchestrator"
-    )
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    remaining_ms: int = 600_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+# The handler's context in tests is the same stand-in the local tools use.
+FakeLambdaContext = LocalLambdaContext

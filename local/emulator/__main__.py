@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+from local import fleet
 from local.emulator.backend import EmulatorConfig
 from local.emulator.http import make_server
 from local.emulator.wire import Emulator
@@ -93,6 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="added to every response (default 0)",
     )
     add("--region", default="us-east-1", help="region in ARNs (default us-east-1)")
+    add(
+        "--fleet",
+        type=Path,
+        metavar="FILE",
+        help="seed the account from a fleet file (see local/fleets/demo.json)",
+    )
     return parser.parse_args(argv)
 
 
@@ -108,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         region=args.region,
     )
     emulator = Emulator(config, rate=args.rate, burst=int(args.burst), latency_ms=args.latency_ms)
+    if args.fleet:
+        try:
+            fleet.seed(emulator, fleet.load(args.fleet))
+        except fleet.FleetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         server = make_server(emulator, "127.0.0.1", int(args.port))
     except OSError as exc:

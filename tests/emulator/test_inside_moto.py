@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
-from typing import Any
 
 import boto3
 from moto import mock_aws
 
 from backup_orchestrator.clients import opsworkscm_client
 from local.emulator import Emulator, ManualClock
+from local.runtime import wait_for_execution
 
 DESCRIBE_DEFINITION = {
     "StartAt": "Describe",
@@ -55,18 +54,8 @@ def test_step_functions_sdk_task_is_served_by_the_emulator(
         execution = sfn.start_execution(
             stateMachineArn=machine, input=json.dumps({"backupId": backup_id})
         )
-        result = wait_for(sfn, execution["executionArn"])
+        result = wait_for_execution(sfn, execution["executionArn"])
 
     assert result["status"] == "SUCCEEDED", result
     assert json.loads(result["output"]) == {"status": "OK"}
     assert emulator.calls[-1].operation == "DescribeBackups"
-
-
-def wait_for(sfn: Any, execution_arn: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.05)
-    raise AssertionError(f"execution {execution_arn} still running after {timeout}s")

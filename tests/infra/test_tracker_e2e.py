@@ -4,7 +4,6 @@ emulator, and the whole chain: schedule event -> orchestrator -> tracker -> fina
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from backup_orchestrator.settings import get_settings
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
 from local.emulator.errors import ServiceError
+from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext
 
 
@@ -59,17 +59,7 @@ def run_tracker(
     sfn = boto3.client("stepfunctions")
     payload = {"runId": "run-1", "pollSeconds": 1, "deadlineSeconds": deadline, "backups": backups}
     execution = sfn.start_execution(stateMachineArn=cloud.tracker_arn, input=json.dumps(payload))
-    return wait_for(sfn, execution["executionArn"])
-
-
-def wait_for(sfn: Any, arn: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.2)
-    raise AssertionError(f"{arn} still running after {timeout} s")
+    return wait_for_execution(sfn, execution["executionArn"])
 
 
 def metric_names() -> set[str]:
@@ -190,7 +180,7 @@ def test_schedule_event_to_final_state(
     report = lambda_handler(
         {"source": "schedule", "scheduledTime": "2026-01-05T02:00:00Z"}, FakeLambdaContext()
     )
-    result = wait_for(boto3.client("stepfunctions"), report["trackerExecutionArn"])
+    result = wait_for_execution(boto3.client("stepfunctions"), report["trackerExecutionArn"])
     get_settings.cache_clear()
 
     assert result["status"] == "SUCCEEDED", result

@@ -1,0 +1,253 @@
+"""make demo: the whole product on the embedded local cloud, in one process, in about a minute.
+
+Synthesizes the stack, stands its tracker state machine, alert topic and idempotency table up in
+moto next to the OpsWorks CM emulator, seeds a demo fleet, fires one scheduled run through the
+real orchestrator handler, follows the tracker to the end and prints what happened.
+
+Emulated time: each tracker poll (one real second) stands for one emulated minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from local import MODELS_DIR, fleet
+from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock
+from local.emulator.errors import ServiceError
+
+EMULATED_SECONDS_PER_POLL = 60
+BACKUP_MINUTES = 4
+
+
+def _prepare_environment() -> None:
+    # moto logs every failed execution it interprets; the demo reports outcomes itself.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    # Everything stays in this process: fake credentials, the carried API model.
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "demo",
+            "AWS_SECRET_ACCESS_KEY": "demo",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_DATA_PATH": str(MODELS_DIR),
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_NAMESPACE": "OpsWorksCMBackup",
+            "POWERTOOLS_SERVICE_NAME": "opsworks-cm-backup",
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+
+
+class Progress:
+    def __init__(self, out: TextIO, steps: int) -> None:
+        self.out = out
+        self.steps = steps
+        self.step = 0
+
+    @contextmanager
+    def __call__(self, text: str) -> Iterator[None]:
+        self.step += 1
+        started = time.monotonic()
+        self.out.write(f"[{self.step}/{self.steps}] {text} ...")
+        self.out.flush()
+        yield
+        self.out.write(f" done ({time.monotonic() - started:.1f} s)\n")
+        self.out.flush()
+
+
+@contextmanager
+def _silenced_stdout() -> Iterator[None]:
+    """Powertools writes EMF metrics to stdout; keep the demo's output for people."""
+    saved = sys.stdout
+    with open(os.devnull, "w") as devnull:
+        sys.stdout = devnull
+        try:
+            yield
+        finally:
+            sys.stdout = saved
+
+
+def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
+    """Run the demo and print its report to `out`; return the facts it printed."""
+    _prepare_environment()
+    import boto3
+    from moto import mock_aws
+
+    from backup_orchestrator.cli import format_report
+    from backup_orchestrator.handler import lambda_handler
+    from backup_orchestrator.settings import get_settings
+    from local.cloud import LocalCloud, synthesize
+    from local.runtime import LocalLambdaContext, wait_for_execution
+
+    progress = Progress(out, 5)
+    out.write("OpsWorks CM backup orchestrator: local demo (no AWS account needed)\n\n")
+    with progress("Synthesizing the stack with cdk-nag"):
+        template = synthesize()
+
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    emulator = Emulator(
+        EmulatorConfig(backup_seconds=BACKUP_MINUTES * 60, delete_seconds=30),
+        clock,
+        rate=5,
+        burst=10,
+    )
+
+    def time_passes(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "DescribeBackups" and "BackupId" in params:
+            clock.advance(EMULATED_SECONDS_PER_POLL / max(1, _in_flight(emulator)))
+        return None
+
+    with (
+        InProcessEndpoint(emulator),
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+    ):
+        with progress("Starting the local cloud: OpsWorks CM emulator + moto"):
+            cloud = LocalCloud(template).create()
+            inbox = _subscribe_inbox(cloud.topic_arn)
+            environment = cloud.function_environment()
+            environment["POLL_SECONDS"] = "1"
+            os.environ.update(environment)
+            get_settings.cache_clear()
+        demo_fleet = fleet.load(fleet_file)
+        with progress(f"Seeding the demo fleet from {fleet_file.name}"):
+            fleet.seed(emulator, demo_fleet)
+            before = _quota(emulator)
+        slot = clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        with (
+            progress(f"Firing the schedule (slot {slot}) into the orchestrator"),
+            _silenced_stdout(),
+        ):
+            report = lambda_handler(
+                {"source": "schedule", "scheduledTime": slot}, LocalLambdaContext()
+            )
+        emulator.faults.append(time_passes)
+        execution: dict[str, Any] = {"status": "NOT STARTED"}
+        if report.get("trackerExecutionArn"):
+            with progress("Following the tracker state machine (1 s = 1 emulated minute)"):
+                execution = wait_for_execution(
+                    boto3.client("stepfunctions"), report["trackerExecutionArn"], out=out
+                )
+        alerts = _read_inbox(inbox)
+        after = _quota(emulator)
+        final = {b.backup_id: b.status for b in emulator.backend.backups.values()}
+
+    get_settings.cache_clear()
+    facts = {
+        "report": report,
+        "tracker": execution["status"],
+        "alerts": alerts,
+        "quotaBefore": before,
+        "quotaAfter": after,
+        "final": final,
+    }
+    _print_summary(out, facts, demo_fleet, format_report)
+    return facts
+
+
+def _in_flight(emulator: Emulator) -> int:
+    running = [b for b in emulator.backend.backups.values() if b.status == "IN_PROGRESS"]
+    return len(running) or 1
+
+
+def _quota(emulator: Emulator) -> dict[str, int]:
+    backend = emulator.backend
+    with backend.lock:
+        backend.settle()
+        return {
+            "used": backend.manual_backups_used(),
+            "maximum": backend.config.manual_backup_limit,
+        }
+
+
+def _subscribe_inbox(topic_arn: str) -> str:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    url: str = sqs.create_queue(QueueName="demo-alert-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn["QueueArn"])
+    return url
+
+
+def _read_inbox(url: str) -> list[dict[str, str]]:
+    import boto3
+
+    answer = boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    bodies = [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+    return [{"subject": b.get("Subject", ""), "message": b.get("Message", "")} for b in bodies]
+
+
+def _print_summary(
+    out: TextIO, facts: dict[str, Any], demo_fleet: fleet.Fleet, format_report: Any
+) -> None:
+    report = facts["report"]
+    final = facts["final"]
+    statuses = {
+        r["backupId"]: final.get(r["backupId"], "GONE") for r in report["results"] if r["backupId"]
+    }
+    out.write("\n" + format_report(report, statuses) + "\n")
+
+    selected_tag = os.environ.get("SELECT_TAG", "opsworks-cm-backup=enabled")
+    reported = {r["serverName"] for r in report["results"]}
+    unselected = [s for s in demo_fleet.servers if s.name not in reported]
+    if unselected:
+        out.write("\nNot selected (no tag " + selected_tag + "): ")
+        out.write(", ".join(s.name for s in unselected) + "\n")
+
+    applied = [
+        d["backupId"]
+        for r in report["results"]
+        for d in r["deferredDeletes"]
+        if final.get(d["backupId"], "GONE") in ("DELETING", "GONE")
+    ]
+    out.write(
+        f"\nRetention applied by the tracker after the new backups were OK: "
+        f"{', '.join(applied) if applied else 'nothing'}\n"
+    )
+    foreign = sum(
+        1 for s in demo_fleet.servers for b in s.backups if b.type == "MANUAL" and not b.own
+    )
+    before, after = facts["quotaBefore"], facts["quotaAfter"]
+    out.write(
+        f"Manual-backup quota: {before['used']}/{before['maximum']} before, "
+        f"{after['used']}/{after['maximum']} after "
+        f"({foreign} manual backups were made by someone else and were left alone)\n"
+    )
+    out.write(f"Tracker execution: {facts['tracker']}\n")
+    alerts = facts["alerts"]
+    out.write(f"\nAlerts published to the SNS topic: {len(alerts)}\n")
+    for alert in alerts:
+        out.write(f"  Subject: {alert['subject']}\n")
+        for line in alert["message"].splitlines():
+            out.write(f"  | {line}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__)
+    parser.add_argument(
+        "--fleet",
+        type=Path,
+        default=fleet.FLEETS_DIR / "demo.json",
+        help="fleet file to seed (default local/fleets/demo.json)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        run_demo(args.fleet, sys.stdout)
+    except fleet.FleetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

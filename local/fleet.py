@@ -1,0 +1,119 @@
+"""Fleet files: a JSON description of an OpsWorks CM account to seed the emulator with.
+
+    {
+      "account": {"manualBackupLimit": 20, "serverLimit": 10},
+      "failBackups": ["puppet-flaky"],
+      "servers": [
+        {"name": "chef-prod", "engine": "ChefAutomate", "status": "HEALTHY",
+         "tags": {"opsworks-cm-backup": "enabled"},
+         "backups": [{"ageDays": 1, "own": true},
+                     {"ageDays": 40, "description": "before the 2025 migration"},
+                     {"ageDays": 2, "type": "AUTOMATED"}]}
+      ]
+    }
+
+A backup is MANUAL and OK unless it says otherwise; `own: true` marks it as made by this product
+(the Description marker), so retention may prune it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backup_orchestrator.models import own_description
+from local.emulator.backend import SERVER_STATUSES
+from local.emulator.wire import Emulator
+
+FLEETS_DIR = Path(__file__).resolve().parent / "fleets"
+
+
+class FleetError(ValueError):
+    """The fleet file is not valid; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FleetBackup(_Strict):
+    age_days: Annotated[float, Field(alias="ageDays", ge=0)]
+    type: Literal["MANUAL", "AUTOMATED"] = "MANUAL"
+    status: Literal["OK", "FAILED"] = "OK"
+    own: bool = False
+    description: str = ""
+
+
+class FleetServer(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9\-]{0,39}$")]
+    engine: Literal["ChefAutomate", "Puppet"] = "ChefAutomate"
+    status: str = "HEALTHY"
+    tags: dict[str, str] = {}
+    backups: list[FleetBackup] = []
+    preferred_backup_window: Annotated[str | None, Field(alias="preferredBackupWindow")] = None
+
+    def model_post_init(self, context: object) -> None:
+        if self.status not in SERVER_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(SERVER_STATUSES)}")
+
+
+class FleetAccount(_Strict):
+    manual_backup_limit: Annotated[int, Field(alias="manualBackupLimit", ge=1)] = 50
+    server_limit: Annotated[int, Field(alias="serverLimit", ge=1)] = 10
+
+
+class Fleet(_Strict):
+    account: FleetAccount = FleetAccount()
+    fail_backups: Annotated[list[str], Field(alias="failBackups")] = []
+    servers: list[FleetServer]
+
+
+def load(path: Path) -> Fleet:
+    """Read and validate a fleet file. Raises FleetError naming the bad field."""
+    try:
+        return Fleet.model_validate(json.loads(path.read_text()))
+    except OSError as exc:
+        raise FleetError(f"cannot read fleet file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise FleetError(f"fleet file {path} is not JSON: {exc}") from None
+    except ValidationError as exc:
+        problems = [
+            f"field '{'.'.join(str(p) for p in error['loc'])}': "
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        ]
+        raise FleetError(f"fleet file {path}: " + "; ".join(problems)) from None
+
+
+def seed(emulator: Emulator, fleet: Fleet) -> None:
+    """Put the fleet's servers and backups into the emulated account."""
+    backend = emulator.backend
+    backend.config.manual_backup_limit = fleet.account.manual_backup_limit
+    backend.config.server_limit = max(fleet.account.server_limit, len(fleet.servers))
+    backend.config.fail_backups = tuple(fleet.fail_backups)
+    now = backend.settle()
+    for server in fleet.servers:
+        extra: dict[str, Any] = {}
+        if server.preferred_backup_window:
+            extra["PreferredBackupWindow"] = server.preferred_backup_window
+        backend.add_server(
+            server.name, engine=server.engine, status=server.status, tags=server.tags, **extra
+        )
+        for index, backup in enumerate(server.backups):
+            description = (
+                own_description("seeded", backup.description or "scheduled backup")
+                if backup.own
+                else backup.description
+            )
+            backend.add_backup(
+                server.name,
+                # A second apart, so backups of the same age get distinct ids.
+                now - timedelta(days=backup.age_days, seconds=index),
+                backup_type=backup.type,
+                status=backup.status,
+                description=description,
+            )

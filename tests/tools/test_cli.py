@@ -1,0 +1,147 @@
+"""owcm-backup against the emulator: tables, JSON, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from backup_orchestrator.cli import main
+from backup_orchestrator.models import OWN_MARKER
+from local.emulator import Emulator, ManualClock
+from local.emulator.backend import MUTATING_OPERATIONS
+
+TAG = {"opsworks-cm-backup": "enabled"}
+
+
+@pytest.fixture
+def fleet(emulator: Emulator, clock: ManualClock) -> Emulator:
+    backend = emulator.backend
+    backend.add_server("chef-prod", tags=TAG)
+    backend.add_server(
+        "puppet-prod", engine="Puppet", tags={**TAG, "opsworks-cm-backup:retain": "1"}
+    )
+    backend.add_server("chef-busy", status="UNDER_MAINTENANCE", tags=TAG)
+    for days in (1, 2):
+        backend.add_backup(
+            "puppet-prod", clock.now() - timedelta(days=days), description=f"{OWN_MARKER} run=x]"
+        )
+    backend.add_backup("chef-prod", clock.now() - timedelta(days=3), backup_type="AUTOMATED")
+    return emulator
+
+
+def test_plan_prints_a_table_and_changes_nothing(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["plan"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "(dry run, nothing changed)" in out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[4:7]}
+    assert rows == {"chef-busy": "SKIPPED", "chef-prod": "PLANNED", "puppet-prod": "PLANNED"}
+    assert "after OK  puppet-prod-" in out
+    assert [c for c in fleet.calls if c.operation in MUTATING_OPERATIONS] == []
+
+
+def test_plan_as_json(fleet: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--json", "--servers", "chef-prod"]) == 0
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["dryRun"] is True
+    assert [r["outcome"] for r in report["results"]] == ["PLANNED"]
+
+
+def test_run_wait_follows_backups_and_applies_retention(
+    fleet: Emulator, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def time_passes(operation: str, params: dict[str, object]) -> None:
+        if operation == "DescribeBackups":
+            clock.advance(fleet.config.backup_seconds)
+
+    fleet.faults.append(time_passes)
+
+    code = main(
+        [
+            "run",
+            "--wait",
+            "--poll",
+            "0.01",
+            "--servers",
+            "puppet-prod",
+            "--description",
+            "pre-upgrade",
+        ]
+    )
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "puppet-prod  STARTED" in out
+    assert " OK " in out
+    statuses = sorted(
+        b.status for b in fleet.backend.backups.values() if b.server_name == "puppet-prod"
+    )
+    assert statuses == ["DELETING", "DELETING", "OK"]
+
+
+def test_status_shows_servers_backups_and_quota(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "Manual backups: 2 of 50 used (48 free, account-wide)" in out
+    assert "puppet-prod" in out and "2 OK" in out
+    assert "chef-prod" in out and "1 OK" in out
+
+    assert main(["status", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    by_name = {s["serverName"]: s for s in body["servers"]}
+    assert body["quota"] == {"used": 2, "maximum": 50}
+    assert by_name["chef-prod"]["automated"] == {"OK": 1}
+    assert by_name["chef-busy"]["state"] == "UNDER_MAINTENANCE"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["plan", "--retain", "0"], "field 'retain'"),
+        (["plan", "--servers", "ghost"], "no OpsWorks CM server named 'ghost'"),
+        (["plan", "--select-tag", "oops"], "SELECT_TAG='oops'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    code = main(argv)
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert expected in err
+    assert [c for c in fleet.calls if c.operation in MUTATING_OPERATIONS] == []
+
+
+def test_unreachable_endpoint_is_one_line_not_a_traceback() -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "owcm-backup"),
+            "status",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: Could not connect to the endpoint URL")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,39 @@
+"""make demo, end to end: every demo case is visible in what a person reads."""
+
+from __future__ import annotations
+
+import io
+
+from local.demo import run_demo
+from local.fleet import FLEETS_DIR
+
+
+def test_demo_shows_every_case() -> None:
+    out = io.StringIO()
+
+    facts = run_demo(FLEETS_DIR / "demo.json", out)
+
+    text = out.getvalue()
+    outcomes = {r["serverName"]: r["outcome"] for r in facts["report"]["results"]}
+    assert outcomes == {
+        "chef-prod": "STARTED",
+        "puppet-prod": "STARTED",
+        "puppet-flaky": "STARTED",
+        "chef-busy": "SKIPPED",
+    }
+    assert "[5/5] Following the tracker state machine" in text
+    assert "chef-busy     SKIPPED" in text and "UNDER_MAINTENANCE" in text
+    assert "Not selected (no tag opsworks-cm-backup=enabled): chef-sandbox" in text
+    assert "3/3" in text  # puppet-prod's retention tag
+    assert "deleted now to make room" in text
+    assert "Retention applied by the tracker after the new backups were OK: puppet-prod-" in text
+    assert "Manual-backup quota: 19/20 before, 18/20 after (3 manual backups were made" in text
+    assert "Tracker execution: FAILED" in text
+    assert "Alerts published to the SNS topic: 1" in text
+    assert "puppet-flaky: backup puppet-flaky-" in text and "ended FAILED" in text
+    finals = {
+        r["serverName"]: facts["final"][r["backupId"]]
+        for r in facts["report"]["results"]
+        if r["backupId"]
+    }
+    assert finals == {"chef-prod": "OK", "puppet-prod": "OK", "puppet-flaky": "FAILED"}
