@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN, PruneScope
+from backup_orchestrator.validation import problems
 
 # The retention periods CloudWatch Logs accepts, in days, and their aws_logs.RetentionDays names.
 LOG_RETENTION_DAYS = {
@@ -147,10 +148,9 @@ def from_context(context: dict[str, Any]) -> Config:
     try:
         return Config.model_validate(values)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = str(error["loc"][0]) if error["loc"] else "context"
-            shown = context.get(key, "")
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"context key {key}={shown!r}: {message}")
-        raise ConfigError("; ".join(problems)) from None
+        raise ConfigError(
+            "; ".join(
+                f"context key {key}={context.get(key, '')!r}: {message}"
+                for key, message in problems(exc)
+            )
+        ) from None

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backup_orchestrator.models import own_description
+from backup_orchestrator.validation import problems
 from local.emulator.backend import SERVER_STATUSES
 from local.emulator.wire import Emulator
 
@@ -81,12 +82,8 @@ def load(path: Path) -> Fleet:
     except json.JSONDecodeError as exc:
         raise FleetError(f"fleet file {path} is not JSON: {exc}") from None
     except ValidationError as exc:
-        problems = [
-            f"field '{'.'.join(str(p) for p in error['loc'])}': "
-            f"{error['msg'].removeprefix('Value error, ')}"
-            for error in exc.errors()
-        ]
-        raise FleetError(f"fleet file {path}: " + "; ".join(problems)) from None
+        described = "; ".join(f"field '{field}': {message}" for field, message in problems(exc))
+        raise FleetError(f"fleet file {path}: {described}") from None
 
 
 def seed(emulator: Emulator, fleet: Fleet) -> None:

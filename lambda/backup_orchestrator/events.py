@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN
+from backup_orchestrator.validation import problems
 
 SERVER_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9\-]{0,39}")
 MAX_DESCRIPTION = 256
@@ -86,14 +87,9 @@ class RunRequest:
 
 
 def _describe(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "event"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "is not a field this function accepts"
-        problems.append(f"field '{field}': {message}")
-    return "invalid event: " + "; ".join(problems)
+    return "invalid event: " + "; ".join(
+        f"field '{field or 'event'}': {message}" for field, message in problems(exc)
+    )
 
 
 def parse_event(event: Any, *, request_id: str, now: datetime | None = None) -> RunRequest:

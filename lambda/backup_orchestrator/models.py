@@ -10,6 +10,12 @@ from enum import StrEnum
 # apart from everyone else's with the DescribeBackups answer alone (no per-backup calls).
 OWN_MARKER = "[opsworks-cm-backup"
 
+# Every state an OpsWorks CM server can be in (ServerStatus in the API model).
+SERVER_STATES = (
+    "BACKING_UP", "CONNECTION_LOST", "CREATING", "DELETING", "MODIFYING", "FAILED", "HEALTHY",
+    "RUNNING", "RESTORING", "SETUP", "UNDER_MAINTENANCE", "UNHEALTHY", "TERMINATED",
+)  # fmt: skip
+
 # CreateBackup is allowed only in these server states (API reference).
 BACKUP_ALLOWED_STATES = frozenset({"RUNNING", "HEALTHY", "UNHEALTHY"})
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN, PruneScope
+from backup_orchestrator.validation import problems
 
 MODEL_FILE = Path("opsworkscm") / "2016-11-01" / "service-2.json"
 
@@ -66,12 +67,12 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
     try:
         return Settings.model_validate(present)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            name = str(error["loc"][0]) if error["loc"] else "settings"
-            shown = environ.get(name, "")
-            problems.append(f"{name}={shown!r}: {error['msg'].removeprefix('Value error, ')}")
-        raise SettingsError("invalid setting " + "; ".join(problems)) from None
+        raise SettingsError(
+            "invalid setting "
+            + "; ".join(
+                f"{name}={environ.get(name, '')!r}: {message}" for name, message in problems(exc)
+            )
+        ) from None
 
 
 @cache

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from backup_orchestrator.models import SERVER_STATES
 from local.emulator import tags as tag_rules
 from local.emulator.clock import Clock, SystemClock
 from local.emulator.errors import (
@@ -29,21 +30,7 @@ from local.emulator.errors import (
     ValidationException,
 )
 
-SERVER_STATUSES = (
-    "BACKING_UP",
-    "CONNECTION_LOST",
-    "CREATING",
-    "DELETING",
-    "MODIFYING",
-    "FAILED",
-    "HEALTHY",
-    "RUNNING",
-    "RESTORING",
-    "SETUP",
-    "UNDER_MAINTENANCE",
-    "UNHEALTHY",
-    "TERMINATED",
-)
+SERVER_STATUSES = SERVER_STATES
 BACKUP_ALLOWED = frozenset({"RUNNING", "HEALTHY", "UNHEALTHY"})
 MAINTENANCE_ALLOWED = BACKUP_ALLOWED
 RESTORE_ALLOWED = frozenset({"CONNECTION_LOST", "HEALTHY", "RUNNING", "UNHEALTHY", "TERMINATED"})

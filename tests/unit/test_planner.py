@@ -12,6 +12,7 @@ from backup_orchestrator.models import (
     BACKUP_ALLOWED_STATES,
     OWN_MARKER,
     RETAIN_TAG,
+    SERVER_STATES,
     Backup,
     PruneScope,
     Quota,
@@ -21,23 +22,7 @@ from backup_orchestrator.planner import Plan, PlanningError, Policy, plan
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 SELECTED = {"opsworks-cm-backup": "enabled"}
-STATES = sorted(
-    {
-        "BACKING_UP",
-        "CONNECTION_LOST",
-        "CREATING",
-        "DELETING",
-        "MODIFYING",
-        "FAILED",
-        "HEALTHY",
-        "RUNNING",
-        "RESTORING",
-        "SETUP",
-        "UNDER_MAINTENANCE",
-        "UNHEALTHY",
-        "TERMINATED",
-    }
-)
+STATES = sorted(SERVER_STATES)
 
 
 def policy(**overrides: object) -> Policy:

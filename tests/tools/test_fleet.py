@@ -1,0 +1,71 @@
+"""Fleet files: the demo fleet loads; mistakes are named; the emulator can be seeded from one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local.emulator import Emulator
+from local.fleet import FLEETS_DIR, FleetError, load, seed
+
+
+def test_demo_fleet_seeds_the_account(emulator: Emulator) -> None:
+    seed(emulator, load(FLEETS_DIR / "demo.json"))
+
+    backend = emulator.backend
+    assert set(backend.servers) == {
+        "chef-prod",
+        "puppet-prod",
+        "chef-busy",
+        "puppet-flaky",
+        "chef-sandbox",
+    }
+    assert backend.servers["chef-busy"].status == "UNDER_MAINTENANCE"
+    assert backend.manual_backups_used() == 19
+    assert backend.config.manual_backup_limit == 20
+    own = [b for b in backend.backups.values() if b.description.startswith("[opsworks-cm-backup")]
+    assert len(own) == 16
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"servers": [{"name": "9bad"}]}, "servers.0.name"),
+        ({"servers": [{"name": "a", "status": "ASLEEP"}]}, "servers.0"),
+        ({"servers": [{"name": "a", "backups": [{"ageDays": -1}]}]}, "servers.0.backups.0.ageDays"),
+        (
+            {"servers": [{"name": "a", "backups": [{"ageDays": 1, "type": "NIGHTLY"}]}]},
+            "servers.0.backups.0.type",
+        ),
+        ({"servers": [], "acount": {}}, "acount"),
+        ({"account": {"manualBackupLimit": 0}, "servers": []}, "account.manualBackupLimit"),
+    ],
+)
+def test_mistakes_name_the_field(tmp_path: Path, document: dict[str, object], field: str) -> None:
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps(document))
+
+    with pytest.raises(FleetError, match=f"field '{field}'"):
+        load(path)
+
+
+def test_emulator_refuses_a_bad_fleet_file_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.json"
+    path.write_text("{not json")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "local.emulator", "--port", "0", "--fleet", str(path)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: fleet file")
+    assert "is not JSON" in result.stderr
