@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AWS_DATA_PATH := $(CURDIR)/lambda/models
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help venv test lint format typecheck unit demo emulator model synth deploy clean
+.PHONY: help venv test lint format typecheck unit chaos bench demo emulator model synth deploy clean
 
 help:
 	@echo "make demo       the whole product on the embedded local cloud, in about a minute"
@@ -19,7 +19,9 @@ help:
 	@echo "make lint       ruff check and format check"
 	@echo "make format     apply ruff fixes and formatting"
 	@echo "make typecheck  mypy"
-	@echo "make unit       pytest"
+	@echo "make unit       pytest (without the slow fault-injection cases)"
+	@echo "make chaos      the whole fault-injection suite, slow cases included"
+	@echo "make bench      benchmarks against the service's limits (prints figures, writes JSON)"
 	@echo "make synth      synthesize the stack offline into cdk.out (cdk-nag included)"
 	@echo "make deploy     deploy with the AWS CDK CLI (needs AWS credentials); ARGS=... passes options"
 	@echo "make model      regenerate lambda/models from botocore 1.40.18"
@@ -48,7 +50,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not chaos"
+
+chaos: $(STAMP)
+	$(BIN)/pytest tests/chaos
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m local.demo
@@ -68,4 +76,4 @@ model: $(STAMP)
 	$(BIN)/python scripts/extract_opsworkscm_model.py
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results

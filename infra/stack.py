@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import cast
 
 from aws_cdk import (
@@ -25,11 +24,11 @@ from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
+from infra.asset import ASSET_EXCLUDE, LAMBDA_ROOT
 from infra.config import LOG_RETENTION_DAYS, Config
 from infra.monitoring import AlertTopic, Monitoring
 from infra.tracker import METRIC_NAMESPACE, Tracker
 
-LAMBDA_ROOT = Path(__file__).resolve().parent.parent / "lambda"
 HANDLER = "backup_orchestrator.handler.lambda_handler"
 # OpsWorks CM has no resource-level permissions, so its statements must use Resource "*";
 # least privilege is the smallest set of actions.
@@ -183,9 +182,7 @@ class BackupOrchestratorStack(Stack):
             runtime=lambda_.Runtime.PYTHON_3_13,
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
-            code=lambda_.Code.from_asset(
-                str(LAMBDA_ROOT), exclude=["requirements.txt", "**/__pycache__", "*.pyc"]
-            ),
+            code=lambda_.Code.from_asset(str(LAMBDA_ROOT), exclude=ASSET_EXCLUDE),
             layers=[powertools],
             role=role,
             memory_size=512,

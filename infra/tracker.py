@@ -25,9 +25,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from backup_orchestrator.tracker import BATCH
+
 METRIC_NAMESPACE = "OpsWorksCMBackup"
 SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
-MAP_CONCURRENCY = 40
+# The most an inline Map runs in parallel; the orchestrator starts one execution per this many
+# backups (backup_orchestrator.tracker.BATCH), so every backup is polled from the start.
+MAP_CONCURRENCY = BATCH
 # Errors of the SDK integration worth retrying: throttling and the service's transient faults.
 RETRYABLE = [
     "OpsWorksCm.ThrottlingException",

@@ -79,7 +79,12 @@ class Quota:
         return max(0, self.maximum - self.used)
 
 
+def run_marker(run_id: str) -> str:
+    """How every backup a given run creates begins its Description."""
+    return f"{OWN_MARKER} run={run_id}]"
+
+
 def own_description(run_id: str, text: str | None) -> str:
     """The Description of a backup this product creates: marker, run, the operator's text."""
     suffix = f" {text}" if text else ""
-    return f"{OWN_MARKER} run={run_id}]{suffix}"
+    return f"{run_marker(run_id)}{suffix}"

@@ -115,14 +115,29 @@ class OpsWorksCM:
         return None
 
     def delete_backup(self, backup_id: str) -> bool:
-        """Start deleting a backup; False when it was already gone or already being deleted."""
-        try:
-            self._call(lambda: self.client.delete_backup(BackupId=backup_id))
-        except ClientError as exc:
-            if error_code(exc) in ("ResourceNotFoundException", "InvalidStateException"):
-                return False
-            raise
-        return True
+        """Start deleting a backup; False when somebody else had already deleted it.
+
+        When an attempt failed in a way that may have taken effect (a timeout or a 5xx), a retry
+        refused as "not found" or "already being deleted" means that attempt did the deletion.
+        """
+        uncertain = False
+
+        def attempt() -> bool:
+            nonlocal uncertain
+            try:
+                self.client.delete_backup(BackupId=backup_id)
+            except ClientError as exc:
+                if error_code(exc) in ("ResourceNotFoundException", "InvalidStateException"):
+                    return uncertain
+                retry, throttled = is_retryable(exc)
+                uncertain = uncertain or (retry and not throttled)
+                raise
+            except TRANSIENT_ERRORS:
+                uncertain = True
+                raise
+            return True
+
+        return self._call(attempt)
 
 
 def to_backup(data: Any) -> Backup:

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_orchestrator import planner
 from backup_orchestrator.events import InvalidRequestError, RunRequest
-from backup_orchestrator.models import GONE, Outcome, Server, own_description
+from backup_orchestrator.models import GONE, Backup, Outcome, Server, own_description, run_marker
 from backup_orchestrator.opsworkscm import OpsWorksCM, error_code
 from backup_orchestrator.report import (
     DeletionReport,
@@ -23,7 +23,7 @@ from backup_orchestrator.report import (
     ServerResult,
 )
 from backup_orchestrator.settings import Settings
-from backup_orchestrator.tracker import start_tracker
+from backup_orchestrator.tracker import start_trackers
 
 if TYPE_CHECKING:
     from types_boto3_stepfunctions import SFNClient
@@ -70,6 +70,11 @@ def run(
         raise InvalidRequestError(f"invalid event: {exc}") from None
     backups = service.backups()
     quota = service.manual_backup_quota()
+    # A retried delivery of this run (the first attempt died after CreateBackup) finds the
+    # backups that attempt started: they are followed, never made a second time.
+    marker = run_marker(request.run_id)
+    adopted = {b.server_name: b for b in backups if b.description.startswith(marker)}
+    policy = dataclasses.replace(policy, already_started=frozenset(adopted))
     wanted = (
         servers if request.servers is None else [s for s in servers if s.name in request.servers]
     )
@@ -87,7 +92,7 @@ def run(
     )
     if request.dry_run:
         return _dry_run_report(request, plan)
-    return _execute(request, settings, services, plan, remaining_ms)
+    return _execute(request, settings, services, plan, adopted, remaining_ms)
 
 
 def _with_tags(service: OpsWorksCM, server: Server) -> Server:
@@ -140,12 +145,21 @@ def _execute(
     settings: Settings,
     services: Services,
     plan: planner.Plan,
+    adopted: dict[str, Backup],
     remaining_ms: Callable[[], int],
 ) -> RunReport:
     service = services.opsworkscm
     results = {
         item.server_name: _base_result(item, Outcome.SKIPPED, item.reason) for item in plan.servers
     }
+    for name, backup in adopted.items():
+        if name in results:
+            results[name].outcome = Outcome.STARTED
+            results[name].backup_id = backup.backup_id
+            results[
+                name
+            ].reason = "backup started by an earlier attempt of this run; it is followed now"
+    room = _room_makers(plan)
 
     def delete(deletion: planner.Deletion) -> None:
         owner = results[deletion.server_name]
@@ -176,6 +190,10 @@ def _execute(
                 "the next run includes this server"
             )
             return
+        # Room is made right before the backup that needs it, so a server that is not started
+        # costs no deletion.
+        for deletion in room.get(item.server_name, []):
+            delete(deletion)
         try:
             backup = service.create_backup(item.server_name, description)
         except (ClientError, BotoCoreError) as exc:
@@ -189,14 +207,8 @@ def _execute(
         result.reason = f"backup started; {item.reason}"
         result.deferred_deletes = _deletions(item.deferred)
 
-    if remaining_ms() < TIMEOUT_MARGIN_MS:
-        # Too late to start anything: making room for backups that will not start helps nobody.
-        for item in plan.creating:
-            create(item)
-    else:
-        with ThreadPoolExecutor(WORKERS) as pool:
-            list(pool.map(delete, plan.delete_now))
-            list(pool.map(create, plan.creating))
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(create, plan.creating))
 
     started = [r for r in results.values() if r.outcome is Outcome.STARTED]
     deleted = sum(len(r.deleted) for r in results.values())
@@ -215,6 +227,23 @@ def _execute(
     if started and settings.tracker_state_machine_arn and services.stepfunctions is not None:
         _hand_over(report, started, settings, services.stepfunctions)
     return report
+
+
+def _room_makers(plan: planner.Plan) -> dict[str, list[planner.Deletion]]:
+    """Which creator makes which room: the first creators use the free slots; each later one
+    deletes one backup first. Deletions beyond that (the account is over its limit) go first."""
+    creators = [item.server_name for item in plan.creating]
+    pending = list(plan.delete_now)
+    free = max(0, plan.quota.maximum - plan.quota.used)
+    needing = creators[free:]
+    room: dict[str, list[planner.Deletion]] = {name: [] for name in creators}
+    extra = len(pending) - len(needing)
+    if creators and extra > 0:
+        room[creators[0]] += pending[:extra]
+        pending = pending[extra:]
+    for name, deletion in zip(needing, pending, strict=False):
+        room[name].append(deletion)
+    return room
 
 
 def _refusal(exc: ClientError | BotoCoreError) -> tuple[Outcome, str]:
@@ -248,7 +277,7 @@ def _hand_over(
         for r in started
     ]
     try:
-        report.tracker_execution_arn = start_tracker(
+        arns = start_trackers(
             client,
             settings.tracker_state_machine_arn,
             report.run_id,
@@ -256,6 +285,8 @@ def _hand_over(
             poll_seconds=settings.poll_seconds,
             deadline_seconds=settings.deadline_seconds,
         )
+        report.tracker_execution_arn = arns[0]
+        report.tracker_execution_arns = arns
     except (ClientError, BotoCoreError) as exc:
         report.tracker_error = f"could not start the tracker: {exc}"
         logger.error("tracker not started", extra={"error": str(exc)})

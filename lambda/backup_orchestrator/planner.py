@@ -39,6 +39,9 @@ class Policy:
     servers: tuple[str, ...] | None = None
     # An explicit retention for this run (manual event) wins over server tags and the default.
     retain_override: int | None = None
+    # Servers that already have this run's backup (an earlier attempt of the same run made it):
+    # never a second one in the same slot.
+    already_started: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,14 @@ def plan(
     asked: dict[str, int] = {}
     for server in chosen:
         retain, problem = resolve_retain(server, policy)
-        if problem or retain is None:
+        if server.name in policy.already_started:
+            plans[server.name] = ServerPlan(
+                server.name,
+                False,
+                "an earlier attempt of this run already started its backup",
+                retain_asked=retain,
+            )
+        elif problem or retain is None:
             plans[server.name] = ServerPlan(server.name, False, f"skipped: {problem}")
         elif server.status == GONE:
             plans[server.name] = ServerPlan(

@@ -52,6 +52,8 @@ class RunReport(_Camel):
     quota: QuotaReport
     results: list[ServerResult]
     tracker_execution_arn: str | None = None
+    # One execution per 40 backups; the first is also `trackerExecutionArn`.
+    tracker_execution_arns: list[str] = []
     tracker_error: str | None = None
 
     def count(self, outcome: Outcome) -> int:

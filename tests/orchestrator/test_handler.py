@@ -364,3 +364,20 @@ def test_backup_started_by_an_attempt_that_seemed_to_fail_is_kept(
     assert result["backupId"] in emulator.backend.backups
     assert len(emulator.backend.backups) == 1
     assert cloud.tracker_inputs()[0]["backups"][0]["backupId"] == result["backupId"]
+
+
+def test_large_run_gets_one_tracker_execution_per_forty_backups(
+    emulator: Emulator, cloud: Cloud
+) -> None:
+    emulator.config.server_limit = 45
+    for i in range(45):
+        emulator.backend.add_server(f"srv-{i:02d}", tags={"opsworks-cm-backup": "enabled"})
+
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    names = sorted(e["name"] for e in cloud.executions())
+    assert names == ["scheduled-20260105T120000Z-1", "scheduled-20260105T120000Z-2"]
+    assert len(report["trackerExecutionArns"]) == 2
+    assert report["trackerExecutionArn"] == report["trackerExecutionArns"][0]
+    sizes = sorted(len(batch["backups"]) for batch in cloud.tracker_inputs())
+    assert sizes == [5, 40]

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures: API calls, wall time, tracker latency and cold start."""

@@ -1,0 +1,180 @@
+"""Fixtures and builders for the fault-injection suite.
+
+The emulator, the clock and the moto cloud are the ones the rest of the suite uses (re-exported
+from tests/orchestrator and tests/infra); here the emulator also gets a deletion witness, first in
+line, so every case can check what each DeleteBackup was aimed at.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from backup_orchestrator.settings import get_settings
+from local.cloud import LocalCloud
+from local.emulator import Emulator, ManualClock
+from local.emulator.errors import ServiceError
+from local.emulator.faults import DeletionWitness
+from tests.conftest import FakeLambdaContext
+from tests.infra.conftest import cdk_out, template_json  # noqa: F401
+from tests.orchestrator.conftest import cloud  # noqa: F401
+
+SELECT_TAG = "opsworks-cm-backup"
+RETAIN_TAG = "opsworks-cm-backup:retain"
+SCHEDULED = {"source": "schedule", "scheduledTime": "2026-01-05T02:00:00Z"}
+# A backup an earlier run of the product made.
+EARLIER_RUN = "[opsworks-cm-backup run=scheduled-20260104T020000Z] scheduled backup"
+BY_HAND = "before the upgrade, made by hand"
+
+
+@pytest.fixture
+def emulator(emulator: Emulator) -> Emulator:
+    """The suite's emulator, with a witness of every deletion ahead of any fault."""
+    emulator.faults.insert(0, DeletionWitness(emulator))
+    return emulator
+
+
+def results(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["serverName"]: r for r in report["results"]}
+
+
+def outcomes(report: dict[str, Any]) -> dict[str, str]:
+    return {r["serverName"]: r["outcome"] for r in report["results"]}
+
+
+def build_fleet(
+    emulator: Emulator,
+    rng: random.Random,
+    count: int,
+    *,
+    tight: int = 0,
+    busy: int = 0,
+    prefix: str = "chef",
+) -> list[str]:
+    """`count` tagged servers with a history drawn from `rng` (the same for the same seed).
+
+    Every server has 2-4 OK backups of the product's own and an automated one; some have a FAILED
+    one of the product's, a manual backup made by hand, or a retention tag. The first `busy`
+    servers are BACKING_UP (an earlier run's backup, still IN_PROGRESS). The account's limit is
+    set so that `tight` backups must be deleted before this run's backups fit.
+    """
+    backend = emulator.backend
+    backend.config.server_limit = max(backend.config.server_limit, count + 2)
+    now = backend.clock.now()
+    names = [f"{prefix}-{i:02d}" for i in range(count)]
+    for i, name in enumerate(names):
+        tags = {SELECT_TAG: "enabled"}
+        retain = rng.choice([None, None, "1", "2", "3"])
+        if retain is not None:
+            tags[RETAIN_TAG] = retain
+        engine = rng.choice(["ChefAutomate", "Puppet"])
+        backend.add_server(name, engine=engine, tags=tags)
+        for days in sorted(rng.sample(range(1, 15), rng.randint(2, 4))):
+            ago = timedelta(days=days, minutes=i)
+            backend.add_backup(name, now - ago, description=EARLIER_RUN)
+        if rng.random() < 0.3:
+            ago = timedelta(days=rng.randint(1, 14), hours=12, minutes=i)
+            backend.add_backup(name, now - ago, status="FAILED", description=EARLIER_RUN)
+        if rng.random() < 0.4:
+            ago = timedelta(days=rng.randint(1, 30), hours=6, minutes=i)
+            backend.add_backup(name, now - ago, description=BY_HAND)
+        ago = timedelta(hours=rng.randint(1, 20), minutes=i)
+        backend.add_backup(name, now - ago, backup_type="AUTOMATED")
+    for name in names[:busy]:
+        backend.op_create_backup(
+            {"ServerName": name, "Description": EARLIER_RUN},
+            f"arn:aws:iam::{backend.config.account_id}:user/earlier-run",
+        )
+    backend.config.manual_backup_limit = backend.manual_backups_used() + count - busy - tight
+    return names
+
+
+@dataclass
+class DwindlingContext(FakeLambdaContext):
+    """A Lambda context whose remaining time drops by `step_ms` each time it is read."""
+
+    step_ms: int = 1_000
+    reads: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def get_remaining_time_in_millis(self) -> int:
+        with self._lock:
+            self.reads += 1
+            left = self.remaining_ms
+            self.remaining_ms -= self.step_ms
+            return left
+
+
+@dataclass
+class TrackedCloud:
+    """The synthesized stack's runtime pieces in moto, with an inbox on the alert topic."""
+
+    local: LocalCloud
+    inbox: str
+
+    @property
+    def sfn(self) -> Any:
+        return boto3.client("stepfunctions")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        answer = boto3.client("sqs").receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+    def wait_for(self, execution_arn: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            described: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                return described
+            time.sleep(0.2)
+        raise AssertionError(f"{execution_arn} still running after {timeout} s")
+
+    def executions(self) -> list[dict[str, Any]]:
+        listed = self.sfn.list_executions(stateMachineArn=self.local.tracker_arn)["executions"]
+        return list(listed)
+
+
+@pytest.fixture
+def tracked(
+    emulator: Emulator,
+    clock: ManualClock,
+    template_json: dict[str, Any],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[TrackedCloud]:
+    """The orchestrator as synthesized, with the synthesized tracker running in moto.
+
+    Each time the tracker polls a backup, a minute of the backup's life passes, so a backup takes
+    two polls (of one real second each).
+    """
+
+    def minute_per_poll(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "DescribeBackups" and "BackupId" in params:
+            clock.advance(60)
+        return None
+
+    emulator.faults.append(minute_per_poll)
+    emulator.config.backup_seconds = 120
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        local = LocalCloud(template_json).create()
+        sqs = boto3.client("sqs")
+        inbox = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        boto3.client("sns").subscribe(TopicArn=local.topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+        for name, value in local.function_environment().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("POLL_SECONDS", "1")
+        get_settings.cache_clear()
+        yield TrackedCloud(local, inbox)
+    get_settings.cache_clear()
