@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 import json
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
@@ -22,6 +21,7 @@ from backup_orchestrator.settings import get_settings
 from bench.env import environment
 from bench.report import Row
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock
+from local.runtime import LocalLambdaContext
 
 RATE, BURST, LATENCY_MS = 5.0, 10, 50.0
 RETAIN = 7  # the settings' default retention
@@ -39,21 +39,6 @@ OPERATIONS = (
     "CreateBackup",
     "DeleteBackup",
 )
-
-
-@dataclass
-class FakeContext:
-    """The parts of the Lambda context the handler and Powertools read."""
-
-    function_name: str = "opsworks-cm-backup-orchestrator"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:opsworks-cm-backup-orchestrator"
-    )
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 600_000
 
 
 @dataclass
@@ -175,7 +160,7 @@ def invoke_quietly() -> tuple[dict[str, Any], int, float]:
     try:
         with redirect_stdout(io.StringIO()):
             started = time.perf_counter()
-            report = handler.lambda_handler(SCHEDULED, cast("Any", FakeContext()))
+            report = handler.lambda_handler(SCHEDULED, LocalLambdaContext())
             wall = time.perf_counter() - started
         logs = log_handler.stream.getvalue().splitlines()
     finally:

@@ -95,6 +95,7 @@ class LocalCloud:
 
     template: dict[str, Any]
     physical: dict[str, str] = field(default_factory=dict)
+    inbox: str = ""
 
     def create(self) -> LocalCloud:
         sns = boto3.client("sns", region_name=REGION)
@@ -122,7 +123,22 @@ class LocalCloud:
         )["stateMachineArn"]
         self.physical[machine_id] = arn
         self.physical[f"{machine_id}.Name"] = "opsworks-cm-backup-tracker"
+
+        # An operator's mailbox: an SQS queue subscribed to the alert topic.
+        sqs = boto3.client("sqs", region_name=REGION)
+        self.inbox = sqs.create_queue(QueueName="opsworks-cm-backup-alert-inbox")["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])
+        sns.subscribe(
+            TopicArn=self.topic_arn, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"]
+        )
         return self
+
+    def alerts(self) -> list[dict[str, str]]:
+        """The alerts published to the topic since the last look: subject and message."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        answer = sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10)
+        bodies = [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+        return [{"subject": b.get("Subject", ""), "message": b.get("Message", "")} for b in bodies]
 
     def definition(self) -> str:
         """The tracker's synthesized definition, references resolved."""

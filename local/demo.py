@@ -10,7 +10,6 @@ Emulated time: each tracker poll (one real second) stands for one emulated minut
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -23,7 +22,7 @@ from typing import Any, TextIO
 
 from local import MODELS_DIR, fleet
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock
-from local.emulator.errors import ServiceError
+from local.emulator.faults import PollTime
 
 EMULATED_SECONDS_PER_POLL = 60
 BACKUP_MINUTES = 4
@@ -102,18 +101,12 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
         burst=10,
     )
 
-    def time_passes(operation: str, params: dict[str, Any]) -> ServiceError | None:
-        if operation == "DescribeBackups" and "BackupId" in params:
-            clock.advance(EMULATED_SECONDS_PER_POLL / max(1, _in_flight(emulator)))
-        return None
-
     with (
         InProcessEndpoint(emulator),
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
     ):
         with progress("Starting the local cloud: OpsWorks CM emulator + moto"):
             cloud = LocalCloud(template).create()
-            inbox = _subscribe_inbox(cloud.topic_arn)
             environment = cloud.function_environment()
             environment["POLL_SECONDS"] = "1"
             os.environ.update(environment)
@@ -130,14 +123,14 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
             report = lambda_handler(
                 {"source": "schedule", "scheduledTime": slot}, LocalLambdaContext()
             )
-        emulator.faults.append(time_passes)
+        emulator.faults.append(PollTime(emulator, clock, EMULATED_SECONDS_PER_POLL, shared=True))
         execution: dict[str, Any] = {"status": "NOT STARTED"}
         if report.get("trackerExecutionArn"):
             with progress("Following the tracker state machine (1 s = 1 emulated minute)"):
                 execution = wait_for_execution(
                     boto3.client("stepfunctions"), report["trackerExecutionArn"], out=out
                 )
-        alerts = _read_inbox(inbox)
+        alerts = cloud.alerts()
         after = _quota(emulator)
         final = {b.backup_id: b.status for b in emulator.backend.backups.values()}
 
@@ -154,11 +147,6 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
     return facts
 
 
-def _in_flight(emulator: Emulator) -> int:
-    running = [b for b in emulator.backend.backups.values() if b.status == "IN_PROGRESS"]
-    return len(running) or 1
-
-
 def _quota(emulator: Emulator) -> dict[str, int]:
     backend = emulator.backend
     with backend.lock:
@@ -167,24 +155,6 @@ def _quota(emulator: Emulator) -> dict[str, int]:
             "used": backend.manual_backups_used(),
             "maximum": backend.config.manual_backup_limit,
         }
-
-
-def _subscribe_inbox(topic_arn: str) -> str:
-    import boto3
-
-    sqs = boto3.client("sqs")
-    url: str = sqs.create_queue(QueueName="demo-alert-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn["QueueArn"])
-    return url
-
-
-def _read_inbox(url: str) -> list[dict[str, str]]:
-    import boto3
-
-    answer = boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-    bodies = [json.loads(m["Body"]) for m in answer.get("Messages", [])]
-    return [{"subject": b.get("Subject", ""), "message": b.get("Message", "")} for b in bodies]
 
 
 def _print_summary(

@@ -42,6 +42,32 @@ class OpsWorksCM:
     def _call(self, call: Callable[[], T]) -> T:
         return retrying(call, policy=self.policy, stats=self.stats)
 
+    def _call_mutation(
+        self, call: Callable[[], T], refused: Callable[[ClientError, bool], T | None]
+    ) -> T:
+        """Retry a call that changes the account. An attempt that timed out or got a 5xx may
+        have taken effect anyway, so when a later attempt is refused, `refused(error, uncertain)`
+        may read the refusal as the earlier attempt's success and return the result to use
+        (None: the refusal stands)."""
+        uncertain = False
+
+        def attempt() -> T:
+            nonlocal uncertain
+            try:
+                return call()
+            except ClientError as exc:
+                settled = refused(exc, uncertain)
+                if settled is not None:
+                    return settled
+                retry, throttled = is_retryable(exc)
+                uncertain = uncertain or (retry and not throttled)
+                raise
+            except TRANSIENT_ERRORS:
+                uncertain = True
+                raise
+
+        return self._call(attempt)
+
     def servers(self) -> list[Server]:
         # DescribeServers does not paginate (NextToken is documented as not implemented).
         answer = self._call(self.client.describe_servers)
@@ -87,26 +113,17 @@ class OpsWorksCM:
         5xx) and the retry is refused because the server is now BACKING_UP, the backup that
         attempt started is looked up by its Description and returned, so it is not lost.
         """
-        uncertain = False
 
-        def attempt() -> Backup:
-            nonlocal uncertain
-            try:
-                answer = self.client.create_backup(ServerName=server_name, Description=description)
-            except ClientError as exc:
-                if uncertain and error_code(exc) == "InvalidStateException":
-                    started = self._started_with(server_name, description)
-                    if started is not None:
-                        return started
-                retry, throttled = is_retryable(exc)
-                uncertain = uncertain or (retry and not throttled)
-                raise
-            except TRANSIENT_ERRORS:
-                uncertain = True
-                raise
+        def call() -> Backup:
+            answer = self.client.create_backup(ServerName=server_name, Description=description)
             return to_backup(answer["Backup"])
 
-        return self._call(attempt)
+        def refused(exc: ClientError, uncertain: bool) -> Backup | None:
+            if uncertain and error_code(exc) == "InvalidStateException":
+                return self._started_with(server_name, description)
+            return None
+
+        return self._call_mutation(call, refused)
 
     def _started_with(self, server_name: str, description: str) -> Backup | None:
         for backup in self.backups(server_name):
@@ -120,24 +137,17 @@ class OpsWorksCM:
         When an attempt failed in a way that may have taken effect (a timeout or a 5xx), a retry
         refused as "not found" or "already being deleted" means that attempt did the deletion.
         """
-        uncertain = False
 
-        def attempt() -> bool:
-            nonlocal uncertain
-            try:
-                self.client.delete_backup(BackupId=backup_id)
-            except ClientError as exc:
-                if error_code(exc) in ("ResourceNotFoundException", "InvalidStateException"):
-                    return uncertain
-                retry, throttled = is_retryable(exc)
-                uncertain = uncertain or (retry and not throttled)
-                raise
-            except TRANSIENT_ERRORS:
-                uncertain = True
-                raise
+        def call() -> bool:
+            self.client.delete_backup(BackupId=backup_id)
             return True
 
-        return self._call(attempt)
+        def refused(exc: ClientError, uncertain: bool) -> bool | None:
+            if error_code(exc) in ("ResourceNotFoundException", "InvalidStateException"):
+                return uncertain
+            return None
+
+        return self._call_mutation(call, refused)
 
 
 def to_backup(data: Any) -> Backup:

@@ -10,6 +10,7 @@ so a failing chaos case reproduces.
   cannot tell whether its call took effect.
 - `BeforeCall`: something happens to the account right before a matching call reaches it (a
   server changes state or vanishes, another caller steps in).
+- `PollTime`: emulated time passes as a tracker polls.
 - `DeletionWitness`: not a fault but a witness: what every `DeleteBackup` was aimed at, as it was
   at that moment.
 """
@@ -26,6 +27,7 @@ from typing import Any
 
 from local.emulator.backend import OPERATIONS, Backend
 from local.emulator.backend import Backup as EmulatedBackup
+from local.emulator.clock import ManualClock
 from local.emulator.errors import InternalFailure, ServiceError, ThrottlingException
 from local.emulator.wire import Emulator
 
@@ -244,4 +246,29 @@ class DeletionWitness:
         with self._lock:
             self.first_seen.setdefault(backup_id, record)
             self.attempts.append((backup_id, record))
+        return None
+
+
+class PollTime:
+    """Emulated time passes as a tracker polls: each DescribeBackups of one backup moves the
+    clock `seconds`. With `shared`, polls of backups followed side by side split the step, so
+    the clock moves about `seconds` per round whatever the number of backups."""
+
+    def __init__(
+        self, emulator: Emulator, clock: ManualClock, seconds: float, *, shared: bool = False
+    ):
+        self.emulator = emulator
+        self.clock = clock
+        self.seconds = seconds
+        self.shared = shared
+
+    def __call__(self, operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "DescribeBackups" and "BackupId" in params:
+            step = self.seconds
+            if self.shared:
+                running = sum(
+                    1 for b in self.emulator.backend.backups.values() if b.status == "IN_PROGRESS"
+                )
+                step /= max(1, running)
+            self.clock.advance(step)
         return None

@@ -7,10 +7,8 @@ line, so every case can check what each DeleteBackup was aimed at.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,8 +21,8 @@ from moto import mock_aws
 from backup_orchestrator.settings import get_settings
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
-from local.emulator.errors import ServiceError
-from local.emulator.faults import DeletionWitness
+from local.emulator.faults import DeletionWitness, PollTime
+from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext
 from tests.infra.conftest import cdk_out, template_json  # noqa: F401
 from tests.orchestrator.conftest import cloud  # noqa: F401
@@ -120,24 +118,16 @@ class TrackedCloud:
     """The synthesized stack's runtime pieces in moto, with an inbox on the alert topic."""
 
     local: LocalCloud
-    inbox: str
 
     @property
     def sfn(self) -> Any:
         return boto3.client("stepfunctions")
 
-    def alerts(self) -> list[dict[str, Any]]:
-        answer = boto3.client("sqs").receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+    def alerts(self) -> list[dict[str, str]]:
+        return self.local.alerts()
 
     def wait_for(self, execution_arn: str, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            described: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
-            if described["status"] != "RUNNING":
-                return described
-            time.sleep(0.2)
-        raise AssertionError(f"{execution_arn} still running after {timeout} s")
+        return wait_for_execution(self.sfn, execution_arn, timeout=timeout)
 
     def executions(self) -> list[dict[str, Any]]:
         listed = self.sfn.list_executions(stateMachineArn=self.local.tracker_arn)["executions"]
@@ -157,24 +147,13 @@ def tracked(
     two polls (of one real second each).
     """
 
-    def minute_per_poll(operation: str, params: dict[str, Any]) -> ServiceError | None:
-        if operation == "DescribeBackups" and "BackupId" in params:
-            clock.advance(60)
-        return None
-
-    emulator.faults.append(minute_per_poll)
+    emulator.faults.append(PollTime(emulator, clock, 60))
     emulator.config.backup_seconds = 120
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         local = LocalCloud(template_json).create()
-        sqs = boto3.client("sqs")
-        inbox = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
-        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        boto3.client("sns").subscribe(TopicArn=local.topic_arn, Protocol="sqs", Endpoint=inbox_arn)
         for name, value in local.function_environment().items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("POLL_SECONDS", "1")
         get_settings.cache_clear()
-        yield TrackedCloud(local, inbox)
+        yield TrackedCloud(local)
     get_settings.cache_clear()

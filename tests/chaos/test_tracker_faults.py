@@ -49,11 +49,11 @@ def test_failed_backup_alerts_fails_the_execution_and_keeps_that_servers_backups
     [alert] = tracked.alerts()
     for name in ("chef-01", "chef-03"):
         backup_id = results(report)[name]["backupId"]
-        assert f"{name}: backup {backup_id} ended FAILED" in alert["Message"]
+        assert f"{name}: backup {backup_id} ended FAILED" in alert["message"]
         assert deferred(report, name)
         assert not any(gone_or_going(after, b) for b in deferred(report, name))
     for name in ("chef-00", "chef-02"):
-        assert f"{name}: backup {results(report)[name]['backupId']} is OK." in alert["Message"]
+        assert f"{name}: backup {results(report)[name]['backupId']} is OK." in alert["message"]
         assert deferred(report, name)
         assert all(gone_or_going(after, b) for b in deferred(report, name))
     check_invariants(before, after, [Run(SCHEDULED, report)])
@@ -99,7 +99,7 @@ def test_backup_that_never_finishes_alerts_at_the_deadline_and_keeps_old_backups
     for name in ("chef-00", "chef-01"):
         backup_id = results(report)[name]["backupId"]
         timed_out = f"{name}: backup {backup_id} was still IN_PROGRESS after 3 seconds"
-        assert timed_out in alert["Message"]
+        assert timed_out in alert["message"]
         assert after.backups[backup_id].status == "IN_PROGRESS"
         assert deferred(report, name)
         assert not any(gone_or_going(after, b) for b in deferred(report, name))

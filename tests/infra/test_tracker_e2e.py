@@ -17,7 +17,7 @@ from backup_orchestrator.models import OWN_MARKER
 from backup_orchestrator.settings import get_settings
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
-from local.emulator.errors import ServiceError
+from local.emulator.faults import PollTime
 from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext
 
@@ -27,30 +27,10 @@ def cloud(
     emulator: Emulator, clock: ManualClock, template_json: dict[str, Any]
 ) -> Iterator[LocalCloud]:
     # Each poll of a backup stands for a minute of the backup's life.
-    def minute_per_poll(operation: str, params: dict[str, Any]) -> ServiceError | None:
-        if operation == "DescribeBackups" and "BackupId" in params:
-            clock.advance(60)
-        return None
-
-    emulator.faults.append(minute_per_poll)
+    emulator.faults.append(PollTime(emulator, clock, 60))
     emulator.config.backup_seconds = 120
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        local = LocalCloud(template_json).create()
-        sqs = boto3.client("sqs")
-        queue = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        boto3.client("sns").subscribe(TopicArn=local.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        local.physical["inbox"] = queue
-        yield local
-
-
-def alerts(cloud: LocalCloud) -> list[dict[str, Any]]:
-    answer = boto3.client("sqs").receive_message(
-        QueueUrl=cloud.physical["inbox"], MaxNumberOfMessages=10
-    )
-    return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+        yield LocalCloud(template_json).create()
 
 
 def run_tracker(
@@ -92,7 +72,7 @@ def test_ok_backup_gets_its_deferred_deletions_and_succeeds(
     assert [r["outcome"] for r in output["results"]] == ["OK"]
     assert {emulator.backend.backups[b].status for b in older} == {"DELETING"}
     assert emulator.backend.backups[new].status == "OK"
-    assert alerts(cloud) == []
+    assert cloud.alerts() == []
     assert {"BackupsSucceeded", "BackupDuration"} <= metric_names()
 
 
@@ -120,11 +100,11 @@ def test_failed_backup_alerts_fails_and_keeps_old_backups(
 
     assert result["status"] == "FAILED"
     assert result["error"] == "BackupsNeedAttention"
-    [alert] = alerts(cloud)
-    assert alert["Subject"] == "OpsWorks CM backup needs attention"
-    assert f"puppet-a: backup {bad} ended FAILED" in alert["Message"]
-    assert "run-1" in alert["Message"]
-    assert "describe-events" in alert["Message"]
+    [alert] = cloud.alerts()
+    assert alert["subject"] == "OpsWorks CM backup needs attention"
+    assert f"puppet-a: backup {bad} ended FAILED" in alert["message"]
+    assert "run-1" in alert["message"]
+    assert "describe-events" in alert["message"]
     assert emulator.backend.backups[older].status == "OK"
     assert "BackupsFailed" in metric_names()
 
@@ -143,8 +123,8 @@ def test_backup_that_never_finishes_hits_the_deadline(
     )
 
     assert result["status"] == "FAILED"
-    [alert] = alerts(cloud)
-    assert f"chef-a: backup {stuck} was still IN_PROGRESS after 3 seconds" in alert["Message"]
+    [alert] = cloud.alerts()
+    assert f"chef-a: backup {stuck} was still IN_PROGRESS after 3 seconds" in alert["message"]
 
 
 def test_backup_that_vanishes_is_a_failure(emulator: Emulator, cloud: LocalCloud) -> None:
@@ -156,7 +136,7 @@ def test_backup_that_vanishes_is_a_failure(emulator: Emulator, cloud: LocalCloud
     )
 
     assert result["status"] == "FAILED"
-    assert "no longer exists" in alerts(cloud)[0]["Message"]
+    assert "no longer exists" in cloud.alerts()[0]["message"]
 
 
 def test_schedule_event_to_final_state(
@@ -198,4 +178,4 @@ def test_schedule_event_to_final_state(
     assert manual.get(chef_old[1]) in (None, "DELETING")
     assert manual.get(chef_old[2]) in (None, "DELETING")
     assert manual[foreign] == "OK"  # not ours: never touched
-    assert alerts(cloud) == []
+    assert cloud.alerts() == []
