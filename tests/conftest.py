@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
 from backup_orchestrator.clients import opsworkscm_client  # noqa: E402
+from backup_orchestrator.models import own_description  # noqa: E402
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock  # noqa: E402
 from local.runtime import LocalLambdaContext  # noqa: E402
 
@@ -55,3 +57,12 @@ def opsworkscm(emulator: Emulator) -> Any:
 
 # The handler's context in tests is the same stand-in the local tools use.
 FakeLambdaContext = LocalLambdaContext
+
+
+def add_own_backup(emulator: Emulator, server: str, days_ago: float) -> str:
+    """Seed an OK manual backup this product made (an earlier run) `days_ago` days old."""
+    created = emulator.backend.clock.now() - timedelta(days=days_ago)
+    backup = emulator.backend.add_backup(
+        server, created, description=own_description("earlier", "scheduled backup")
+    )
+    return backup.backup_id

@@ -13,13 +13,12 @@ import pytest
 from moto import mock_aws
 
 from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.models import OWN_MARKER
 from backup_orchestrator.settings import get_settings
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
 from local.emulator.faults import PollTime
 from local.runtime import wait_for_execution
-from tests.conftest import FakeLambdaContext
+from tests.conftest import FakeLambdaContext, add_own_backup
 
 
 @pytest.fixture
@@ -47,18 +46,11 @@ def metric_names() -> set[str]:
     return {m["MetricName"] for m in listed}
 
 
-def old_own_backup(emulator: Emulator, server: str, days: int) -> str:
-    created = emulator.backend.clock.now() - timedelta(days=days)
-    return emulator.backend.add_backup(
-        server, created, description=f"{OWN_MARKER} run=old]"
-    ).backup_id
-
-
 def test_ok_backup_gets_its_deferred_deletions_and_succeeds(
     emulator: Emulator, cloud: LocalCloud
 ) -> None:
     emulator.backend.add_server("chef-a")
-    older = [old_own_backup(emulator, "chef-a", d) for d in (2, 3)]
+    older = [add_own_backup(emulator, "chef-a", d) for d in (2, 3)]
     new = emulator.backend.op_create_backup({"ServerName": "chef-a"}, "caller")["Backup"][
         "BackupId"
     ]
@@ -82,7 +74,7 @@ def test_failed_backup_alerts_fails_and_keeps_old_backups(
     emulator.config.fail_backups = ("puppet-*",)
     emulator.backend.add_server("chef-a")
     emulator.backend.add_server("puppet-a", engine="Puppet")
-    older = old_own_backup(emulator, "puppet-a", 2)
+    older = add_own_backup(emulator, "puppet-a", 2)
     good = emulator.backend.op_create_backup({"ServerName": "chef-a"}, "caller")["Backup"][
         "BackupId"
     ]
@@ -152,7 +144,7 @@ def test_schedule_event_to_final_state(
     )
     emulator.backend.add_server("puppet-a", engine="Puppet", tags={"opsworks-cm-backup": "enabled"})
     emulator.backend.add_server("chef-untagged")
-    chef_old = [old_own_backup(emulator, "chef-a", d) for d in (1, 2, 3)]
+    chef_old = [add_own_backup(emulator, "chef-a", d) for d in (1, 2, 3)]
     foreign = emulator.backend.add_backup(
         "puppet-a", emulator.backend.clock.now() - timedelta(days=9)
     ).backup_id

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from backup_orchestrator.ratelimit import TokenBucket
 from backup_orchestrator.settings import SettingsError, get_settings
 from local.emulator import Emulator
 from local.emulator.errors import InternalFailure, ServiceError
-from tests.conftest import FakeLambdaContext
+from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.orchestrator.conftest import Cloud, mutating_calls, tag
 
 SCHEDULED = {"source": "schedule", "scheduledTime": "2026-01-05T12:00:00Z"}
@@ -25,13 +24,6 @@ SCHEDULED = {"source": "schedule", "scheduledTime": "2026-01-05T12:00:00Z"}
 
 def results(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["serverName"]: r for r in report["results"]}
-
-
-def own_backup(emulator: Emulator, server: str, days_ago: float) -> str:
-    created = emulator.backend.clock.now() - timedelta(days=days_ago)
-    return emulator.backend.add_backup(
-        server, created, description=f"{OWN_MARKER} run=old] scheduled backup"
-    ).backup_id
 
 
 def test_scheduled_run_backs_up_tagged_servers_and_starts_the_tracker(
@@ -81,7 +73,7 @@ def test_discovery_uses_the_fewest_calls(emulator: Emulator, cloud: Cloud) -> No
 def test_retention_is_deferred_to_the_tracker(emulator: Emulator, cloud: Cloud) -> None:
     emulator.backend.add_server("chef-prod")
     tag(emulator, "chef-prod", **{"opsworks-cm-backup:retain": "2"})
-    old = [own_backup(emulator, "chef-prod", d) for d in (1, 2, 3)]
+    old = [add_own_backup(emulator, "chef-prod", d) for d in (1, 2, 3)]
 
     report = lambda_handler(SCHEDULED, FakeLambdaContext())
 
@@ -97,7 +89,7 @@ def test_makes_room_under_the_limit_before_creating(emulator: Emulator, cloud: C
     emulator.config.manual_backup_limit = 3
     emulator.backend.add_server("chef-prod")
     tag(emulator, "chef-prod")
-    old = [own_backup(emulator, "chef-prod", d) for d in (1, 2, 3)]
+    old = [add_own_backup(emulator, "chef-prod", d) for d in (1, 2, 3)]
 
     report = lambda_handler(SCHEDULED, FakeLambdaContext())
 
@@ -131,7 +123,7 @@ def test_dry_run_changes_nothing_and_says_what_would_happen(
     emulator.config.manual_backup_limit = 3
     emulator.backend.add_server("chef-prod")
     tag(emulator, "chef-prod", **{"opsworks-cm-backup:retain": "1"})
-    old = [own_backup(emulator, "chef-prod", d) for d in (1, 2, 3)]
+    old = [add_own_backup(emulator, "chef-prod", d) for d in (1, 2, 3)]
 
     report = lambda_handler({"dryRun": True}, FakeLambdaContext())
 
@@ -253,7 +245,7 @@ def test_limit_still_full_after_making_room_fails_that_server(
     emulator.config.deleting_counts_toward_limit = True
     emulator.backend.add_server("chef-a")
     tag(emulator, "chef-a")
-    old = [own_backup(emulator, "chef-a", d) for d in (1, 2)]
+    old = [add_own_backup(emulator, "chef-a", d) for d in (1, 2)]
 
     report = lambda_handler(SCHEDULED, FakeLambdaContext())
 
