@@ -30,7 +30,7 @@ metrics = Metrics()
 IDEMPOTENCY_SECONDS = 48 * 3600
 
 
-def build_services(settings: Settings) -> Services:
+def build_services() -> Services:
     return Services(
         opsworkscm=OpsWorksCM(opsworkscm_client(pace=service_pace())),
         stepfunctions=boto3.client("stepfunctions"),
@@ -51,7 +51,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     request = parse_event(event, request_id=context.aws_request_id)
     logger.append_keys(run_id=request.run_id)
     tracer.put_annotation("run_id", request.run_id)
-    services = build_services(settings)
+    services = build_services()
 
     def execute() -> dict[str, Any]:
         report = run(request, settings, services, remaining_ms=context.get_remaining_time_in_millis)
