@@ -79,7 +79,7 @@ class Monitoring(Construct):
         five_minutes = Duration.minutes(5)
         self.alarms: list[cw.Alarm] = []
 
-        def alarm(name: str, metric: cw.IMetric, description: str, **kwargs: object) -> cw.Alarm:
+        def alarm(name: str, metric: cw.IMetric, description: str) -> cw.Alarm:
             created = cw.Alarm(
                 self,
                 name,
@@ -89,7 +89,6 @@ class Monitoring(Construct):
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
                 alarm_description=description,
-                **kwargs,  # type: ignore[arg-type]
             )
             created.add_alarm_action(action)
             self.alarms.append(created)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -64,7 +65,10 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
 
 def _once_per_slot(
-    execute: Any, request: RunRequest, settings: Settings, context: LambdaContext
+    execute: Callable[[], dict[str, Any]],
+    request: RunRequest,
+    settings: Settings,
+    context: LambdaContext,
 ) -> dict[str, Any]:
     """Run `execute` at most once per idempotency key; a repeat gets the first run's report."""
     assert settings.idempotency_table is not None

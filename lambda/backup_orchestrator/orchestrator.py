@@ -80,8 +80,7 @@ def run(
     )
     with ThreadPoolExecutor(WORKERS) as pool:
         tagged = list(pool.map(lambda s: _with_tags(service, s), wanted))
-    fleet = tagged + [s for s in servers if s not in wanted]
-    plan = planner.plan(fleet, backups, quota, policy)
+    plan = planner.plan(tagged, backups, quota, policy)
     logger.info(
         "planned run",
         extra={

@@ -477,7 +477,8 @@ class Backend:
 
     def remove_server(self, name: str) -> None:
         """Make a server vanish at once (its manual backups stay, as in the service)."""
-        self._drop_server(self._server(name), self.settle())
+        self.settle()
+        self._drop_server(self._server(name))
 
     # ---- operations ---------------------------------------------------------------------
 
@@ -529,7 +530,7 @@ class Backend:
         self.servers[name] = server
         return server
 
-    def _drop_server(self, server: Server, at: datetime) -> None:
+    def _drop_server(self, server: Server) -> None:
         del self.servers[server.name]
         self.events.pop(server.name, None)
         for backup in [b for b in self.backups.values() if b.server_name == server.name]:
@@ -577,7 +578,7 @@ class Backend:
 
         def gone(when: datetime) -> None:
             if self.servers.get(server.name) is server and server.generation == generation:
-                self._drop_server(server, when)
+                self._drop_server(server)
 
         self._after(now, self.config.server_seconds, gone)
         return {}
