@@ -16,11 +16,11 @@ import boto3
 from moto import mock_aws
 
 from backup_orchestrator import handler
-from backup_orchestrator.models import OWN_MARKER
 from backup_orchestrator.settings import get_settings
 from bench.env import environment
 from bench.report import Row
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock
+from local.fleet import add_own_backup
 from local.runtime import LocalLambdaContext
 
 RATE, BURST, LATENCY_MS = 5.0, 10, 50.0
@@ -120,11 +120,7 @@ def build_fleet(size: int) -> tuple[Emulator, int]:
         )
         if heavy(i):
             for age in range(1, RETAIN + EXTRA_OLD + 1):
-                emulator.backend.add_backup(
-                    name,
-                    clock.now() - timedelta(days=age, minutes=i),
-                    description=f"{OWN_MARKER} run=bench-{age}] scheduled backup",
-                )
+                add_own_backup(emulator.backend, name, clock.now() - timedelta(days=age, minutes=i))
     return emulator, deletions
 
 

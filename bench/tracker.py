@@ -15,12 +15,12 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from backup_orchestrator.models import OWN_MARKER
 from backup_orchestrator.tracker import BATCH
 from bench.report import Row
 from local.cloud import LocalCloud, synthesize
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock
 from local.emulator.errors import ServiceError
+from local.fleet import add_own_backup
 
 # One real second of Wait stands for one emulated poll interval.
 POLL_REAL_SECONDS = 1
@@ -160,9 +160,7 @@ def _start_backup(emulator: Emulator, seconds: float) -> tuple[str, str, str, da
         server = f"srv-{len(backend.servers):02d}"
         backend.config.backup_seconds = seconds
         backend.add_server(server)
-        old = backend.add_backup(
-            server, backend.clock.now() - timedelta(days=8), description=f"{OWN_MARKER} run=old]"
-        ).backup_id
+        old = add_own_backup(backend, server, backend.clock.now() - timedelta(days=8)).backup_id
         created = backend.op_create_backup({"ServerName": server}, "bench")["Backup"]
     finished = created["CreatedAt"] + timedelta(seconds=seconds)
     return server, created["BackupId"], old, finished

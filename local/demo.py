@@ -169,7 +169,7 @@ def _print_summary(
 
     selected_tag = os.environ.get("SELECT_TAG", "opsworks-cm-backup=enabled")
     reported = {r["serverName"] for r in report["results"]}
-    unselected = [s for s in demo_fleet.servers if s.name not in reported]
+    unselected = [s for s in demo_fleet.servers if s.name not in reported and not s.deleted]
     if unselected:
         out.write("\nNot selected (no tag " + selected_tag + "): ")
         out.write(", ".join(s.name for s in unselected) + "\n")

@@ -8,26 +8,30 @@
          "tags": {"opsworks-cm-backup": "enabled"},
          "backups": [{"ageDays": 1, "own": true},
                      {"ageDays": 40, "description": "before the 2025 migration"},
-                     {"ageDays": 2, "type": "AUTOMATED"}]}
+                     {"ageDays": 2, "type": "AUTOMATED"}]},
+        {"name": "chef-legacy", "ageDays": 400, "deleted": true,
+         "backups": [{"ageDays": 90, "own": true}]}
       ]
     }
 
 A backup is MANUAL and OK unless it says otherwise; `own: true` marks it as made by this product
-(the Description marker), so retention may prune it.
+(the Description marker), so retention may prune it. A server is created `ageDays` ago (default
+365, before its backups); `deleted: true` removes it after seeding, leaving its manual backups.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from backup_orchestrator.models import own_description
+from backup_orchestrator import marker
 from backup_orchestrator.validation import problems
-from local.emulator.backend import SERVER_STATUSES
+from local.emulator.backend import SERVER_STATUSES, Backend
+from local.emulator.backend import Backup as EmulatedBackup
 from local.emulator.wire import Emulator
 
 FLEETS_DIR = Path(__file__).resolve().parent / "fleets"
@@ -56,15 +60,31 @@ class FleetServer(_Strict):
     tags: dict[str, str] = {}
     backups: list[FleetBackup] = []
     preferred_backup_window: Annotated[str | None, Field(alias="preferredBackupWindow")] = None
+    # How long ago the server was created; its backups must be younger.
+    age_days: Annotated[float, Field(alias="ageDays", gt=0)] = 365
+    # A server that was deleted: only its manual backups remain in the account.
+    deleted: bool = False
 
     def model_post_init(self, context: object) -> None:
         if self.status not in SERVER_STATUSES:
             raise ValueError(f"status must be one of {', '.join(SERVER_STATUSES)}")
 
+    @model_validator(mode="after")
+    def _backups_after_creation(self) -> FleetServer:
+        older = [b.age_days for b in self.backups if b.age_days >= self.age_days]
+        if older:
+            raise ValueError(
+                f"a backup {older[0]:g} days old is older than the server ({self.age_days:g} "
+                "days, its ageDays)"
+            )
+        return self
+
 
 class FleetAccount(_Strict):
     manual_backup_limit: Annotated[int, Field(alias="manualBackupLimit", ge=1)] = 50
     server_limit: Annotated[int, Field(alias="serverLimit", ge=1)] = 10
+    # A manual backup being deleted still counts toward the limit until it is gone.
+    deleting_counts_toward_limit: Annotated[bool, Field(alias="deletingCountsTowardLimit")] = False
 
 
 class Fleet(_Strict):
@@ -86,31 +106,55 @@ def load(path: Path) -> Fleet:
         raise FleetError(f"fleet file {path}: {described}") from None
 
 
+def add_own_backup(
+    backend: Backend,
+    server_name: str,
+    created_at: datetime,
+    text: str = "scheduled backup",
+    *,
+    status: str = "OK",
+) -> EmulatedBackup:
+    """Record a manual backup this product made at `created_at` (the scheduled run of that
+    moment), as an earlier run would have left it."""
+    description = marker.description(marker.scheduled_run_id(created_at), text)
+    return backend.add_backup(server_name, created_at, status=status, description=description)
+
+
 def seed(emulator: Emulator, fleet: Fleet) -> None:
     """Put the fleet's servers and backups into the emulated account."""
     backend = emulator.backend
     backend.config.manual_backup_limit = fleet.account.manual_backup_limit
     backend.config.server_limit = max(fleet.account.server_limit, len(fleet.servers))
     backend.config.fail_backups = tuple(fleet.fail_backups)
+    backend.config.deleting_counts_toward_limit = (
+        backend.config.deleting_counts_toward_limit or fleet.account.deleting_counts_toward_limit
+    )
     now = backend.settle()
     for server in fleet.servers:
         extra: dict[str, Any] = {}
         if server.preferred_backup_window:
             extra["PreferredBackupWindow"] = server.preferred_backup_window
         backend.add_server(
-            server.name, engine=server.engine, status=server.status, tags=server.tags, **extra
+            server.name,
+            engine=server.engine,
+            status=server.status,
+            tags=server.tags,
+            created_at=now - timedelta(days=server.age_days),
+            **extra,
         )
         for index, backup in enumerate(server.backups):
-            description = (
-                own_description("seeded", backup.description or "scheduled backup")
-                if backup.own
-                else backup.description
-            )
+            # A second apart, so backups of the same age get distinct ids.
+            created = now - timedelta(days=backup.age_days, seconds=index)
+            if backup.own and backup.type == "MANUAL":
+                text = backup.description or "scheduled backup"
+                add_own_backup(backend, server.name, created, text, status=backup.status)
+                continue
             backend.add_backup(
                 server.name,
-                # A second apart, so backups of the same age get distinct ids.
-                now - timedelta(days=backup.age_days, seconds=index),
+                created,
                 backup_type=backup.type,
                 status=backup.status,
-                description=description,
+                description=backup.description,
             )
+        if server.deleted:
+            backend.remove_server(server.name)

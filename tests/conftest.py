@@ -24,8 +24,8 @@ import pytest  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
 from backup_orchestrator.clients import opsworkscm_client  # noqa: E402
-from backup_orchestrator.models import own_description  # noqa: E402
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock  # noqa: E402
+from local.fleet import add_own_backup as seed_own_backup  # noqa: E402
 from local.runtime import LocalLambdaContext  # noqa: E402
 
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -62,7 +62,4 @@ FakeLambdaContext = LocalLambdaContext
 def add_own_backup(emulator: Emulator, server: str, days_ago: float) -> str:
     """Seed an OK manual backup this product made (an earlier run) `days_ago` days old."""
     created = emulator.backend.clock.now() - timedelta(days=days_ago)
-    backup = emulator.backend.add_backup(
-        server, created, description=own_description("earlier", "scheduled backup")
-    )
-    return backup.backup_id
+    return seed_own_backup(emulator.backend, server, created).backup_id

@@ -23,9 +23,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_orchestrator.clients import opsworkscm_client, service_pace
 from backup_orchestrator.events import InvalidRequestError, parse_event
-from backup_orchestrator.models import Backup, Outcome
-from backup_orchestrator.opsworkscm import OpsWorksCM
+from backup_orchestrator.models import Backup, Outcome, Server
+from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown
 from backup_orchestrator.orchestrator import Services, run
+from backup_orchestrator.planner import orphaned
 from backup_orchestrator.report import RunReport
 from backup_orchestrator.retry import RetryPolicy
 from backup_orchestrator.settings import MODEL_FILE, Settings, SettingsError, parse_settings
@@ -103,11 +104,31 @@ def format_report(report: dict[str, Any], final: dict[str, str] | None = None) -
     warnings = [(r["serverName"], w) for r in report["results"] for w in r.get("warnings", [])]
     if warnings:
         lines += ["", "Warnings:", *(f"  {name}: {text}" for name, text in warnings)]
+    lines += _orphans_section(report.get("backupsOfDeletedServers", []))
     if report.get("trackerExecutionArn"):
         lines += ["", f"Tracker: {report['trackerExecutionArn']}"]
     if report.get("trackerError"):
         lines += ["", f"Tracker NOT started: {report['trackerError']}"]
     return "\n".join(lines)
+
+
+def _orphans_section(orphans: Sequence[dict[str, Any]]) -> list[str]:
+    if not orphans:
+        return []
+    rows = [
+        [o["serverName"], o["backupId"], o["status"], str(o["createdAt"])[:19], _maker(o["own"])]
+        for o in orphans
+    ]
+    return [
+        "",
+        "Backups of deleted servers (never pruned by a run; `owcm-backup delete-orphans` removes "
+        "them on request):",
+        table(["SERVER", "BACKUP", "STATUS", "CREATED", "MADE BY"], rows),
+    ]
+
+
+def _maker(own: bool) -> str:
+    return "this product" if own else "someone else"
 
 
 # ---- commands -------------------------------------------------------------------------------
@@ -217,9 +238,14 @@ def command_status(args: argparse.Namespace) -> int:
     backups = service.backups()
     quota = service.manual_backup_quota()
     now = datetime.now(UTC)
-    rows = [_server_status(s.name, s.status, s.engine, backups, now) for s in servers]
+    rows = [_server_status(s, backups, now) for s in servers]
+    orphans = [_orphan(b) for b in orphaned(servers, backups)]
     if args.json:
-        body = {"quota": {"used": quota.used, "maximum": quota.maximum}, "servers": rows}
+        body = {
+            "quota": {"used": quota.used, "maximum": quota.maximum},
+            "servers": rows,
+            "backupsOfDeletedServers": orphans,
+        }
         print(json.dumps(body, indent=2, default=str))
         return 0
     print(
@@ -243,24 +269,80 @@ def command_status(args: argparse.Namespace) -> int:
             ],
         )
     )
+    if orphans:
+        print("\n".join(_orphans_section(orphans)))
     return 0
 
 
-def _server_status(
-    name: str, state: str, engine: str, backups: list[Backup], now: datetime
-) -> dict[str, Any]:
-    mine = [b for b in backups if b.server_name == name]
+def _orphan(backup: Backup) -> dict[str, Any]:
+    return {
+        "serverName": backup.server_name,
+        "backupId": backup.backup_id,
+        "status": backup.status,
+        "createdAt": backup.created_at.isoformat(),
+        "own": backup.is_own,
+    }
+
+
+def _server_status(server: Server, backups: list[Backup], now: datetime) -> dict[str, Any]:
+    # Only this very server's backups: an earlier server of the same name is listed apart.
+    mine = [b for b in backups if b.made_while(server)]
     ok = [b for b in mine if b.status == "OK"]
     newest = max(ok, key=lambda b: b.created_at, default=None)
     return {
-        "serverName": name,
-        "engine": engine,
-        "state": state,
+        "serverName": server.name,
+        "engine": server.engine,
+        "state": server.status,
         "newestOkBackup": newest.backup_id if newest else None,
         "newestOkAge": age(newest.created_at, now) if newest else None,
         "manual": dict(Counter(b.status for b in mine if b.is_manual)),
         "automated": dict(Counter(b.status for b in mine if not b.is_manual)),
     }
+
+
+def command_delete_orphans(args: argparse.Namespace) -> int:
+    """Delete backups of deleted servers, after showing them and asking (or with --yes)."""
+    service = _service(args)
+    found = [
+        b
+        for b in orphaned(service.servers(), service.backups())
+        if b.status in ("OK", "FAILED")
+        and (args.include_others or b.is_own)
+        and (not args.server or b.server_name in args.server)
+    ]
+    if not found:
+        print("No backups of deleted servers to delete.")
+        return 0
+    if not args.json:
+        print(_orphans_section([_orphan(b) for b in found])[-1])
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError(
+                f"{len(found)} backups of deleted servers found; nothing deleted: confirm with "
+                "--yes (standard input is not a terminal to ask on)"
+            )
+        answer = input(
+            f"\nDelete these {len(found)} backups? This cannot be undone. "
+            f"Type {len(found)} to confirm: "
+        )
+        if answer.strip() != str(len(found)):
+            print("Nothing deleted.")
+            return 0
+    outcome: list[dict[str, Any]] = []
+    for backup in found:
+        entry = _orphan(backup)
+        try:
+            entry["deleted"] = service.delete_backup(backup.backup_id)
+        except (ClientError, BotoCoreError, OutcomeUnknown) as exc:
+            entry["deleted"], entry["error"] = False, str(exc)
+        outcome.append(entry)
+    if args.json:
+        print(json.dumps(outcome, indent=2))
+    else:
+        for entry in outcome:
+            done = "deleting" if entry["deleted"] else entry.get("error", "already gone")
+            print(f"{entry['backupId']}: {done}")
+    return 1 if any("error" in entry for entry in outcome) else 0
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -325,6 +407,21 @@ def build_parser() -> argparse.ArgumentParser:
         "status", parents=[common], help="servers, their newest good backup, and the quota"
     )
     status.set_defaults(command=command_status)
+    orphans = commands.add_parser(
+        "delete-orphans",
+        parents=[common],
+        help="delete backups of servers that no longer exist (asks first)",
+    )
+    orphans.add_argument(
+        "--server", action="append", metavar="NAME", help="only this deleted server (repeatable)"
+    )
+    orphans.add_argument(
+        "--include-others",
+        action="store_true",
+        help="also backups this product did not make",
+    )
+    orphans.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    orphans.set_defaults(command=command_delete_orphans)
     return parser
 
 

@@ -54,6 +54,7 @@ def opsworkscm_client(
     return cast("OpsWorksCMClient", client)
 
 
-def service_pace() -> TokenBucket:
-    """A pacer at the service's documented rate and burst."""
-    return TokenBucket(SERVICE_RATE, SERVICE_BURST)
+def service_pace(rate: float = SERVICE_RATE) -> TokenBucket:
+    """A pacer at `rate` requests per second (default: the service's documented rate) with the
+    service's burst."""
+    return TokenBucket(rate, SERVICE_BURST)

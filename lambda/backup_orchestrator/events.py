@@ -19,11 +19,16 @@ from pydantic import (
     field_validator,
 )
 
+from backup_orchestrator import marker
 from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN
 from backup_orchestrator.validation import problems
 
 SERVER_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9\-]{0,39}")
 MAX_DESCRIPTION = 256
+# Schedule slots the product accepts: OpsWorks CM launched in 2016, and a slot more than a
+# lifetime away is a broken event, not a backup to make.
+EARLIEST_SLOT = datetime(2016, 1, 1, tzinfo=UTC)
+LATEST_SLOT = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class InvalidRequestError(ValueError):
@@ -37,6 +42,20 @@ class ScheduledEvent(BaseModel):
 
     source: Literal["schedule"]
     scheduled_time: Annotated[AwareDatetime, Field(alias="scheduledTime")]
+
+    @field_validator("scheduled_time")
+    @classmethod
+    def _sane(cls, value: datetime) -> datetime:
+        try:
+            slot = value.astimezone(UTC)
+        except OverflowError:
+            slot = None
+        if slot is None or not EARLIEST_SLOT <= slot < LATEST_SLOT:
+            raise ValueError(
+                f"must be a time from {EARLIEST_SLOT:%Y-%m-%d} to before {LATEST_SLOT:%Y-%m-%d} "
+                "(UTC)"
+            )
+        return slot
 
 
 class ManualEvent(BaseModel):
@@ -92,7 +111,7 @@ def _describe(exc: ValidationError) -> str:
     )
 
 
-def parse_event(event: Any, *, request_id: str, now: datetime | None = None) -> RunRequest:
+def parse_event(event: Any, *, request_id: str) -> RunRequest:
     """Validate a scheduled or manual event. Raises InvalidRequestError naming the bad field."""
     if not isinstance(event, dict):
         raise InvalidRequestError(
@@ -101,15 +120,16 @@ def parse_event(event: Any, *, request_id: str, now: datetime | None = None) -> 
     try:
         if "source" in event or "scheduledTime" in event:
             scheduled = ScheduledEvent.model_validate(event)
-            slot = scheduled.scheduled_time.astimezone(UTC)
-            run_id = f"scheduled-{slot:%Y%m%dT%H%M%SZ}"
+            run_id = marker.scheduled_run_id(scheduled.scheduled_time)
             return RunRequest(run_id, True, None, False, None, None, run_id)
         manual = ManualEvent.model_validate(event)
+        # Every delivery of one invocation has the same run id, so a retry after a crash finds
+        # the backups its first attempt started.
+        run_id = marker.manual_run_id(request_id)
     except ValidationError as exc:
         raise InvalidRequestError(_describe(exc)) from None
-    started = (now or datetime.now(UTC)).astimezone(UTC)
-    suffix = re.sub(r"[^A-Za-z0-9]", "", request_id)[:12] or "local"
-    run_id = f"manual-{started:%Y%m%dT%H%M%SZ}-{suffix}"
+    except marker.MarkerError as exc:
+        raise InvalidRequestError(f"invalid invocation: {exc}") from None
     return RunRequest(
         run_id=run_id,
         scheduled=False,

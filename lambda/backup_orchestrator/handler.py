@@ -31,9 +31,9 @@ metrics = Metrics()
 IDEMPOTENCY_SECONDS = 48 * 3600
 
 
-def build_services() -> Services:
+def build_services(settings: Settings) -> Services:
     return Services(
-        opsworkscm=OpsWorksCM(opsworkscm_client(pace=service_pace())),
+        opsworkscm=OpsWorksCM(opsworkscm_client(pace=service_pace(settings.opsworkscm_rate))),
         stepfunctions=boto3.client("stepfunctions"),
     )
 
@@ -52,7 +52,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     request = parse_event(event, request_id=context.aws_request_id)
     logger.append_keys(run_id=request.run_id)
     tracer.put_annotation("run_id", request.run_id)
-    services = build_services()
+    services = build_services(settings)
 
     def execute() -> dict[str, Any]:
         report = run(request, settings, services, remaining_ms=context.get_remaining_time_in_millis)

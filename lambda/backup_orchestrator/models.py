@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-# Backups this product creates carry this prefix in their Description, so they can be told
-# apart from everyone else's with the DescribeBackups answer alone (no per-backup calls).
-OWN_MARKER = "[opsworks-cm-backup"
+from backup_orchestrator import marker
 
 # Every state an OpsWorks CM server can be in (ServerStatus in the API model).
 SERVER_STATES = (
@@ -24,6 +22,9 @@ GONE = "GONE"
 
 RETAIN_TAG = "opsworks-cm-backup:retain"
 RETAIN_MIN, RETAIN_MAX = 1, 49
+# Backup states that hold a slot of the manual-backup limit whatever the service's reading of
+# DELETING (see DESIGN.md s.4 rule 14).
+COUNTED_STATES = frozenset({"IN_PROGRESS", "OK", "FAILED"})
 
 
 class PruneScope(StrEnum):
@@ -44,7 +45,11 @@ class Server:
     status: str
     arn: str = ""
     engine: str = ""
+    # When the server was created; None when unknown, and then no backup is provably its own.
+    created_at: datetime | None = None
     tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    # Why the server's tags could not be read (None when they were): it fails alone.
+    tags_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,18 +60,35 @@ class Backup:
     status: str  # IN_PROGRESS | OK | FAILED | DELETING
     created_at: datetime
     description: str = ""
+    engine: str = ""
 
     @property
     def is_manual(self) -> bool:
         return self.backup_type == "MANUAL"
 
     @property
+    def run_id(self) -> str | None:
+        """The run of this product that made the backup; None when the product did not."""
+        return marker.run_of(self.description) if self.is_manual else None
+
+    @property
     def is_own(self) -> bool:
-        return self.is_manual and self.description.startswith(OWN_MARKER)
+        return self.run_id is not None
 
     @property
     def counts_toward_limit(self) -> bool:
-        return self.is_manual and self.status in ("IN_PROGRESS", "OK", "FAILED")
+        return self.is_manual and self.status in COUNTED_STATES
+
+    def made_while(self, server: Server) -> bool:
+        """Whether this backup was made of `server` itself, not of an earlier server of the same
+        name: same name and engine, created at or after the server was (DESIGN.md s.4 rule 11)."""
+        return (
+            self.server_name == server.name
+            and server.created_at is not None
+            and self.created_at >= server.created_at
+            and bool(server.engine)
+            and self.engine == server.engine
+        )
 
 
 @dataclass(frozen=True)
@@ -77,14 +99,3 @@ class Quota:
     @property
     def headroom(self) -> int:
         return max(0, self.maximum - self.used)
-
-
-def run_marker(run_id: str) -> str:
-    """How every backup a given run creates begins its Description."""
-    return f"{OWN_MARKER} run={run_id}]"
-
-
-def own_description(run_id: str, text: str | None) -> str:
-    """The Description of a backup this product creates: marker, run, the operator's text."""
-    suffix = f" {text}" if text else ""
-    return f"{run_marker(run_id)}{suffix}"

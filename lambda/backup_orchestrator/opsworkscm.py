@@ -6,11 +6,12 @@ botocore's retries).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_orchestrator.models import Backup, Quota, Server
 from backup_orchestrator.retry import (
@@ -31,24 +32,48 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-class OpsWorksCM:
-    """Reads the fleet and makes the two changes the orchestrator needs."""
+class OutcomeUnknown(RuntimeError):
+    """A change may or may not have taken effect: its answer was lost and checking failed too."""
 
-    def __init__(self, client: OpsWorksCMClient, policy: RetryPolicy | None = None) -> None:
+
+class OpsWorksCM:
+    """Reads the fleet and makes the two changes the orchestrator needs.
+
+    `sleep` and `monotonic` are the clock the retries and waits use (tests pass fast ones).
+    """
+
+    def __init__(
+        self,
+        client: OpsWorksCMClient,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.policy = policy or RetryPolicy()
         self.stats = RetryStats()
+        self._sleep = sleep
+        self._monotonic = monotonic
 
     def _call(self, call: Callable[[], T]) -> T:
-        return retrying(call, policy=self.policy, stats=self.stats)
+        return retrying(call, policy=self.policy, stats=self.stats, sleep=self._sleep)
 
-    def _call_mutation(
-        self, call: Callable[[], T], refused: Callable[[ClientError, bool], T | None]
+    def _mutate(
+        self,
+        call: Callable[[], T],
+        *,
+        confirm: Callable[[], T | None],
+        refused: Callable[[ClientError], T | None],
     ) -> T:
-        """Retry a call that changes the account. An attempt that timed out or got a 5xx may
-        have taken effect anyway, so when a later attempt is refused, `refused(error, uncertain)`
-        may read the refusal as the earlier attempt's success and return the result to use
-        (None: the refusal stands)."""
+        """Run a call that changes the account, with retries.
+
+        An attempt that timed out or got a 5xx may have taken effect anyway. When the call then
+        ends in any error (a retry refused, or the attempts spent), `confirm()` reads the account
+        and the effect it finds is the result, whatever the last answer said. Otherwise a
+        refusal may still be a result: `refused(error)` (None: the error stands). Raises
+        OutcomeUnknown when the answer was lost and the check failed too.
+        """
         uncertain = False
 
         def attempt() -> T:
@@ -56,9 +81,6 @@ class OpsWorksCM:
             try:
                 return call()
             except ClientError as exc:
-                settled = refused(exc, uncertain)
-                if settled is not None:
-                    return settled
                 retry, throttled = is_retryable(exc)
                 uncertain = uncertain or (retry and not throttled)
                 raise
@@ -66,7 +88,22 @@ class OpsWorksCM:
                 uncertain = True
                 raise
 
-        return self._call(attempt)
+        try:
+            return self._call(attempt)
+        except (ClientError, BotoCoreError) as exc:
+            if uncertain:
+                try:
+                    found = confirm()
+                except (ClientError, BotoCoreError) as check:
+                    raise OutcomeUnknown(
+                        f"{exc}; whether it took effect is unknown, as checking failed: {check}"
+                    ) from exc
+                if found is not None:
+                    return found
+            settled = refused(exc) if isinstance(exc, ClientError) else None
+            if settled is None:
+                raise
+            return settled
 
     def servers(self) -> list[Server]:
         # DescribeServers does not paginate (NextToken is documented as not implemented).
@@ -77,6 +114,7 @@ class OpsWorksCM:
                 status=s.get("Status", ""),
                 arn=s.get("ServerArn", ""),
                 engine=s.get("Engine", ""),
+                created_at=s.get("CreatedAt"),
             )
             for s in answer.get("Servers", [])
         ]
@@ -89,12 +127,35 @@ class OpsWorksCM:
             answer = self._call(lambda: self.client.describe_backups(ServerName=server_name))
         return [to_backup(b) for b in answer.get("Backups", [])]
 
+    def backup(self, backup_id: str) -> Backup | None:
+        """One backup, or None when it does not exist (any more)."""
+        try:
+            answer = self._call(lambda: self.client.describe_backups(BackupId=backup_id))
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        found = [to_backup(b) for b in answer.get("Backups", [])]
+        return found[0] if found else None
+
     def manual_backup_quota(self) -> Quota:
         attributes = self._call(self.client.describe_account_attributes).get("Attributes", [])
         for attribute in attributes:
             if attribute.get("Name") == "ManualBackupLimit":
                 return Quota(used=attribute.get("Used", 0), maximum=attribute.get("Maximum", 50))
         raise RuntimeError("DescribeAccountAttributes did not report ManualBackupLimit")
+
+    def wait_for_room(self, until: float) -> bool:
+        """Poll the manual-backup quota, backing off, until a backup fits (True) or the
+        monotonic clock would pass `until` (False). For a service that still counts backups
+        being deleted toward the limit until they are gone."""
+        delay = 1.0
+        while self._monotonic() + delay <= until:
+            self._sleep(delay)
+            if self.manual_backup_quota().headroom > 0:
+                return True
+            delay = min(2 * delay, 15.0)
+        return False
 
     def tags(self, server: Server) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -106,48 +167,71 @@ class OpsWorksCM:
                 return tags
             page = {"ResourceArn": server.arn, "NextToken": answer["NextToken"]}
 
-    def create_backup(self, server_name: str, description: str) -> Backup:
-        """Start a manual backup. Raises ClientError as the service answers.
+    def create_backup(
+        self,
+        server_name: str,
+        description: str,
+        *,
+        room_within: Callable[[], float] = lambda: 0.0,
+    ) -> Backup:
+        """Start a manual backup. Raises ClientError as the service answers, or OutcomeUnknown.
 
         When an attempt failed in a way that may have started the backup anyway (a timeout or a
-        5xx) and the retry is refused because the server is now BACKING_UP, the backup that
-        attempt started is looked up by its Description and returned, so it is not lost.
+        5xx), the server's backups are read before any error is believed: the backup that
+        attempt started (found by its Description, which names the run) is returned.
+
+        When the limit is full (LimitExceededException) and `room_within()`, asked then, gives
+        more than 0 seconds, waits that long at most for room to appear, trying again each time
+        it does: a service may count backups being deleted toward the limit until they are gone.
         """
+        give_up: float | None = None
 
         def call() -> Backup:
             answer = self.client.create_backup(ServerName=server_name, Description=description)
             return to_backup(answer["Backup"])
 
-        def refused(exc: ClientError, uncertain: bool) -> Backup | None:
-            if uncertain and error_code(exc) == "InvalidStateException":
-                return self._started_with(server_name, description)
-            return None
+        def started() -> Backup | None:
+            return next(
+                (
+                    b
+                    for b in self.backups(server_name)
+                    if b.description == description and b.status != "DELETING"
+                ),
+                None,
+            )
 
-        return self._call_mutation(call, refused)
-
-    def _started_with(self, server_name: str, description: str) -> Backup | None:
-        for backup in self.backups(server_name):
-            if backup.description == description and backup.status in ("IN_PROGRESS", "OK"):
-                return backup
-        return None
+        while True:
+            try:
+                return self._mutate(call, confirm=started, refused=lambda _: None)
+            except ClientError as exc:
+                if error_code(exc) != "LimitExceededException":
+                    raise
+                if give_up is None:
+                    give_up = self._monotonic() + room_within()
+                if not self.wait_for_room(give_up):
+                    raise
 
     def delete_backup(self, backup_id: str) -> bool:
-        """Start deleting a backup; False when somebody else had already deleted it.
+        """Start deleting a backup; False when somebody else had already deleted it (or is).
 
-        When an attempt failed in a way that may have taken effect (a timeout or a 5xx), a retry
-        refused as "not found" or "already being deleted" means that attempt did the deletion.
+        When an attempt failed in a way that may have taken effect (a timeout or a 5xx), a
+        backup found gone or DELETING afterwards was deleted by that attempt.
         """
 
         def call() -> bool:
             self.client.delete_backup(BackupId=backup_id)
             return True
 
-        def refused(exc: ClientError, uncertain: bool) -> bool | None:
-            if error_code(exc) in ("ResourceNotFoundException", "InvalidStateException"):
-                return uncertain
-            return None
+        def going() -> bool | None:
+            backup = self.backup(backup_id)
+            return True if backup is None or backup.status == "DELETING" else None
 
-        return self._call_mutation(call, refused)
+        def refused(exc: ClientError) -> bool | None:
+            if error_code(exc) not in ("ResourceNotFoundException", "InvalidStateException"):
+                return None
+            return False if going() else None
+
+        return self._mutate(call, confirm=going, refused=refused)
 
 
 def to_backup(data: Any) -> Backup:
@@ -158,4 +242,5 @@ def to_backup(data: Any) -> Backup:
         status=data.get("Status", ""),
         created_at=data["CreatedAt"],
         description=data.get("Description") or "",
+        engine=data.get("Engine", ""),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backup_orchestrator import planner
+from backup_orchestrator import marker, planner
 from backup_orchestrator.events import InvalidRequestError, RunRequest
-from backup_orchestrator.models import GONE, Backup, Outcome, Server, own_description, run_marker
-from backup_orchestrator.opsworkscm import OpsWorksCM, error_code
+from backup_orchestrator.models import GONE, Backup, Outcome, Server
+from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown, error_code
 from backup_orchestrator.report import (
     DeletionReport,
+    OrphanReport,
     QuotaReport,
     RetainReport,
     RunReport,
@@ -34,6 +36,7 @@ logger = Logger(child=True)
 # and the tracker hand-over must still fit.
 TIMEOUT_MARGIN_MS = 20_000
 WORKERS = 4
+ERRORS = (ClientError, BotoCoreError, OutcomeUnknown)
 
 
 @dataclass
@@ -53,16 +56,13 @@ def run(
     *,
     remaining_ms: Callable[[], int] = _unlimited,
 ) -> RunReport:
-    """Run once. Raises InvalidRequestError when a named server does not exist."""
+    """Run once. Raises InvalidRequestError when a named server does not exist.
+
+    Only the account-wide reads (DescribeServers, DescribeBackups, DescribeAccountAttributes)
+    can fail the run; anything about one server fails that server alone, with the reason.
+    """
     service = services.opsworkscm
     servers = service.servers()
-    policy = planner.Policy(
-        select_tag=settings.select_tag,
-        retain=settings.retain,
-        prune_scope=settings.prune_scope,
-        servers=request.servers,
-        retain_override=request.retain,
-    )
     try:
         # Reject unknown names before anything else is read or changed.
         planner.check_named(servers, request.servers)
@@ -70,73 +70,107 @@ def run(
         raise InvalidRequestError(f"invalid event: {exc}") from None
     backups = service.backups()
     quota = service.manual_backup_quota()
-    # A retried delivery of this run (the first attempt died after CreateBackup) finds the
-    # backups that attempt started: they are followed, never made a second time.
-    marker = run_marker(request.run_id)
-    adopted = {b.server_name: b for b in backups if b.description.startswith(marker)}
-    policy = dataclasses.replace(policy, already_started=frozenset(adopted))
     wanted = (
         servers if request.servers is None else [s for s in servers if s.name in request.servers]
     )
     with ThreadPoolExecutor(WORKERS) as pool:
         tagged = list(pool.map(lambda s: _with_tags(service, s), wanted))
+    policy = planner.Policy(
+        select_tag=settings.select_tag,
+        retain=settings.retain,
+        prune_scope=settings.prune_scope,
+        servers=request.servers,
+        retain_override=request.retain,
+        run_id=request.run_id,
+    )
     plan = planner.plan(tagged, backups, quota, policy)
+    orphans = [_orphan(b) for b in planner.orphaned(servers, backups)]
     logger.info(
         "planned run",
         extra={
             "creating": [p.server_name for p in plan.creating],
             "delete_now": [d.backup_id for d in plan.delete_now],
             "quota": dataclasses.asdict(quota),
+            "backups_of_deleted_servers": len(orphans),
         },
     )
     if request.dry_run:
-        return _dry_run_report(request, plan)
-    return _execute(request, settings, services, plan, adopted, remaining_ms)
+        report = RunReport(
+            run_id=request.run_id,
+            dry_run=True,
+            quota=QuotaReport(
+                used=quota.used,
+                maximum=quota.maximum,
+                used_after_run=plan.used_after_run,
+                used_when_settled=plan.used_when_settled,
+            ),
+            results=[_result(item, dry_run=True) for item in plan.servers],
+        )
+    else:
+        report = _execute(request, settings, services, plan, remaining_ms)
+    report.backups_of_deleted_servers = orphans
+    return report
 
 
 def _with_tags(service: OpsWorksCM, server: Server) -> Server:
+    """The server with its tags; gone, or with the reason its tags could not be read."""
     try:
         return dataclasses.replace(server, tags=service.tags(server))
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             return dataclasses.replace(server, status=GONE)
-        raise
+        return dataclasses.replace(server, tags_error=_answer(exc))
+    except BotoCoreError as exc:
+        return dataclasses.replace(server, tags_error=str(exc))
+
+
+def _answer(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return f"OpsWorks CM answered {error.get('Code', '')}: {error.get('Message', '')}"
+
+
+def _orphan(backup: Backup) -> OrphanReport:
+    return OrphanReport(
+        backup_id=backup.backup_id,
+        server_name=backup.server_name,
+        created_at=backup.created_at,
+        status=backup.status,
+        own=backup.is_own,
+    )
 
 
 def _deletions(items: list[planner.Deletion]) -> list[DeletionReport]:
     return [DeletionReport(backup_id=d.backup_id, reason=d.reason) for d in items]
 
 
-def _base_result(item: planner.ServerPlan, outcome: Outcome, reason: str) -> ServerResult:
-    return ServerResult(
+# What each planned part is reported as before anything is done. A CREATE stays FAILED unless
+# its backup starts, so a server can never be missed silently.
+_OUTCOMES = {
+    planner.Action.ADOPT: Outcome.STARTED,
+    planner.Action.NOTHING: Outcome.SKIPPED,
+    planner.Action.FAIL: Outcome.FAILED,
+    planner.Action.CREATE: Outcome.FAILED,
+}
+
+
+def _result(item: planner.ServerPlan, *, dry_run: bool) -> ServerResult:
+    result = ServerResult(
         server_name=item.server_name,
-        outcome=outcome,
-        reason=reason,
+        outcome=_OUTCOMES[item.action],
+        reason=item.reason,
+        backup_id=item.backup_id,
         retain=RetainReport(asked=item.retain_asked, granted=item.retain_granted),
     )
-
-
-def _dry_run_report(request: RunRequest, plan: planner.Plan) -> RunReport:
-    results = []
-    for item in plan.servers:
-        if item.create:
-            result = _base_result(item, Outcome.PLANNED, f"would start a backup; {item.reason}")
-            result.deleted = _deletions(item.delete_now)
-            result.deferred_deletes = _deletions(item.deferred)
-        else:
-            result = _base_result(item, Outcome.SKIPPED, item.reason)
-        results.append(result)
-    return RunReport(
-        run_id=request.run_id,
-        dry_run=True,
-        quota=QuotaReport(
-            used=plan.quota.used,
-            maximum=plan.quota.maximum,
-            used_after_run=plan.used_after_run,
-            used_when_settled=plan.used_when_settled,
-        ),
-        results=results,
-    )
+    if item.action is planner.Action.ADOPT:
+        result.deferred_deletes = _deletions(item.deferred)
+    if item.create and dry_run:
+        result.outcome = Outcome.PLANNED
+        result.reason = f"would start a backup; {item.reason}"
+        result.deleted = _deletions(item.delete_now)
+        result.deferred_deletes = _deletions(item.deferred)
+    elif item.create:
+        result.reason = "not started"
+    return result
 
 
 def _execute(
@@ -144,38 +178,32 @@ def _execute(
     settings: Settings,
     services: Services,
     plan: planner.Plan,
-    adopted: dict[str, Backup],
     remaining_ms: Callable[[], int],
 ) -> RunReport:
     service = services.opsworkscm
-    results = {
-        item.server_name: _base_result(item, Outcome.SKIPPED, item.reason) for item in plan.servers
-    }
-    for name, backup in adopted.items():
-        if name in results:
-            results[name].outcome = Outcome.STARTED
-            results[name].backup_id = backup.backup_id
-            results[
-                name
-            ].reason = "backup started by an earlier attempt of this run; it is followed now"
+    results = {item.server_name: _result(item, dry_run=False) for item in plan.servers}
     room = _room_makers(plan)
+    # Set once this run has started deleting a backup: a full limit may then be waiting only
+    # for those deletions to finish.
+    made_room = threading.Event()
 
     def delete(deletion: planner.Deletion) -> None:
         owner = results[deletion.server_name]
         try:
             if service.delete_backup(deletion.backup_id):
+                made_room.set()
                 owner.deleted.append(
                     DeletionReport(backup_id=deletion.backup_id, reason=deletion.reason)
                 )
             else:
                 owner.warnings.append(f"{deletion.backup_id} was already gone or being deleted")
-        except (ClientError, BotoCoreError) as exc:
+        except ERRORS as exc:
             owner.warnings.append(f"could not delete {deletion.backup_id}: {exc}")
             logger.warning(
                 "delete failed", extra={"backup_id": deletion.backup_id, "error": str(exc)}
             )
 
-    description = own_description(
+    description = marker.description(
         request.run_id,
         request.description or ("scheduled backup" if request.scheduled else "manual backup"),
     )
@@ -185,7 +213,7 @@ def _execute(
         left = remaining_ms()
         if left < TIMEOUT_MARGIN_MS:
             result.reason = (
-                f"not started: the run was close to its time limit ({left // 1000} s left); "
+                f"not backed up: the run was close to its time limit ({left // 1000} s left); "
                 "the next run includes this server"
             )
             return
@@ -193,10 +221,21 @@ def _execute(
         # costs no deletion.
         for deletion in room.get(item.server_name, []):
             delete(deletion)
+        budget = (left - TIMEOUT_MARGIN_MS) / 1000
+
+        def room_within() -> float:
+            # Worth waiting only for deletions this run made (asked when the limit refuses).
+            return budget if made_room.is_set() else 0.0
+
         try:
-            backup = service.create_backup(item.server_name, description)
-        except (ClientError, BotoCoreError) as exc:
-            result.outcome, result.reason = _refusal(exc)
+            backup = service.create_backup(item.server_name, description, room_within=room_within)
+        except ERRORS as exc:
+            result.outcome, result.reason = _refusal(exc, room_within())
+            if isinstance(exc, ClientError) and error_code(exc) == "InvalidStateException":
+                # Another run of this product may have just started this server's backup.
+                running = _own_running(service, item.server_name)
+                if running is not None:
+                    result.outcome, result.reason = Outcome.SKIPPED, planner.running_reason(running)
             logger.warning(
                 "backup not started", extra={"server": item.server_name, "reason": result.reason}
             )
@@ -210,22 +249,40 @@ def _execute(
         list(pool.map(create, plan.creating))
 
     started = [r for r in results.values() if r.outcome is Outcome.STARTED]
+    created = sum(results[item.server_name].outcome is Outcome.STARTED for item in plan.creating)
     deleted = sum(len(r.deleted) for r in results.values())
-    used_after = plan.quota.used - deleted + len(started)
+    expected = plan.quota.used - deleted + created
     report = RunReport(
         run_id=request.run_id,
         dry_run=False,
         quota=QuotaReport(
             used=plan.quota.used,
             maximum=plan.quota.maximum,
-            used_after_run=used_after,
-            used_when_settled=used_after - sum(len(r.deferred_deletes) for r in started),
+            used_after_run=_used_now(service, expected) if created or deleted else expected,
+            used_when_settled=expected - sum(len(r.deferred_deletes) for r in started),
         ),
         results=[results[item.server_name] for item in plan.servers],
     )
     if started and settings.tracker_state_machine_arn and services.stepfunctions is not None:
         _hand_over(report, started, settings, services.stepfunctions)
     return report
+
+
+def _own_running(service: OpsWorksCM, server_name: str) -> Backup | None:
+    try:
+        return planner.own_running(service.backups(server_name))
+    except ERRORS:
+        return None
+
+
+def _used_now(service: OpsWorksCM, expected: int) -> int:
+    """The account's manual-backup count as the service says it after the run (a service may
+    still count the backups being deleted); what the run expects when it cannot be read."""
+    try:
+        return service.manual_backup_quota().used
+    except ERRORS as exc:
+        logger.warning("quota not read after the run", extra={"error": str(exc)})
+        return expected
 
 
 def _room_makers(plan: planner.Plan) -> dict[str, list[planner.Deletion]]:
@@ -245,22 +302,28 @@ def _room_makers(plan: planner.Plan) -> dict[str, list[planner.Deletion]]:
     return room
 
 
-def _refusal(exc: ClientError | BotoCoreError) -> tuple[Outcome, str]:
+def _refusal(exc: Exception, waited: float) -> tuple[Outcome, str]:
     """Turn a CreateBackup error into this server's outcome, in plain words."""
+    if isinstance(exc, OutcomeUnknown):
+        return Outcome.FAILED, f"not backed up as far as can be told: {exc}"
     if not isinstance(exc, ClientError):
-        return Outcome.FAILED, f"could not reach OpsWorks CM: {exc}"
+        return Outcome.FAILED, f"not backed up: could not reach OpsWorks CM: {exc}"
     code = error_code(exc)
     message = exc.response.get("Error", {}).get("Message", "")
-    if code == "InvalidStateException":
-        return Outcome.SKIPPED, f"skipped: the server changed state during the run ({message})"
     if code == "ResourceNotFoundException":
-        return Outcome.SKIPPED, "skipped: the server no longer exists"
+        return Outcome.SKIPPED, "the server no longer exists"
+    if code == "InvalidStateException":
+        return Outcome.FAILED, f"not backed up: the server changed state during the run ({message})"
     if code == "LimitExceededException":
-        return Outcome.FAILED, (
-            "failed: the account's manual-backup limit was still full after making room "
-            f"({message})"
+        waiting = (
+            f"; the deletions made for room were still counted after waiting {waited:.0f} s"
+            if waited
+            else ""
         )
-    return Outcome.FAILED, f"failed: OpsWorks CM answered {code}: {message}"
+        return Outcome.FAILED, (
+            f"not backed up: the account's manual-backup limit was still full ({message}){waiting}"
+        )
+    return Outcome.FAILED, f"not backed up: OpsWorks CM answered {code}: {message}"
 
 
 def _hand_over(

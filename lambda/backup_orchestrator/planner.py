@@ -1,20 +1,29 @@
 """The pure planner: fleet snapshot + quota + policy in, plan out. No I/O, no clock.
 
-The manual-backup limit is per account, so retention is planned across the whole fleet:
-1. select servers (by name, or by tag) and skip those whose state refuses a backup;
-2. share the limit among the servers that will back up, fairly (water-filling), so each keeps
-   at most what it asked for and the account's steady state fits under the limit;
-3. split each server's surplus into deferred deletions (applied by the tracker once the new
-   backup is OK) and, only as many as needed to fit the new backups under the limit now,
-   immediate deletions, never touching a server's newest OK manual backup;
-4. when even that cannot make room, drop the servers that need a backup least (the most recent
-   good backup) until the rest fit, and say why.
+The manual-backup limit is per account, so a run is planned across the whole fleet:
+1. select the servers (by name, or by tag) and give each its part: back up; follow the backup an
+   earlier attempt of this run started; nothing (the server is gone, or a backup this product
+   started is still running); or fail with the reason (a tag that cannot be read or parsed, a
+   state that refuses backups, no room);
+2. start as many backups as the limit allows: a server that can lose one of its own backups now
+   frees the slot its new backup takes, so it always fits; the servers that cannot share the
+   room left, most in need first, and one that does not fit never keeps out one that does;
+3. share the limit fairly among the servers of the run (water-filling), so the account's
+   steady state fits under it;
+4. split each server's surplus into deferred deletions (applied once its new backup is OK) and
+   only as many immediate deletions as the new backups need now.
+
+A server may lose only what DESIGN.md s.4 allows: manual backups that are OK or FAILED, made while
+that very server existed (rule 11), by this product unless pruning all manual backups is opted
+in (rule 3), and never its newest OK manual backup before a newer one is OK (rule 4).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from backup_orchestrator.models import (
     BACKUP_ALLOWED_STATES,
@@ -28,6 +37,9 @@ from backup_orchestrator.models import (
     Server,
 )
 
+_RETAIN_VALUE = re.compile(r"[0-9]{1,2}", re.ASCII)
+ADOPTED = "backup started by an earlier attempt of this run; it is followed now"
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -39,9 +51,19 @@ class Policy:
     servers: tuple[str, ...] | None = None
     # An explicit retention for this run (manual event) wins over server tags and the default.
     retain_override: int | None = None
-    # Servers that already have this run's backup (an earlier attempt of the same run made it):
-    # never a second one in the same slot.
-    already_started: frozenset[str] = frozenset()
+    # This run's id: a backup carrying it was started by an earlier attempt of the same run and
+    # is followed, never made a second time.
+    run_id: str | None = None
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    # An earlier attempt of this run started the server's backup: follow it.
+    ADOPT = "adopt"
+    # The server needs nothing this slot: it is gone, or this product's backup is still running.
+    NOTHING = "nothing"
+    # The server should have been backed up and will not be: the reason says why.
+    FAIL = "fail"
 
 
 @dataclass(frozen=True)
@@ -54,12 +76,18 @@ class Deletion:
 @dataclass
 class ServerPlan:
     server_name: str
-    create: bool
+    action: Action
     reason: str
+    # The backup an earlier attempt of this run started (ADOPT).
+    backup_id: str | None = None
     retain_asked: int | None = None
     retain_granted: int | None = None
     delete_now: list[Deletion] = field(default_factory=list)
     deferred: list[Deletion] = field(default_factory=list)
+
+    @property
+    def create(self) -> bool:
+        return self.action is Action.CREATE
 
 
 @dataclass
@@ -87,18 +115,19 @@ class PlanningError(ValueError):
 def resolve_retain(server: Server, policy: Policy) -> tuple[int | None, str | None]:
     """The retention for `server`: run override, else its tag, else the default.
 
-    Returns (retain, None), or (None, reason) when the server's tag is not a number in range.
+    Returns (retain, None), or (None, reason) when the server's tag is not a plain decimal
+    number in range (the service trims tag values, so surrounding spaces never reach here).
     """
     if policy.retain_override is not None:
         return policy.retain_override, None
     raw = server.tags.get(RETAIN_TAG)
     if raw is None:
         return policy.retain, None
-    if raw.strip().isdigit() and RETAIN_MIN <= int(raw) <= RETAIN_MAX:
+    if _RETAIN_VALUE.fullmatch(raw) and RETAIN_MIN <= int(raw) <= RETAIN_MAX:
         return int(raw), None
     return None, (
-        f"its tag {RETAIN_TAG}={raw!r} is not a whole number from {RETAIN_MIN} to {RETAIN_MAX}; "
-        "fix the tag to include this server"
+        f"its tag {RETAIN_TAG}={raw!r} is not a whole number from {RETAIN_MIN} to {RETAIN_MAX} "
+        "written with the digits 0-9; fix the tag"
     )
 
 
@@ -113,7 +142,8 @@ def check_named(servers: Sequence[Server], names: Sequence[str] | None) -> None:
 
 
 def select(servers: Sequence[Server], policy: Policy) -> list[Server]:
-    """The servers this run is about, in a stable order.
+    """The servers this run is about, in a stable order. A server whose tags could not be read
+    may be selected, so it is included (and fails, saying why) rather than silently left out.
 
     Raises PlanningError when a named server does not exist.
     """
@@ -122,7 +152,74 @@ def select(servers: Sequence[Server], policy: Policy) -> list[Server]:
         by_name = {s.name: s for s in servers}
         return [by_name[name] for name in sorted(set(policy.servers))]
     key, value = policy.select_tag
-    return sorted((s for s in servers if s.tags.get(key) == value), key=lambda s: s.name)
+    return sorted(
+        (s for s in servers if s.tags_error is not None or s.tags.get(key) == value),
+        key=lambda s: s.name,
+    )
+
+
+def orphaned(servers: Sequence[Server], backups: Sequence[Backup]) -> list[Backup]:
+    """Manual backups provably of a server that no longer exists: no server has their name now,
+    or the server of that name was created after them or runs another engine."""
+    current = {s.name: s for s in servers}
+
+    def of_deleted_server(backup: Backup) -> bool:
+        server = current.get(backup.server_name)
+        if server is None:
+            return True
+        earlier = server.created_at is not None and backup.created_at < server.created_at
+        other_engine = bool(server.engine and backup.engine) and backup.engine != server.engine
+        return earlier or other_engine
+
+    return [b for b in backups if b.is_manual and of_deleted_server(b)]
+
+
+@dataclass
+class _Candidate:
+    """A server whose backup this run starts (or adopts), with what it may lose."""
+
+    server: Server
+    retain: int
+    # What rules 1-3 and 11 let it lose, newest first (the adopted backup is never in it).
+    pool: list[Backup]
+    # Its newest OK manual backup, kept until a newer backup is OK (rule 4).
+    protected: Backup | None
+    # The most recent manual backup of any status: when the server last got a backup attempt.
+    last_attempt: Backup | None
+    adopted: Backup | None = None
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    @property
+    def transient(self) -> bool:
+        """Its newest OK backup is one it may lose later: while it keeps only one backup, that
+        one and the new one both hold a slot until the new one is OK."""
+        return self.protected is not None and self.protected in self.pool
+
+    @property
+    def spare(self) -> int:
+        """How many backups it can lose right now."""
+        return len(self.pool) - self.transient
+
+    @property
+    def demand(self) -> int:
+        """The most backups it can hold: its new one plus the good ones it already has."""
+        return min(self.retain, 1 + sum(b.status == "OK" for b in self.pool))
+
+    def priority(self) -> tuple[float, float, str]:
+        """Most in need first: the oldest (or no) good backup, then the oldest last attempt, so a
+        server left out for room goes ahead of the ones that got in, next slot."""
+
+        def age(backup: Backup | None) -> float:
+            return backup.created_at.timestamp() if backup is not None else float("-inf")
+
+        return (age(self.protected), age(self.last_attempt), self.name)
+
+
+def _newest(backups: Sequence[Backup]) -> Backup | None:
+    return max(backups, key=lambda b: (b.created_at, b.backup_id), default=None)
 
 
 def _deletable(backup: Backup, scope: PruneScope) -> bool:
@@ -132,18 +229,158 @@ def _deletable(backup: Backup, scope: PruneScope) -> bool:
     return scope is PruneScope.ALL_MANUAL or backup.is_own
 
 
-def _newest_ok_manual(backups: Iterable[Backup]) -> Backup | None:
-    ok = [b for b in backups if b.is_manual and b.status == "OK"]
-    return max(ok, key=lambda b: (b.created_at, b.backup_id), default=None)
+def own_running(backups: Sequence[Backup]) -> Backup | None:
+    """The newest backup this product started that is still in progress, if any."""
+    return _newest([b for b in backups if b.is_own and b.status == "IN_PROGRESS"])
 
 
-def _fair_shares(asked: Mapping[str, int], capacity: int, order: Sequence[str]) -> dict[str, int]:
-    """Water-fill `capacity` over servers: nobody gets more than asked, shares differ by at most
-    one among servers that got less than asked, and leftovers go to servers earlier in `order`."""
-    shares = dict.fromkeys(asked, 0)
-    remaining = max(0, capacity)
+def running_reason(running: Backup) -> str:
+    return (
+        f"backup {running.backup_id} this product started (run {running.run_id}) is still in "
+        "progress; that run follows it, so no second one is made"
+    )
+
+
+def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | _Candidate:
+    """The server's part in the run, or a candidate for a backup. `mine` holds the backups
+    made while this very server existed."""
+    name = server.name
+    adopted = (
+        _newest([b for b in mine if b.run_id == policy.run_id and b.status != "DELETING"])
+        if policy.run_id is not None
+        else None
+    )
+    retain, problem = (None, None) if server.tags_error else resolve_retain(server, policy)
+    if adopted is not None and retain is None:
+        return ServerPlan(
+            name,
+            Action.ADOPT,
+            f"{ADOPTED}; no retention is applied: {server.tags_error or problem}",
+            backup_id=adopted.backup_id,
+        )
+    if adopted is None:
+        if server.status == GONE:
+            return ServerPlan(name, Action.NOTHING, "the server no longer exists")
+        if server.tags_error:
+            return ServerPlan(
+                name,
+                Action.FAIL,
+                f"not backed up: its tags could not be read ({server.tags_error}), so neither "
+                "whether it is selected nor its retention is known",
+            )
+        if problem or retain is None:
+            return ServerPlan(name, Action.FAIL, f"not backed up: {problem}")
+        running = own_running(mine)
+        if running is not None:
+            return ServerPlan(name, Action.NOTHING, running_reason(running), retain_asked=retain)
+        if server.status not in BACKUP_ALLOWED_STATES:
+            return ServerPlan(
+                name,
+                Action.FAIL,
+                f"not backed up: the server is {server.status}; backups can start only when it "
+                "is RUNNING, HEALTHY or UNHEALTHY",
+                retain_asked=retain,
+            )
+    assert retain is not None
+    older = [b for b in mine if b is not adopted]
+    pool = sorted(
+        (b for b in older if _deletable(b, policy.prune_scope)),
+        key=lambda b: (b.created_at, b.backup_id),
+        reverse=True,
+    )
+    manual = [b for b in older if b.is_manual]
+    return _Candidate(
+        server,
+        retain,
+        pool,
+        protected=_newest([b for b in manual if b.status == "OK"]),
+        last_attempt=_newest(manual),
+        adopted=adopted,
+    )
+
+
+def plan(
+    servers: Sequence[Server], backups: Sequence[Backup], quota: Quota, policy: Policy
+) -> Plan:
+    """Plan one run. Raises PlanningError when a named server does not exist."""
+    chosen = select(servers, policy)
+    by_name: dict[str, list[Backup]] = {}
+    for backup in backups:
+        by_name.setdefault(backup.server_name, []).append(backup)
+
+    plans: dict[str, ServerPlan] = {}
+    candidates: list[_Candidate] = []
+    for server in chosen:
+        mine = [b for b in by_name.get(server.name, []) if b.made_while(server)]
+        part = _triage(server, mine, policy)
+        if isinstance(part, ServerPlan):
+            plans[part.server_name] = part
+        else:
+            candidates.append(part)
+
+    adopters = [c for c in candidates if c.adopted is not None]
+    ranked = sorted((c for c in candidates if c.adopted is None), key=_Candidate.priority)
+    starting = _most_that_fit(adopters, ranked, quota)
+    started = {c.name for c in starting}
+    for left_out in [c for c in ranked if c.name not in started]:
+        plans[left_out.name] = ServerPlan(
+            left_out.name,
+            Action.FAIL,
+            _no_room_reason(quota, policy, len(starting)),
+            retain_asked=left_out.retain,
+        )
+    participants = [*adopters, *starting]
+    # Deletions now only make room for new backups; with none to start, nothing goes now.
+    need = quota.used + len(starting) - quota.maximum if starting else 0
+    plans.update(_retention(participants, quota, need))
+
+    immediate = sum(len(p.delete_now) for p in plans.values())
+    deferred = sum(len(p.deferred) for p in plans.values())
+    used_after = quota.used - immediate + len(starting)
+    return Plan(
+        servers=[plans[s.name] for s in chosen],
+        quota=quota,
+        used_after_run=used_after,
+        used_when_settled=used_after - deferred,
+    )
+
+
+def _most_that_fit(
+    adopters: Sequence[_Candidate], ranked: Sequence[_Candidate], quota: Quota
+) -> list[_Candidate]:
+    """The most servers whose new backups fit now, in priority order.
+
+    Starting a set S fits when the backups its servers can lose now cover the overflow:
+    used + |S| - maximum <= sum of spare over S and the adopters. A server with a spare backup
+    adds at least as much room as its new backup takes, so all of those start; each server
+    without one takes one slot of what is left (`slack`), most in need first.
+    """
+    bringing = [c for c in ranked if c.spare >= 1]
+    slack = (
+        quota.maximum
+        - quota.used
+        + sum(c.spare for c in adopters)
+        + sum(c.spare - 1 for c in bringing)
+    )
+    if slack < 0:
+        return []
+    needing = [c for c in ranked if c.spare == 0][:slack]
+    chosen = {c.name for c in [*bringing, *needing]}
+    return [c for c in ranked if c.name in chosen]
+
+
+def _fair_shares(participants: Sequence[_Candidate], capacity: int) -> dict[str, int]:
+    """Water-fill `capacity` slots: everyone gets one, nobody more than its demand, shares differ
+    by at most one among those held below their demand, and leftovers go to the earlier ones.
+
+    A transient server holds two slots while it keeps one backup (its old newest one until the
+    new one is OK), so its second share is free.
+    """
+    shares = {c.name: 2 if c.transient and c.demand >= 2 else 1 for c in participants}
+    remaining = capacity - sum(1 + c.transient for c in participants)
+    demand = {c.name: c.demand for c in participants}
     while remaining > 0:
-        hungry = [name for name in order if shares[name] < asked[name]]
+        hungry = [c.name for c in participants if shares[c.name] < demand[c.name]]
         if not hungry:
             break
         level = min(shares[name] for name in hungry)
@@ -156,130 +393,33 @@ def _fair_shares(asked: Mapping[str, int], capacity: int, order: Sequence[str]) 
     return shares
 
 
-def plan(
-    servers: Sequence[Server], backups: Sequence[Backup], quota: Quota, policy: Policy
-) -> Plan:
-    """Plan one run. Raises PlanningError when a named server does not exist."""
-    chosen = select(servers, policy)
-    by_server: dict[str, list[Backup]] = {}
-    for backup in backups:
-        by_server.setdefault(backup.server_name, []).append(backup)
-
-    plans: dict[str, ServerPlan] = {}
-    asked: dict[str, int] = {}
-    for server in chosen:
-        retain, problem = resolve_retain(server, policy)
-        if server.name in policy.already_started:
-            plans[server.name] = ServerPlan(
-                server.name,
-                False,
-                "an earlier attempt of this run already started its backup",
-                retain_asked=retain,
-            )
-        elif problem or retain is None:
-            plans[server.name] = ServerPlan(server.name, False, f"skipped: {problem}")
-        elif server.status == GONE:
-            plans[server.name] = ServerPlan(
-                server.name, False, "skipped: the server no longer exists", retain_asked=retain
-            )
-        elif server.status not in BACKUP_ALLOWED_STATES:
-            plans[server.name] = ServerPlan(
-                server.name,
-                False,
-                f"skipped: the server is {server.status}; backups can start only when it is "
-                "RUNNING, HEALTHY or UNHEALTHY",
-                retain_asked=retain,
-            )
-        else:
-            asked[server.name] = retain
-
-    creators = sorted(asked, key=lambda name: _priority(name, by_server))
-    while True:
-        attempt = _plan_creators(creators, asked, by_server, quota, policy)
-        if attempt is not None:
-            break
-        # Not even immediate deletions can make room for everyone: drop the server that needs
-        # a backup least and try again.
-        dropped = creators.pop()
-        plans[dropped] = ServerPlan(
-            dropped,
-            False,
-            _no_room_reason(quota, policy),
-            retain_asked=asked[dropped],
-        )
-    creator_plans, used_after, settled = attempt
-    plans.update(creator_plans)
-    return Plan(
-        servers=[plans[s.name] for s in chosen],
-        quota=quota,
-        used_after_run=used_after,
-        used_when_settled=settled,
-    )
-
-
-def _priority(name: str, by_server: Mapping[str, list[Backup]]) -> tuple[float, str]:
-    """Servers whose newest good backup is oldest (or missing) come first."""
-    newest = _newest_ok_manual(by_server.get(name, []))
-    return (newest.created_at.timestamp() if newest else float("-inf"), name)
-
-
-def _no_room_reason(quota: Quota, policy: Policy) -> str:
-    scope = (
-        "backups this product did not create, automated or in-progress backups, or the newest "
-        "good backup of a server"
-        if policy.prune_scope is PruneScope.OWN
-        else "automated or in-progress backups, or the newest good backup of a server"
-    )
-    return (
-        f"skipped: no room under the account's manual-backup limit ({quota.used} of "
-        f"{quota.maximum} used) and the backups filling it are ones this run may not delete "
-        f"({scope}); raise the limit, delete old manual backups, or lower retention"
-    )
-
-
-def _plan_creators(
-    creators: list[str],
-    asked: Mapping[str, int],
-    by_server: Mapping[str, list[Backup]],
-    quota: Quota,
-    policy: Policy,
-) -> tuple[dict[str, ServerPlan], int, int] | None:
-    """Plan the given creators, or None when the new backups cannot all fit right now."""
-    pools = {
-        name: sorted(
-            (b for b in by_server.get(name, []) if _deletable(b, policy.prune_scope)),
-            key=lambda b: (b.created_at, b.backup_id),
-            reverse=True,
-        )
-        for name in creators
-    }
-    pooled = sum(len(pool) for pool in pools.values())
-    fixed = quota.used - pooled
-    # A server can hold no more than its new backup plus the good ones it already has, so it
-    # only competes for that many slots; what it cannot use goes to the others.
-    demand = {
-        name: min(asked[name], 1 + sum(b.status == "OK" for b in pools[name])) for name in creators
-    }
-    shares = _fair_shares(demand, quota.maximum - fixed, creators)
-    if any(share == 0 for share in shares.values()):
-        return None
-
+def _retention(
+    participants: Sequence[_Candidate], quota: Quota, need: int
+) -> dict[str, ServerPlan]:
+    """Each participant's plan: what it keeps, what goes once its new backup is OK, and the
+    `need` deletions that must happen now for the new backups to fit."""
+    pooled = sum(len(c.pool) for c in participants)
+    adopted = sum(c.adopted is not None for c in participants)
+    # The slots the run's servers can share: the limit minus what nobody here may delete.
+    capacity = quota.maximum - (quota.used - pooled - adopted)
+    shares = _fair_shares(participants, capacity)
     results: dict[str, ServerPlan] = {}
     surplus: list[tuple[Backup, ServerPlan]] = []
-    for name in creators:
-        share = shares[name]
-        granted = asked[name] if share >= demand[name] else share
-        keep_ok = share - 1  # the new backup takes one of the server's slots
-        kept = 0
+    for candidate in participants:
+        share = shares[candidate.name]
+        granted = candidate.retain if share >= candidate.demand else share
+        keeping = _keep_reason(candidate.retain, granted, len(participants), quota)
         result = ServerPlan(
-            name,
-            True,
-            "",
-            retain_asked=asked[name],
+            candidate.name,
+            Action.CREATE if candidate.adopted is None else Action.ADOPT,
+            keeping if candidate.adopted is None else f"{ADOPTED}; {keeping}",
+            backup_id=candidate.adopted.backup_id if candidate.adopted else None,
+            retain_asked=candidate.retain,
             retain_granted=granted,
         )
-        for backup in pools[name]:
-            if backup.status == "OK" and kept < keep_ok:
+        kept = 0
+        for backup in candidate.pool:
+            if backup.status == "OK" and kept < share - 1:  # the new backup takes one slot
                 kept += 1
                 continue
             why = (
@@ -287,46 +427,53 @@ def _plan_creators(
                 if backup.status == "FAILED"
                 else f"beyond retention ({granted} kept), removed once the new backup is OK"
             )
-            result.deferred.append(Deletion(backup.backup_id, name, why))
+            result.deferred.append(Deletion(backup.backup_id, candidate.name, why))
             surplus.append((backup, result))
-        result.reason = _start_reason(asked[name], granted, len(creators), quota)
-        results[name] = result
+        results[candidate.name] = result
 
-    need = quota.used + len(creators) - quota.maximum if creators else 0
-    if need > 0:
-        protected = {
-            newest.backup_id
-            for name in creators
-            if (newest := _newest_ok_manual(by_server.get(name, []))) is not None
-        }
-        candidates = sorted(
-            ((b, owner) for b, owner in surplus if b.backup_id not in protected),
-            key=lambda item: (item[0].status != "FAILED", item[0].created_at, item[0].backup_id),
-        )
-        if len(candidates) < need:
-            return None
-        for backup, owner in candidates[:need]:
-            deletion = next(d for d in owner.deferred if d.backup_id == backup.backup_id)
-            owner.deferred.remove(deletion)
-            owner.delete_now.append(
-                Deletion(
-                    backup.backup_id,
-                    backup.server_name,
-                    f"deleted now to make room under the account's manual-backup limit "
-                    f"({quota.used} of {quota.maximum} used); "
-                    + ("it had failed" if backup.status == "FAILED" else "it was beyond retention"),
-                )
+    protected = {c.protected.backup_id for c in participants if c.protected is not None}
+    now = sorted(
+        ((b, owner) for b, owner in surplus if b.backup_id not in protected),
+        key=lambda item: (item[0].status != "FAILED", item[0].created_at, item[0].backup_id),
+    )[: max(0, need)]
+    for backup, owner in now:
+        owner.deferred = [d for d in owner.deferred if d.backup_id != backup.backup_id]
+        owner.delete_now.append(
+            Deletion(
+                backup.backup_id,
+                owner.server_name,
+                f"deleted now to make room under the account's manual-backup limit "
+                f"({quota.used} of {quota.maximum} used); "
+                + ("it had failed" if backup.status == "FAILED" else "it was beyond retention"),
             )
-    immediate = max(0, need)
-    deferred = sum(len(r.deferred) for r in results.values())
-    used_after = quota.used - immediate + len(creators)
-    return results, used_after, used_after - deferred
+        )
+    return results
 
 
-def _start_reason(asked: int, granted: int, creators: int, quota: Quota) -> str:
+def _keep_reason(asked: int, granted: int, sharing: int, quota: Quota) -> str:
     if granted >= asked:
         return f"keeping {granted} backups"
     return (
         f"keeping {granted} backups instead of {asked}: the account's "
-        f"manual-backup limit ({quota.maximum}) is shared by {creators} servers"
+        f"manual-backup limit ({quota.maximum}) is shared by {sharing} servers"
+    )
+
+
+def _no_room_reason(quota: Quota, policy: Policy, started: int) -> str:
+    scope = (
+        "backups this product did not create, automated or in-progress backups, backups of "
+        "deleted servers, or the newest good backup of a server"
+        if policy.prune_scope is PruneScope.OWN
+        else "automated or in-progress backups, backups of deleted servers, or the newest good "
+        "backup of a server"
+    )
+    others = (
+        f"; {started} server(s) that fit were backed up first, most in need first"
+        if started
+        else ""
+    )
+    return (
+        f"not backed up: no room under the account's manual-backup limit ({quota.used} of "
+        f"{quota.maximum} used) and the backups filling it are ones this run may not delete "
+        f"({scope}){others}; raise the limit, delete old manual backups, or lower retention"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -46,11 +47,24 @@ class QuotaReport(_Camel):
     used_when_settled: int
 
 
+class OrphanReport(_Camel):
+    """A manual backup of a server that no longer exists (or of an earlier server of the same
+    name): never pruned by a run; `owcm-backup delete-orphans` removes them on request."""
+
+    backup_id: str
+    server_name: str
+    created_at: datetime
+    status: str
+    # Whether this product made it.
+    own: bool
+
+
 class RunReport(_Camel):
     run_id: str
     dry_run: bool
     quota: QuotaReport
     results: list[ServerResult]
+    backups_of_deleted_servers: list[OrphanReport] = []
     tracker_execution_arn: str | None = None
     # One execution per 40 backups; the first is also `trackerExecutionArn`.
     tracker_execution_arns: list[str] = []

@@ -35,6 +35,9 @@ class Settings(BaseModel):
     idempotency_table: Annotated[str | None, Field(alias="IDEMPOTENCY_TABLE", min_length=3)] = None
     poll_seconds: Annotated[int, Field(alias="POLL_SECONDS", ge=1, le=3600)] = 60
     deadline_seconds: Annotated[int, Field(alias="DEADLINE_SECONDS", ge=60, le=86_400)] = 10_800
+    # Requests per second the function allows itself against OpsWorks CM (the service's limit is
+    # about 5); lower it to leave room for other tools that call the service in the account.
+    opsworkscm_rate: Annotated[float, Field(alias="OPSWORKSCM_RATE", gt=0, le=1000)] = 5.0
     aws_data_path: Annotated[str, Field(alias="AWS_DATA_PATH")] = ""
 
     @field_validator("select_tag", mode="before")

@@ -94,6 +94,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="added to every response (default 0)",
     )
+    add(
+        "--deleting-counts",
+        action="store_true",
+        help="a manual backup being deleted counts toward the limit until it is gone (the API "
+        "reference leaves it open; default: the slot is free once deletion starts)",
+    )
     add("--region", default="us-east-1", help="region in ARNs (default us-east-1)")
     add(
         "--fleet",
@@ -113,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         server_seconds=args.server_seconds,
         delete_seconds=args.delete_seconds,
         fail_backups=tuple(args.fail_backups),
+        deleting_counts_toward_limit=args.deleting_counts,
         region=args.region,
     )
     emulator = Emulator(config, rate=args.rate, burst=int(args.burst), latency_ms=args.latency_ms)

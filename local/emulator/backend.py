@@ -38,6 +38,8 @@ UPDATE_ALLOWED = frozenset({"CONNECTION_LOST", "HEALTHY", "RUNNING", "UNHEALTHY"
 ENGINES = {"ChefAutomate": ("Single", "2019"), "Puppet": ("Monolithic", "2019")}
 TOOLS_VERSION = "2.4.0"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# How long a server seeded without a creation time has existed.
+SEEDED_SERVER_AGE = timedelta(days=365)
 STATUS_DESCRIPTIONS = {
     "IN_PROGRESS": "Backup in progress.",
     "OK": "Backup completed successfully.",
@@ -56,8 +58,8 @@ class EmulatorConfig:
     server_seconds: float = 60.0
     delete_seconds: float = 5.0
     fail_backups: tuple[str, ...] = ()
-    # Whether a manual backup that is being deleted still counts toward the limit. The service
-    # frees the slot when deletion starts; set True to model a slower service in fault tests.
+    # Whether a manual backup that is being deleted still counts toward the limit until it is
+    # gone. The API reference does not say; the product must be right under both readings.
     deleting_counts_toward_limit: bool = False
     region: str = "us-east-1"
     account_id: str = "123456789012"
@@ -429,7 +431,9 @@ class Backend:
         created_at: datetime | None = None,
         **fields: Any,
     ) -> Server:
-        """Put a server straight into the account, in any state (for fleets and tests)."""
+        """Put a server straight into the account, in any state (for fleets and tests). Unless
+        `created_at` says otherwise it has existed for SEEDED_SERVER_AGE, so backups made in the
+        past can be added for it."""
         if status not in SERVER_STATUSES:
             raise ValueError(f"status must be one of {', '.join(SERVER_STATUSES)}, not {status!r}")
         now = self.settle()
@@ -443,7 +447,7 @@ class Backend:
             "aws-opsworks-cm-service-role",
             **fields,
         }
-        server = self._new_server(params, created_at or now, status)
+        server = self._new_server(params, created_at or now - SEEDED_SERVER_AGE, status)
         server.tags = dict(tags or {})
         tag_rules.check_count(server.tags)
         self._schedule_window(server, max(now, server.created_at))
@@ -458,8 +462,14 @@ class Backend:
         status: str = "OK",
         description: str = "",
     ) -> Backup:
-        """Record a finished backup made in the past (for fleets and tests)."""
+        """Record a finished backup made in the past (for fleets and tests). Raises ValueError
+        for a backup older than its server: the service could not have made it."""
         server = self._server(server_name)
+        if created_at < server.created_at:
+            raise ValueError(
+                f"a backup made at {created_at:%Y-%m-%d %H:%M} is older than server "
+                f"{server_name}, created at {server.created_at:%Y-%m-%d %H:%M}"
+            )
         if backup_id_for(server_name, created_at) in self.backups:
             raise ValueError(f"backup {backup_id_for(server_name, created_at)} already exists")
         operator = f"arn:aws:iam::{self.config.account_id}:user/operator"

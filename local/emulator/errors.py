@@ -68,6 +68,13 @@ class UnsupportedOperationException(ServiceError):
     status = 400
 
 
+class AccessDeniedException(ServiceError):
+    """IAM refused the caller (a common error of every AWS API, not in the service's model)."""
+
+    code = "AccessDeniedException"
+    status = 400
+
+
 class InternalFailure(ServiceError):
     code = "InternalFailure"
     status = 500

@@ -10,7 +10,7 @@ so a failing chaos case reproduces.
   cannot tell whether its call took effect.
 - `BeforeCall`: something happens to the account right before a matching call reaches it (a
   server changes state or vanishes, another caller steps in).
-- `PollTime`: emulated time passes as a tracker polls.
+- `PollTime`: emulated time passes as a tracker polls, or as a caller waits for room.
 - `DeletionWitness`: not a fault but a witness: what every `DeleteBackup` was aimed at, as it was
   at that moment.
 """
@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from local.emulator.backend import OPERATIONS, Backend
 from local.emulator.backend import Backup as EmulatedBackup
@@ -208,6 +208,7 @@ class BackupRecord:
     status: str
     created_at: datetime
     description: str
+    engine: str
 
     @classmethod
     def of(cls, backup: EmulatedBackup) -> BackupRecord:
@@ -218,6 +219,7 @@ class BackupRecord:
             backup.status,
             backup.created_at,
             backup.description,
+            backup.server_fields["Engine"],
         )
 
 
@@ -250,20 +252,33 @@ class DeletionWitness:
 
 
 class PollTime:
-    """Emulated time passes as a tracker polls: each DescribeBackups of one backup moves the
-    clock `seconds`. With `shared`, polls of backups followed side by side split the step, so
-    the clock moves about `seconds` per round whatever the number of backups."""
+    """Emulated time passes as a caller polls. `on="backup"`: each DescribeBackups of one backup
+    (a tracker's poll) moves the clock `seconds`; with `shared`, polls of backups followed side
+    by side split the step, so the clock moves about `seconds` per round whatever the number of
+    backups. `on="quota"`: each DescribeAccountAttributes (a caller waiting for room) does."""
 
     def __init__(
-        self, emulator: Emulator, clock: ManualClock, seconds: float, *, shared: bool = False
+        self,
+        emulator: Emulator,
+        clock: ManualClock,
+        seconds: float,
+        *,
+        shared: bool = False,
+        on: Literal["backup", "quota"] = "backup",
     ):
         self.emulator = emulator
         self.clock = clock
         self.seconds = seconds
         self.shared = shared
+        self.on = on
+
+    def _polled(self, operation: str, params: dict[str, Any]) -> bool:
+        if self.on == "quota":
+            return operation == "DescribeAccountAttributes"
+        return operation == "DescribeBackups" and "BackupId" in params
 
     def __call__(self, operation: str, params: dict[str, Any]) -> ServiceError | None:
-        if operation == "DescribeBackups" and "BackupId" in params:
+        if self._polled(operation, params):
             step = self.seconds
             if self.shared:
                 running = sum(

@@ -1,4 +1,9 @@
-"""Tag rules exactly as the CreateBackup reference states them."""
+"""Tag rules as the CreateBackup reference states them, and the API model's pattern.
+
+The reference lists `+ - = . _ : /` as the special characters allowed; the model's pattern for
+keys and values also allows `@`, and the service accepts what its model allows (e-mail addresses
+are common tag values), so `@` is accepted too.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from local.emulator.errors import ValidationException
 MAX_KEY_LENGTH = 127
 MAX_VALUE_LENGTH = 255
 MAX_TAGS = 50
-ALLOWED_SPECIALS = frozenset("+-=._:/")
+ALLOWED_SPECIALS = frozenset("+-=._:/@")
 
 
 def _allowed(char: str) -> bool:
@@ -25,7 +30,7 @@ def _check(text: str, what: str, limit: int) -> None:
     if bad:
         raise ValidationException(
             f"Tag {what} '{text}' contains characters that are not allowed: {''.join(bad)!r}. "
-            "Use Unicode letters, numbers, separators, or + - = . _ : /"
+            "Use Unicode letters, numbers, separators, or + - = . _ : / @"
         )
 
 

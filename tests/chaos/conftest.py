@@ -25,7 +25,7 @@ from local.emulator.faults import DeletionWitness, PollTime
 from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext
 from tests.infra.conftest import cdk_out, template_json  # noqa: F401
-from tests.orchestrator.conftest import cloud  # noqa: F401
+from tests.orchestrator.conftest import cloud, paced  # noqa: F401
 
 SELECT_TAG = "opsworks-cm-backup"
 RETAIN_TAG = "opsworks-cm-backup:retain"
@@ -35,10 +35,16 @@ EARLIER_RUN = "[opsworks-cm-backup run=scheduled-20260104T020000Z] scheduled bac
 BY_HAND = "before the upgrade, made by hand"
 
 
-@pytest.fixture
-def emulator(emulator: Emulator) -> Emulator:
-    """The suite's emulator, with a witness of every deletion ahead of any fault."""
+@pytest.fixture(params=[False, True], ids=["deleting-frees", "deleting-counts"])
+def emulator(request: pytest.FixtureRequest, emulator: Emulator, clock: ManualClock) -> Emulator:
+    """The suite's emulator, with a witness of every deletion ahead of any fault, under both
+    readings of the limit the API reference leaves open: a backup being deleted frees its slot
+    at once, or counts until it is gone (and then 30 s pass each time the function looks at the
+    quota while it waits)."""
     emulator.faults.insert(0, DeletionWitness(emulator))
+    if request.param:
+        emulator.config.deleting_counts_toward_limit = True
+        emulator.faults.append(PollTime(emulator, clock, 30, on="quota"))
     return emulator
 
 

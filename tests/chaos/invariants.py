@@ -7,9 +7,11 @@ the reports of the runs in it. Each rule it checks names the DESIGN.md section 4
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from backup_orchestrator.settings import get_settings
@@ -19,6 +21,9 @@ from local.emulator.faults import BackupRecord, DeletionWitness
 # The product's mark on its own backups, spelled out here rather than imported, so a change to the
 # product's marker shows up as a failing rule instead of silently moving the goalposts.
 OWN_PREFIX = "[opsworks-cm-backup run="
+OWN = re.compile(
+    r"\[opsworks-cm-backup run=(scheduled-\d{8}T\d{6}Z|manual-[A-Za-z0-9]{1,32})\]( [^\n]+)?"
+)
 ALLOWED_STATES = frozenset({"RUNNING", "HEALTHY", "UNHEALTHY"})
 OUTCOMES = frozenset({"STARTED", "SKIPPED", "FAILED"})
 
@@ -28,6 +33,8 @@ class ServerRecord:
     name: str
     status: str
     tags: dict[str, str]
+    created_at: datetime
+    engine: str
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,9 @@ def capture(emulator: Emulator) -> AccountState:
     with backend.lock:
         backend.settle()
         servers = {
-            name: ServerRecord(name, server.status, dict(server.tags))
+            name: ServerRecord(
+                name, server.status, dict(server.tags), server.created_at, server.engine
+            )
             for name, server in backend.servers.items()
         }
         backups = {bid: BackupRecord.of(backup) for bid, backup in backend.backups.items()}
@@ -79,7 +88,17 @@ def _newest_ok_manual(backups: Sequence[BackupRecord]) -> BackupRecord | None:
 
 
 def _is_own(backup: BackupRecord) -> bool:
-    return backup.backup_type == "MANUAL" and backup.description.startswith(OWN_PREFIX)
+    return backup.backup_type == "MANUAL" and OWN.fullmatch(backup.description) is not None
+
+
+def _of_current_server(state: AccountState, backup: BackupRecord) -> bool:
+    """Rule 11: made while the server that has its name now existed, with the same engine."""
+    server = state.servers.get(backup.server_name)
+    return (
+        server is not None
+        and backup.created_at >= server.created_at
+        and backup.engine == server.engine
+    )
 
 
 def gone_or_going(state: AccountState, backup_id: str) -> bool:
@@ -108,6 +127,8 @@ def check_invariants(before: AccountState, after: AccountState, runs: Sequence[R
                 f"(b) DeleteBackup aimed at {backup_id}, not the product's "
                 f"(description {seen.description!r})"
             )
+        elif not _of_current_server(before, seen):
+            problems.append(f"(b) DeleteBackup aimed at {backup_id}, a backup of a deleted server")
 
     # Rules 1-3 again, on the outcome: what was there before and is gone (or going) now.
     deleted: dict[str, BackupRecord] = {}
@@ -181,6 +202,12 @@ def check_invariants(before: AccountState, after: AccountState, runs: Sequence[R
                 problems.append(f"(e) {name}: {result['outcome']} without a reason")
             if result["outcome"] == "STARTED" and not result.get("backupId"):
                 problems.append(f"(e) {name}: STARTED without a backupId")
+            # Rule 12: SKIPPED is only for a server that needs nothing this slot.
+            needs_nothing = ("no longer exists", "still in progress")
+            if result["outcome"] == "SKIPPED" and not any(
+                why in result["reason"] for why in needs_nothing
+            ):
+                problems.append(f"(e) {name}: SKIPPED but it needed a backup: {result['reason']}")
 
     # The report agrees with the account: what it says started exists, what exists was reported.
     reported: dict[str, str] = {}

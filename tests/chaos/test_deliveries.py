@@ -130,12 +130,13 @@ def test_manual_run_during_scheduled_backups_starts_no_second_backup(
     # When someone invokes the function by hand
     report = lambda_handler(manual, FakeLambdaContext())
 
-    # Then the manual run skips every server, saying it is busy, and starts nothing
+    # Then the manual run skips every server, naming the backup in progress, and starts nothing
     after = capture(emulator)
     expected = manual.get("servers", names)
     assert outcomes(report) == dict.fromkeys(expected, "SKIPPED")
     for result in report["results"]:
-        assert "BACKING_UP" in result["reason"]
+        assert results(scheduled)[result["serverName"]]["backupId"] in result["reason"]
+        assert "still in progress" in result["reason"]
     assert successful_creates(emulator) == names
     assert report["trackerExecutionArn"] is None
     check_invariants(before, after, [Run(SCHEDULED, scheduled), Run(manual, report)])
@@ -161,12 +162,12 @@ def test_manual_run_landing_inside_a_scheduled_run_starts_no_second_backup(
     # When the schedule fires
     scheduled = lambda_handler(SCHEDULED, FakeLambdaContext())
 
-    # Then the manual run got chef-00's backup, the scheduled run skipped chef-00 saying it
-    # changed state, and went on with chef-01
+    # Then the manual run got chef-00's backup, the scheduled run skipped chef-00 naming that
+    # backup, and went on with chef-01
     after = capture(emulator)
     [report] = manual_reports
     assert outcomes(report) == {"chef-00": "STARTED"}
     assert outcomes(scheduled) == {"chef-00": "SKIPPED", "chef-01": "STARTED"}
-    assert "changed state" in results(scheduled)["chef-00"]["reason"]
+    assert results(report)["chef-00"]["backupId"] in results(scheduled)["chef-00"]["reason"]
     assert successful_creates(emulator) == ["chef-00", "chef-01"]
     check_invariants(before, after, [Run(SCHEDULED, scheduled), Run(manual, report)])

@@ -41,7 +41,7 @@ def goes(status: str) -> Callable[[Backend], None]:
     ],
     ids=["maintenance", "modifying", "connection-lost", "someone-else-backs-up"],
 )
-def test_server_changing_state_before_its_backup_is_skipped_and_the_rest_go_on(
+def test_server_changing_state_before_its_backup_fails_alone_and_the_rest_go_on(
     emulator: Emulator, cloud: Cloud, change: Callable[[Backend], None], why: str
 ) -> None:
     # Given four servers with retention to apply, and chef-01 changing state right before the
@@ -61,18 +61,18 @@ def test_server_changing_state_before_its_backup_is_skipped_and_the_rest_go_on(
     # When the schedule fires
     report = lambda_handler(SCHEDULED, FakeLambdaContext())
 
-    # Then chef-01 is skipped, saying why, hands nothing to the tracker, and the others started
+    # Then chef-01 failed, saying why, hands nothing to the tracker, and the others started
     after = capture(emulator)
     assert outcomes(report) == {
         "chef-00": "STARTED",
-        "chef-01": "SKIPPED",
+        "chef-01": "FAILED",
         "chef-02": "STARTED",
         "chef-03": "STARTED",
     }
-    skipped = results(report)["chef-01"]
-    assert "changed state" in skipped["reason"]
-    assert why in skipped["reason"]
-    assert skipped["deferredDeletes"] == []
+    failed = results(report)["chef-01"]
+    assert "changed state" in failed["reason"]
+    assert why in failed["reason"]
+    assert failed["deferredDeletes"] == []
     [tracker_input] = cloud.tracker_inputs()
     assert {b["serverName"] for b in tracker_input["backups"]} == {"chef-00", "chef-02", "chef-03"}
     assert all(b["deferredDeletes"] for b in tracker_input["backups"])

@@ -1,4 +1,4 @@
-"""The function near its time limit: servers it cannot start in time are skipped, saying why."""
+"""The function near its time limit: servers it cannot start in time fail, saying why."""
 
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ def test_too_little_time_starts_nothing_and_deletes_nothing(
     # When the function is invoked with 5 seconds left
     report = lambda_handler(SCHEDULED, FakeLambdaContext(remaining_ms=5_000))
 
-    # Then every server is skipped, saying why, and nothing was deleted or created
+    # Then every server failed, saying why, and nothing was deleted or created
     after = capture(emulator)
-    assert outcomes(report) == dict.fromkeys(names, "SKIPPED")
+    assert outcomes(report) == dict.fromkeys(names, "FAILED")
     for result in report["results"]:
         assert "time limit (5 s left)" in result["reason"]
         assert result["deleted"] == result["deferredDeletes"] == []
@@ -48,7 +48,7 @@ def test_too_little_time_starts_nothing_and_deletes_nothing(
     check_invariants(before, after, [Run(SCHEDULED, report)])
 
 
-def test_time_running_out_mid_run_skips_the_rest_with_a_reason(
+def test_time_running_out_mid_run_fails_the_rest_with_a_reason(
     emulator: Emulator, cloud: Cloud
 ) -> None:
     # Given six servers in a full account, and time for only three CreateBackups
@@ -59,14 +59,14 @@ def test_time_running_out_mid_run_skips_the_rest_with_a_reason(
     # When the schedule fires
     report = lambda_handler(SCHEDULED, context)
 
-    # Then three servers started and three were skipped, saying why; only the started ones were
+    # Then three servers started and three failed, saying why; only the started ones were
     # handed to the tracker, with their deferred deletions
     after = capture(emulator)
     assert context.reads == READS_BEFORE_CREATES + len(names)
     started = sorted(n for n, outcome in outcomes(report).items() if outcome == "STARTED")
-    skipped = sorted(n for n, outcome in outcomes(report).items() if outcome == "SKIPPED")
-    assert (len(started), len(skipped)) == (3, 3)
-    for name in skipped:
+    failed = sorted(n for n, outcome in outcomes(report).items() if outcome == "FAILED")
+    assert (len(started), len(failed)) == (3, 3)
+    for name in failed:
         assert "close to its time limit" in results(report)[name]["reason"]
         assert "the next run includes this server" in results(report)[name]["reason"]
         assert results(report)[name]["deferredDeletes"] == []
@@ -88,7 +88,7 @@ def test_time_running_out_after_making_room_deletes_nothing_for_servers_not_star
 
     # Then no server started, and so nothing was deleted to make room
     after = capture(emulator)
-    assert set(outcomes(report).values()) == {"SKIPPED"}
+    assert set(outcomes(report).values()) == {"FAILED"}
     check_invariants(before, after, [Run(SCHEDULED, report)])
     assert emulator.calls_to("DeleteBackup") == []
     for result in report["results"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from backup_orchestrator.clients import opsworkscm_client
+from backup_orchestrator.events import parse_event
+from backup_orchestrator.opsworkscm import OpsWorksCM
+from backup_orchestrator.orchestrator import Services, run
+from backup_orchestrator.retry import RetryPolicy
 from backup_orchestrator.settings import get_settings
 from local.emulator import Emulator
 from local.emulator.backend import MUTATING_OPERATIONS
@@ -59,9 +65,31 @@ def cloud(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud
         monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
         monkeypatch.setenv("POLL_SECONDS", "5")
         monkeypatch.setenv("DEADLINE_SECONDS", "3600")
+        # Tests about pacing set the real rate; the others need not wait for it.
+        monkeypatch.setenv("OPSWORKSCM_RATE", "1000")
         get_settings.cache_clear()
         yield Cloud(sfn, dynamodb, tracker_arn)
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def paced(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function paces itself at its default rate, the service's (for tests about pacing)."""
+    monkeypatch.delenv("OPSWORKSCM_RATE")
+    get_settings.cache_clear()
+
+
+def run_with_quick_retries(event: dict[str, Any]) -> dict[str, Any]:
+    """One run of the orchestrator as the handler runs it, but retrying with millisecond
+    backoff: for faults that outlast every retry, which the real backoff would wait out for a
+    minute or more."""
+    request = parse_event(event, request_id=str(uuid.uuid4()))
+    quick = RetryPolicy(attempts=10, base_seconds=0.001, cap_seconds=0.005)
+    services = Services(
+        opsworkscm=OpsWorksCM(opsworkscm_client(), quick),
+        stepfunctions=boto3.client("stepfunctions"),
+    )
+    return run(request, get_settings(), services).to_json()
 
 
 def mutating_calls(emulator: Emulator) -> list[str]:

@@ -11,11 +11,12 @@ import pytest
 from backup_orchestrator import handler
 from backup_orchestrator.events import InvalidRequestError
 from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.models import OWN_MARKER
+from backup_orchestrator.orchestrator import TIMEOUT_MARGIN_MS
 from backup_orchestrator.ratelimit import TokenBucket
 from backup_orchestrator.settings import SettingsError, get_settings
-from local.emulator import Emulator
+from local.emulator import Emulator, ManualClock
 from local.emulator.errors import InternalFailure, ServiceError
+from local.emulator.faults import PollTime
 from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.orchestrator.conftest import Cloud, mutating_calls, tag
 
@@ -39,13 +40,15 @@ def test_scheduled_run_backs_up_tagged_servers_and_starts_the_tracker(
     report = lambda_handler(SCHEDULED, FakeLambdaContext())
 
     outcomes = {name: r["outcome"] for name, r in results(report).items()}
-    assert outcomes == {"chef-busy": "SKIPPED", "chef-prod": "STARTED", "puppet-prod": "STARTED"}
+    assert outcomes == {"chef-busy": "FAILED", "chef-prod": "STARTED", "puppet-prod": "STARTED"}
     assert "UNDER_MAINTENANCE" in results(report)["chef-busy"]["reason"]
     assert report["runId"] == "scheduled-20260105T120000Z"
     assert report["quota"] == {"used": 0, "maximum": 50, "usedAfterRun": 2, "usedWhenSettled": 2}
     started = backend.backups[results(report)["chef-prod"]["backupId"]]
     assert started.status == "IN_PROGRESS"
-    assert started.description.startswith(OWN_MARKER)
+    assert started.description == (
+        "[opsworks-cm-backup run=scheduled-20260105T120000Z] scheduled backup"
+    )
     [execution] = cloud.executions()
     assert execution["name"] == "scheduled-20260105T120000Z"
     assert report["trackerExecutionArn"] == execution["executionArn"]
@@ -63,10 +66,12 @@ def test_discovery_uses_the_fewest_calls(emulator: Emulator, cloud: Cloud) -> No
     lambda_handler(SCHEDULED, FakeLambdaContext())
 
     operations = sorted(c.operation for c in emulator.calls)
+    # The quota is read again once the backups started: the report says what the service says.
     assert operations == sorted(
         ["DescribeServers", "DescribeBackups", "DescribeAccountAttributes"]
         + ["ListTagsForResource"] * 3
         + ["CreateBackup"] * 2
+        + ["DescribeAccountAttributes"]
     )
 
 
@@ -149,17 +154,19 @@ def test_same_slot_delivered_twice_backs_up_once(emulator: Emulator, cloud: Clou
     assert len(cloud.executions()) == 1
 
 
-def test_manual_run_overlapping_a_scheduled_one_skips_the_busy_server(
+def test_manual_run_overlapping_a_scheduled_one_skips_the_server_being_backed_up(
     emulator: Emulator, cloud: Cloud
 ) -> None:
     emulator.backend.add_server("chef-prod")
     tag(emulator, "chef-prod")
-    lambda_handler(SCHEDULED, FakeLambdaContext())
+    scheduled = lambda_handler(SCHEDULED, FakeLambdaContext())
 
     report = lambda_handler({"servers": ["chef-prod"]}, FakeLambdaContext())
 
-    assert results(report)["chef-prod"]["outcome"] == "SKIPPED"
-    assert "BACKING_UP" in results(report)["chef-prod"]["reason"]
+    result = results(report)["chef-prod"]
+    assert result["outcome"] == "SKIPPED"
+    assert results(scheduled)["chef-prod"]["backupId"] in result["reason"]
+    assert "still in progress" in result["reason"]
     assert mutating_calls(emulator) == ["CreateBackup"]
 
 
@@ -221,7 +228,9 @@ def test_server_gone_mid_run_does_not_stop_the_others(emulator: Emulator, cloud:
     assert len(cloud.tracker_inputs()[0]["backups"]) == 2
 
 
-def test_server_changing_state_mid_run_is_skipped(emulator: Emulator, cloud: Cloud) -> None:
+def test_server_changing_state_mid_run_fails_with_the_reason(
+    emulator: Emulator, cloud: Cloud
+) -> None:
     emulator.backend.add_server("chef-a")
     tag(emulator, "chef-a")
 
@@ -233,28 +242,61 @@ def test_server_changing_state_mid_run_is_skipped(emulator: Emulator, cloud: Clo
     emulator.faults.append(maintenance)
     report = lambda_handler(SCHEDULED, FakeLambdaContext())
 
-    assert results(report)["chef-a"]["outcome"] == "SKIPPED"
+    assert results(report)["chef-a"]["outcome"] == "FAILED"
     assert "changed state" in results(report)["chef-a"]["reason"]
     assert cloud.executions() == []
 
 
-def test_limit_still_full_after_making_room_fails_that_server(
-    emulator: Emulator, cloud: Cloud
+def test_deletions_the_service_still_counts_are_waited_for(
+    emulator: Emulator, clock: ManualClock, cloud: Cloud
 ) -> None:
+    # Given a full account on a service that counts a backup being deleted toward the limit
+    # until it is gone (30 s), where each look at the quota takes the function 30 s
     emulator.config.manual_backup_limit = 2
     emulator.config.deleting_counts_toward_limit = True
+    emulator.config.delete_seconds = 30
+    emulator.backend.add_server("chef-a")
+    tag(emulator, "chef-a")
+    old = [add_own_backup(emulator, "chef-a", d) for d in (1, 2)]
+    emulator.faults.append(PollTime(emulator, clock, 30, on="quota"))
+
+    # When the schedule fires
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    # Then the refused CreateBackup waited for the deletion and was made again
+    result = results(report)["chef-a"]
+    assert result["outcome"] == "STARTED"
+    assert [d["backupId"] for d in result["deleted"]] == [old[1]]
+    assert result["retain"] == {"asked": 7, "granted": 2}
+    assert old[0] in emulator.backend.backups
+    creates = emulator.calls_to("CreateBackup")
+    assert [c.error for c in creates] == ["LimitExceededException", None]
+    assert report["quota"]["usedAfterRun"] == emulator.backend.manual_backups_used() == 2
+
+
+def test_limit_still_full_after_waiting_fails_that_server(emulator: Emulator, cloud: Cloud) -> None:
+    # Given a full account whose deletions stay counted longer than the run can wait
+    emulator.config.manual_backup_limit = 2
+    emulator.config.deleting_counts_toward_limit = True
+    emulator.config.delete_seconds = 10**6
     emulator.backend.add_server("chef-a")
     tag(emulator, "chef-a")
     old = [add_own_backup(emulator, "chef-a", d) for d in (1, 2)]
 
-    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+    # When the schedule fires with 2.5 s to spare beyond the function's safety margin
+    report = lambda_handler(SCHEDULED, FakeLambdaContext(remaining_ms=TIMEOUT_MARGIN_MS + 2_500))
 
+    # Then the server failed, saying why, and kept its newest backup
     result = results(report)["chef-a"]
     assert result["outcome"] == "FAILED"
     assert "still full" in result["reason"]
+    assert "after waiting 2 s" in result["reason"]
     assert [d["backupId"] for d in result["deleted"]] == [old[1]]
     assert result["deferredDeletes"] == []
     assert old[0] in emulator.backend.backups
+    # One look at the quota while waiting (1 s), none that found room, so no second attempt.
+    assert len(emulator.calls_to("CreateBackup")) == 1
+    assert len(emulator.calls_to("DescribeAccountAttributes")) == 1 + 1 + 1
 
 
 def test_close_to_the_timeout_starts_nothing_new(emulator: Emulator, cloud: Cloud) -> None:
@@ -263,7 +305,7 @@ def test_close_to_the_timeout_starts_nothing_new(emulator: Emulator, cloud: Clou
 
     report = lambda_handler(SCHEDULED, FakeLambdaContext(remaining_ms=5_000))
 
-    assert results(report)["chef-a"]["outcome"] == "SKIPPED"
+    assert results(report)["chef-a"]["outcome"] == "FAILED"
     assert "time limit" in results(report)["chef-a"]["reason"]
     assert mutating_calls(emulator) == []
 
@@ -294,6 +336,7 @@ def test_throttling_storm_fails_no_call(emulator: Emulator, cloud: Cloud) -> Non
     assert all(c.error in (None, "ThrottlingException") for c in emulator.calls)
 
 
+@pytest.mark.usefixtures("paced")
 def test_twenty_servers_at_the_default_rate_limit_fail_no_call(
     emulator: Emulator, cloud: Cloud
 ) -> None:
@@ -306,7 +349,7 @@ def test_twenty_servers_at_the_default_rate_limit_fail_no_call(
 
     assert [r["outcome"] for r in report["results"]] == ["STARTED"] * 20
     assert [c for c in emulator.calls if c.error] == []
-    assert len(emulator.calls) == 3 + 20 + 20
+    assert len(emulator.calls) == 3 + 20 + 20 + 1
 
 
 def test_logs_are_json_with_the_run_id_and_metrics_are_emf(

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from backup_orchestrator.cli import main
-from backup_orchestrator.models import OWN_MARKER
 from local.emulator import Emulator, ManualClock
 from local.emulator.backend import MUTATING_OPERATIONS
+from tests.conftest import add_own_backup
 
 TAG = {"opsworks-cm-backup": "enabled"}
 
@@ -27,9 +27,7 @@ def fleet(emulator: Emulator, clock: ManualClock) -> Emulator:
     )
     backend.add_server("chef-busy", status="UNDER_MAINTENANCE", tags=TAG)
     for days in (1, 2):
-        backend.add_backup(
-            "puppet-prod", clock.now() - timedelta(days=days), description=f"{OWN_MARKER} run=x]"
-        )
+        add_own_backup(emulator, "puppet-prod", days)
     backend.add_backup("chef-prod", clock.now() - timedelta(days=3), backup_type="AUTOMATED")
     return emulator
 
@@ -43,7 +41,7 @@ def test_plan_prints_a_table_and_changes_nothing(
     assert code == 0
     assert "(dry run, nothing changed)" in out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[4:7]}
-    assert rows == {"chef-busy": "SKIPPED", "chef-prod": "PLANNED", "puppet-prod": "PLANNED"}
+    assert rows == {"chef-busy": "FAILED", "chef-prod": "PLANNED", "puppet-prod": "PLANNED"}
     assert "after OK  puppet-prod-" in out
     assert [c for c in fleet.calls if c.operation in MUTATING_OPERATIONS] == []
 
@@ -103,6 +101,65 @@ def test_status_shows_servers_backups_and_quota(
     assert body["quota"] == {"used": 2, "maximum": 50}
     assert by_name["chef-prod"]["automated"] == {"OK": 1}
     assert by_name["chef-busy"]["state"] == "UNDER_MAINTENANCE"
+
+
+@pytest.fixture
+def deleted_server(fleet: Emulator, clock: ManualClock) -> dict[str, str]:
+    """chef-old, deleted, left a backup of the product's and one made by hand."""
+    backend = fleet.backend
+    backend.add_server("chef-old")
+    own = add_own_backup(fleet, "chef-old", 30)
+    theirs = backend.add_backup(
+        "chef-old", clock.now() - timedelta(days=40), description="by hand"
+    ).backup_id
+    backend.remove_server("chef-old")
+    return {"own": own, "theirs": theirs}
+
+
+def test_status_lists_backups_of_deleted_servers_apart(
+    fleet: Emulator, deleted_server: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    section = out[out.index("Backups of deleted servers") :]
+    assert deleted_server["own"] in section and deleted_server["theirs"] in section
+
+    assert main(["status", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    listed = {o["backupId"]: o["own"] for o in body["backupsOfDeletedServers"]}
+    assert listed == {deleted_server["own"]: True, deleted_server["theirs"]: False}
+    assert "chef-old" not in {s["serverName"] for s in body["servers"]}
+
+
+def test_delete_orphans_without_confirmation_deletes_nothing(
+    fleet: Emulator, deleted_server: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Standard input is not a terminal under pytest: there is nobody to ask.
+    code = main(["delete-orphans"])
+
+    assert code == 2
+    assert "confirm with --yes" in capsys.readouterr().err
+    assert [c for c in fleet.calls if c.operation in MUTATING_OPERATIONS] == []
+
+
+def test_delete_orphans_with_yes_deletes_only_the_products_own(
+    fleet: Emulator, deleted_server: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["delete-orphans", "--yes", "--json"])
+
+    assert code == 0
+    [entry] = json.loads(capsys.readouterr().out)
+    assert (entry["backupId"], entry["deleted"]) == (deleted_server["own"], True)
+    assert fleet.backend.backups[deleted_server["own"]].status == "DELETING"
+    assert fleet.backend.backups[deleted_server["theirs"]].status == "OK"
+
+
+def test_delete_orphans_can_include_others_backups_when_asked(
+    fleet: Emulator, deleted_server: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["delete-orphans", "--yes", "--include-others", "--server", "chef-old"]) == 0
+
+    assert {fleet.backend.backups[b].status for b in deleted_server.values()} == {"DELETING"}
 
 
 @pytest.mark.parametrize(

@@ -19,15 +19,17 @@ def test_demo_shows_every_case() -> None:
         "chef-prod": "STARTED",
         "puppet-prod": "STARTED",
         "puppet-flaky": "STARTED",
-        "chef-busy": "SKIPPED",
+        "chef-busy": "FAILED",
     }
     assert "[5/5] Following the tracker state machine" in text
-    assert "chef-busy     SKIPPED" in text and "UNDER_MAINTENANCE" in text
+    assert "chef-busy     FAILED" in text and "UNDER_MAINTENANCE" in text
     assert "Not selected (no tag opsworks-cm-backup=enabled): chef-sandbox" in text
     assert "3/3" in text  # puppet-prod's retention tag
     assert "deleted now to make room" in text
     assert "Retention applied by the tracker after the new backups were OK: puppet-prod-" in text
-    assert "Manual-backup quota: 19/20 before, 18/20 after (3 manual backups were made" in text
+    assert "Manual-backup quota: 21/22 before, 20/22 after (3 manual backups were made" in text
+    orphans = text[text.index("Backups of deleted servers") :]
+    assert orphans.count("chef-legacy-") == 2 and "this product" in orphans
     assert "Tracker execution: FAILED" in text
     assert "Alerts published to the SNS topic: 1" in text
     assert "puppet-flaky: backup puppet-flaky-" in text and "ended FAILED" in text

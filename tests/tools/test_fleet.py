@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from backup_orchestrator.marker import run_of
 from local.emulator import Emulator
 from local.fleet import FLEETS_DIR, FleetError, load, seed
 
@@ -25,10 +26,13 @@ def test_demo_fleet_seeds_the_account(emulator: Emulator) -> None:
         "chef-sandbox",
     }
     assert backend.servers["chef-busy"].status == "UNDER_MAINTENANCE"
-    assert backend.manual_backups_used() == 19
-    assert backend.config.manual_backup_limit == 20
-    own = [b for b in backend.backups.values() if b.description.startswith("[opsworks-cm-backup")]
-    assert len(own) == 16
+    assert backend.manual_backups_used() == 21
+    assert backend.config.manual_backup_limit == 22
+    own = [b for b in backend.backups.values() if run_of(b.description)]
+    assert len(own) == 18
+    # chef-legacy was deleted: its manual backups stay, and it is older than them.
+    legacy = [b for b in backend.backups.values() if b.server_name == "chef-legacy"]
+    assert len(legacy) == 2
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from backup_orchestrator.events import InvalidRequestError, parse_event
-
-NOW = datetime(2026, 1, 5, 12, 30, 15, tzinfo=UTC)
 
 
 def test_scheduled_event_names_the_run_after_its_slot() -> None:
@@ -41,17 +38,29 @@ def test_manual_event_with_every_field() -> None:
             "description": "pre-upgrade",
         },
         request_id="0f8e-11aa",
-        now=NOW,
     )
 
     assert request.servers == ("chef-prod", "puppet-1")
     assert (request.dry_run, request.retain, request.description) == (True, 5, "pre-upgrade")
-    assert request.run_id == "manual-20260105T123015Z-0f8e11aa"
+    assert request.run_id == "manual-0f8e11aa"
     assert request.idempotency_key == "manual-0f8e-11aa"
 
 
+def test_a_retried_invocation_keeps_its_run_id() -> None:
+    # Lambda delivers a retry of an invocation with the same request id: the retry must find the
+    # backups the first attempt started, by the run id in their description.
+    request_id = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+
+    first = parse_event({"servers": ["chef-prod"]}, request_id=request_id)
+    retry = parse_event({"servers": ["chef-prod"]}, request_id=request_id)
+    other = parse_event({"servers": ["chef-prod"]}, request_id="9b2d")
+
+    assert first.run_id == retry.run_id == "manual-7c9e6679742540de944be07fc1f90ae7"
+    assert other.run_id != first.run_id
+
+
 def test_empty_manual_event_runs_over_tagged_servers() -> None:
-    request = parse_event({}, request_id="x", now=NOW)
+    request = parse_event({}, request_id="x")
 
     assert (request.servers, request.dry_run, request.retain) == (None, False, None)
 
@@ -83,13 +92,33 @@ def test_empty_manual_event_runs_over_tagged_servers() -> None:
         ({"source": "schedule", "scheduledTime": "yesterday"}, "scheduledTime"),
         ({"source": "schedule", "scheduledTime": "2026-01-05T02:00:00"}, "scheduledTime"),
         ({"source": "schedule", "scheduledTime": "2026-01-05T02:00:00Z", "dryRun": True}, "dryRun"),
+        ({"source": "schedule", "scheduledTime": "0001-01-01T00:30:00+01:00"}, "scheduledTime"),
+        ({"source": "schedule", "scheduledTime": "9999-12-31T23:30:00-01:00"}, "scheduledTime"),
+        ({"source": "schedule", "scheduledTime": "0001-01-01T00:00:00Z"}, "scheduledTime"),
+        ({"source": "schedule", "scheduledTime": "9999-12-31T23:59:59Z"}, "scheduledTime"),
+        ({"source": "schedule", "scheduledTime": "2015-12-31T23:59:59Z"}, "scheduledTime"),
+        ({"source": "schedule", "scheduledTime": "2100-01-01T00:00:00Z"}, "scheduledTime"),
     ],
 )
 def test_invalid_event_names_the_field(event: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidRequestError) as excinfo:
-        parse_event(event, request_id="x", now=NOW)
+        parse_event(event, request_id="x")
 
     assert f"field '{field}'" in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "slot", ["2016-01-01T00:00:00Z", "2099-12-31T23:59:59Z", "2016-01-01T01:00:00+01:00"]
+)
+def test_slots_at_the_edges_of_the_sane_range_are_accepted(slot: str) -> None:
+    request = parse_event({"source": "schedule", "scheduledTime": slot}, request_id="x")
+
+    assert request.run_id.startswith("scheduled-20")
+
+
+def test_an_invocation_without_a_usable_request_id_is_refused() -> None:
+    with pytest.raises(InvalidRequestError, match="request id"):
+        parse_event({}, request_id="--")
 
 
 @pytest.mark.parametrize("event", [None, [], "run", 5])

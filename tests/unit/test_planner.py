@@ -1,77 +1,52 @@
-"""The pure planner: examples for each decision, and properties for every rule of DESIGN s.4."""
+"""The pure planner, decision by decision (the properties are in test_planner_properties.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from backup_orchestrator.models import (
-    BACKUP_ALLOWED_STATES,
-    OWN_MARKER,
-    RETAIN_TAG,
-    SERVER_STATES,
-    Backup,
-    PruneScope,
-    Quota,
-    Server,
+from backup_orchestrator import marker
+from backup_orchestrator.models import RETAIN_TAG, PruneScope, Quota
+from backup_orchestrator.planner import Action, PlanningError, orphaned, plan
+from tests.unit.planning import (
+    NOW,
+    SELECTED,
+    backup,
+    by_name,
+    policy,
+    quota_for,
+    server,
 )
-from backup_orchestrator.planner import Plan, PlanningError, Policy, plan
 
-NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-SELECTED = {"opsworks-cm-backup": "enabled"}
-STATES = sorted(SERVER_STATES)
+# ---- selection and each server's part ------------------------------------------------------
 
 
-def policy(**overrides: object) -> Policy:
-    values: dict[str, object] = {"select_tag": ("opsworks-cm-backup", "enabled"), "retain": 7}
-    values.update(overrides)
-    return Policy(**values)  # type: ignore[arg-type]
-
-
-def backup(
-    server: str, days_ago: float, *, own: bool = True, status: str = "OK", kind: str = "MANUAL"
-) -> Backup:
-    created = NOW - timedelta(days=days_ago)
-    return Backup(
-        backup_id=f"{server}-{created:%Y%m%d%H%M%S}{created.microsecond // 1000:03d}",
-        server_name=server,
-        backup_type=kind,
-        status=status,
-        created_at=created,
-        description=f"{OWN_MARKER} run=x] nightly" if own else "taken by hand",
-    )
-
-
-def quota_for(backups: list[Backup], maximum: int = 50) -> Quota:
-    return Quota(used=sum(b.counts_toward_limit for b in backups), maximum=maximum)
-
-
-def by_name(result: Plan) -> dict[str, object]:
-    return {p.server_name: p for p in result.servers}
-
-
-# ---- examples -----------------------------------------------------------------------------
-
-
-def test_selects_tagged_servers_and_skips_busy_ones() -> None:
+def test_selects_servers_tagged_with_exactly_the_selection_tag() -> None:
     servers = [
-        Server("chef-a", "HEALTHY", tags=SELECTED),
-        Server("chef-b", "UNDER_MAINTENANCE", tags=SELECTED),
-        Server("chef-c", "HEALTHY"),
+        server("chef-a"),
+        server("chef-b", tags={"opsworks-cm-backup": "Enabled"}),
+        server("chef-c", tags={"opsworks-cm-backup": "disabled"}),
+        server("chef-d", tags={}),
     ]
 
     result = plan(servers, [], Quota(0, 50), policy())
 
-    assert [p.server_name for p in result.servers] == ["chef-a", "chef-b"]
-    assert [p.server_name for p in result.creating] == ["chef-a"]
-    assert "UNDER_MAINTENANCE" in result.servers[1].reason
+    assert [p.server_name for p in result.servers] == ["chef-a"]
+
+
+def test_a_server_whose_state_refuses_a_backup_fails_saying_so() -> None:
+    servers = [server("chef-a"), server("chef-b", "UNDER_MAINTENANCE")]
+
+    result = by_name(plan(servers, [], Quota(0, 50), policy()))
+
+    assert result["chef-a"].action is Action.CREATE
+    assert result["chef-b"].action is Action.FAIL
+    assert "UNDER_MAINTENANCE" in result["chef-b"].reason
 
 
 def test_named_servers_are_selected_without_the_tag() -> None:
-    servers = [Server("chef-a", "HEALTHY"), Server("chef-b", "HEALTHY", tags=SELECTED)]
+    servers = [server("chef-a", tags={}), server("chef-b")]
 
     result = plan(servers, [], Quota(0, 50), policy(servers=("chef-a",)))
 
@@ -80,15 +55,45 @@ def test_named_servers_are_selected_without_the_tag() -> None:
 
 def test_unknown_named_server_rejects_the_plan() -> None:
     with pytest.raises(PlanningError, match=r"'servers'.*'ghost'"):
-        plan([Server("chef-a", "HEALTHY")], [], Quota(0, 50), policy(servers=("chef-a", "ghost")))
+        plan([server("chef-a")], [], Quota(0, 50), policy(servers=("chef-a", "ghost")))
+
+
+def test_a_server_whose_tags_could_not_be_read_fails_alone() -> None:
+    servers = [server("chef-a"), server("chef-b", tags={}, tags_error="AccessDeniedException")]
+
+    result = by_name(plan(servers, [], Quota(0, 50), policy()))
+
+    assert result["chef-a"].action is Action.CREATE
+    assert result["chef-b"].action is Action.FAIL
+    assert "AccessDeniedException" in result["chef-b"].reason
+
+
+def test_a_server_whose_own_backup_is_still_running_needs_nothing() -> None:
+    running = backup("chef-a", 0.1, status="IN_PROGRESS")
+
+    result = plan([server("chef-a", "BACKING_UP")], [running], quota_for([running]), policy())
+
+    [only] = result.servers
+    assert only.action is Action.NOTHING
+    assert running.backup_id in only.reason
+
+
+def test_a_server_busy_with_somebody_elses_backup_fails() -> None:
+    theirs = backup("chef-a", 0.1, status="IN_PROGRESS", own=False)
+
+    result = plan([server("chef-a", "BACKING_UP")], [theirs], quota_for([theirs]), policy())
+
+    assert result.servers[0].action is Action.FAIL
+    assert "BACKING_UP" in result.servers[0].reason
+
+
+# ---- retention ----------------------------------------------------------------------------
 
 
 def test_retention_is_deferred_until_the_new_backup_is_ok() -> None:
     backups = [backup("chef-a", d) for d in (1, 2, 3, 4)]
 
-    result = plan(
-        [Server("chef-a", "HEALTHY", tags=SELECTED)], backups, quota_for(backups), policy(retain=2)
-    )
+    result = plan([server("chef-a")], backups, quota_for(backups), policy(retain=2))
 
     only = result.servers[0]
     assert only.delete_now == []
@@ -98,29 +103,43 @@ def test_retention_is_deferred_until_the_new_backup_is_ok() -> None:
 
 def test_retain_tag_overrides_default_and_run_override_wins() -> None:
     backups = [backup("chef-a", d) for d in (1, 2, 3)]
-    server = Server("chef-a", "HEALTHY", tags={**SELECTED, RETAIN_TAG: "3"})
+    tagged = server("chef-a", tags={**SELECTED, RETAIN_TAG: "3"})
 
-    from_tag = plan([server], backups, quota_for(backups), policy(retain=1)).servers[0]
+    from_tag = plan([tagged], backups, quota_for(backups), policy(retain=1)).servers[0]
     from_run = plan(
-        [server], backups, quota_for(backups), policy(retain=1, retain_override=2)
+        [tagged], backups, quota_for(backups), policy(retain=1, retain_override=2)
     ).servers[0]
 
     assert (from_tag.retain_granted, len(from_tag.deferred)) == (3, 1)
     assert (from_run.retain_granted, len(from_run.deferred)) == (2, 2)
 
 
-@pytest.mark.parametrize("value", ["0", "50", "seven", "-1", ""])
-def test_invalid_retain_tag_skips_that_server_with_reason(value: str) -> None:
-    server = Server("chef-a", "HEALTHY", tags={**SELECTED, RETAIN_TAG: value})
+@pytest.mark.parametrize(("value", "kept"), [("1", 1), ("07", 7), ("49", 49)])
+def test_retain_tag_accepts_plain_decimals_from_1_to_49(value: str, kept: int) -> None:
+    tagged = server("chef-a", tags={**SELECTED, RETAIN_TAG: value})
 
-    result = plan([server], [], Quota(0, 50), policy())
+    [only] = plan([tagged], [], Quota(0, 50), policy()).servers
 
-    assert result.creating == []
-    assert RETAIN_TAG in result.servers[0].reason
+    assert (only.action, only.retain_asked) == (Action.CREATE, kept)
+
+
+@pytest.mark.parametrize(
+    "value",
+    # The last four are digits the service accepts in tag values, but not the plain 0-9.
+    ["0", "50", "100", "seven", "-1", "+5", "5.0", "1e1", "", " 5", "٣", "\uff13", "²", "\u09ed"],
+)
+def test_a_bad_retain_tag_fails_that_server_alone(value: str) -> None:
+    servers = [server("chef-a", tags={**SELECTED, RETAIN_TAG: value}), server("chef-b")]
+
+    result = by_name(plan(servers, [], Quota(0, 50), policy()))
+
+    assert result["chef-a"].action is Action.FAIL
+    assert RETAIN_TAG in result["chef-a"].reason
+    assert result["chef-b"].action is Action.CREATE
 
 
 def test_limit_shared_fairly_when_retention_cannot_fit() -> None:
-    servers = [Server(f"chef-{i}", "HEALTHY", tags=SELECTED) for i in range(10)]
+    servers = [server(f"chef-{i}") for i in range(10)]
     backups = [backup(s.name, d) for s in servers for d in range(1, 6)]
 
     result = plan(servers, backups, quota_for(backups), policy(retain=10))
@@ -130,33 +149,27 @@ def test_limit_shared_fairly_when_retention_cannot_fit() -> None:
     assert result.used_when_settled == 50
     # The account is full: ten backups must go now to fit ten new ones, never a newest one.
     assert len(result.delete_now) == 10
-    newest = {s.name: backup(s.name, 1).backup_id for s in servers}
-    assert not {d.backup_id for d in result.delete_now} & set(newest.values())
+    newest = {backup(s.name, 1).backup_id for s in servers}
+    assert not {d.backup_id for d in result.delete_now} & newest
 
 
 def test_failed_backups_make_room_first() -> None:
     backups = [backup("chef-a", 1), backup("chef-a", 2), backup("chef-a", 3, status="FAILED")]
 
-    result = plan(
-        [Server("chef-a", "HEALTHY", tags=SELECTED)],
-        backups,
-        quota_for(backups, 3),
-        policy(retain=3),
-    )
+    result = plan([server("chef-a")], backups, quota_for(backups, 3), policy(retain=3))
 
     assert [d.backup_id for d in result.delete_now] == [backups[2].backup_id]
 
 
-def test_full_of_backups_it_may_not_delete_skips_with_reason() -> None:
-    backups = [backup("chef-a", d, own=False) for d in range(1, 4)]
+def test_only_good_backup_stays_when_a_newer_one_failed() -> None:
+    # The newest backup FAILED; the older OK one is the server's only good backup.
+    good, failed = backup("chef-a", 2), backup("chef-a", 1, status="FAILED")
 
-    result = plan(
-        [Server("chef-a", "HEALTHY", tags=SELECTED)], backups, quota_for(backups, 3), policy()
-    )
+    result = plan([server("chef-a")], [good, failed], quota_for([good, failed], 2), policy())
 
-    assert result.creating == []
-    assert "did not create" in result.servers[0].reason
-    assert result.delete_now == []
+    [only] = result.servers
+    assert [d.backup_id for d in only.delete_now] == [failed.backup_id]
+    assert good.backup_id not in {d.backup_id for d in only.deferred}
 
 
 def test_all_manual_scope_prunes_other_manual_backups_but_not_automated() -> None:
@@ -167,7 +180,7 @@ def test_all_manual_scope_prunes_other_manual_backups_but_not_automated() -> Non
     ]
 
     result = plan(
-        [Server("chef-a", "HEALTHY", tags=SELECTED)],
+        [server("chef-a")],
         backups,
         quota_for(backups),
         policy(retain=1, prune_scope=PruneScope.ALL_MANUAL),
@@ -176,15 +189,58 @@ def test_all_manual_scope_prunes_other_manual_backups_but_not_automated() -> Non
     assert {d.backup_id for d in result.servers[0].deferred} == {b.backup_id for b in backups[:2]}
 
 
+def test_lookalike_descriptions_are_not_the_products() -> None:
+    lookalikes = [
+        backup("chef-a", d, description=text)
+        for d, text in (
+            (2, "[opsworks-cm-backup-exempt] golden image before the migration"),
+            (3, "[opsworks-cm-backup run=seeded] scheduled backup"),
+            (4, "[opsworks-cm-backup run=scheduled-20251399T020000Z] nightly"),
+        )
+    ]
+    backups = [backup("chef-a", 1), *lookalikes]
+
+    result = plan([server("chef-a")], backups, quota_for(backups, 5), policy(retain=1))
+
+    touched = {d.backup_id for p in result.servers for d in p.delete_now + p.deferred}
+    assert touched.isdisjoint(b.backup_id for b in lookalikes)
+
+
+# ---- the limit: liveness and priority --------------------------------------------------------
+
+
+def test_full_account_backs_up_every_server_that_can_make_room() -> None:
+    # 46 backups made by hand for an untagged server fill the account with a, b and their two
+    # backups each; c, new, has none. a and b each free a slot by losing their older backup.
+    hand = [backup("other", d / 10, own=False) for d in range(1, 47)]
+    fleet = [backup(n, d) for n in ("a", "b") for d in (1, 2)]
+    servers = [server("a"), server("b"), server("c"), server("other", tags={})]
+
+    result = by_name(plan(servers, hand + fleet, quota_for(hand + fleet, 50), policy()))
+
+    assert (result["a"].action, result["b"].action) == (Action.CREATE, Action.CREATE)
+    assert [d.backup_id for d in result["a"].delete_now] == [backup("a", 2).backup_id]
+    assert [d.backup_id for d in result["b"].delete_now] == [backup("b", 2).backup_id]
+    assert result["c"].action is Action.FAIL
+    assert "no room" in result["c"].reason
+    assert "2 server(s) that fit were backed up first" in result["c"].reason
+
+
+def test_full_of_backups_it_may_not_delete_fails_with_the_reason() -> None:
+    backups = [backup("chef-a", d, own=False) for d in range(1, 4)]
+
+    result = plan([server("chef-a")], backups, quota_for(backups, 3), policy())
+
+    assert result.creating == []
+    assert result.servers[0].action is Action.FAIL
+    assert "did not create" in result.servers[0].reason
+    assert result.delete_now == []
+
+
 def test_newest_good_backup_only_goes_after_the_new_one_is_ok() -> None:
     backups = [backup("chef-a", 1)]
 
-    result = plan(
-        [Server("chef-a", "HEALTHY", tags=SELECTED)],
-        backups,
-        quota_for(backups, 1),
-        policy(retain=1),
-    )
+    result = plan([server("chef-a")], backups, quota_for(backups, 1), policy(retain=1))
 
     # Limit 1 with one good backup: nothing may be deleted first, so there is no room.
     assert result.creating == []
@@ -192,147 +248,95 @@ def test_newest_good_backup_only_goes_after_the_new_one_is_ok() -> None:
 
 
 def test_servers_most_in_need_get_the_last_slots() -> None:
-    servers = [Server(n, "HEALTHY", tags=SELECTED) for n in ("chef-a", "chef-b")]
+    servers = [server("chef-a"), server("chef-b"), server("chef-c")]
     backups = [backup("chef-a", 1, own=False), backup("chef-b", 9, own=False)]
 
-    result = plan(servers, backups, quota_for(backups, 3), policy())
+    result = plan(servers, backups, quota_for(backups, 4), policy())
 
-    assert [p.server_name for p in result.creating] == ["chef-b"]
+    # Two free slots, three servers that cannot make room: the one with no good backup and the
+    # one whose good backup is oldest.
+    assert [p.server_name for p in result.creating] == ["chef-b", "chef-c"]
 
 
-# ---- properties ---------------------------------------------------------------------------
+def test_a_server_left_out_for_room_goes_first_next_slot() -> None:
+    # Two new servers, one free slot; the backup of whichever goes first ends FAILED, so
+    # neither has a good backup next slot: the other one must still go first then.
+    servers = [server("chef-a"), server("chef-b")]
+    first = plan(servers, [], Quota(49, 50), policy())
+    [went] = first.creating
+    attempt = backup(went.server_name, 0.5, status="FAILED")
+
+    second = plan(servers, [attempt], Quota(49, 50), policy())
+
+    assert [p.server_name for p in second.creating] != [went.server_name]
 
 
-@st.composite
-def fleets(draw: st.DrawFn) -> tuple[list[Server], list[Backup], Quota, Policy]:
-    names = draw(
-        st.lists(
-            st.sampled_from([f"srv-{i}" for i in range(8)]), min_size=1, max_size=8, unique=True
-        )
+# ---- ownership over time --------------------------------------------------------------------
+
+
+def test_backups_of_an_earlier_server_of_the_same_name_are_never_its_own() -> None:
+    # prod was a Chef server until 10 days ago; now prod is a Puppet server.
+    old = [backup("prod", d) for d in (11, 12, 13)]
+    recreated = server("prod", engine="Puppet", created=NOW - timedelta(days=10))
+    mine = [backup("prod", d, engine="Puppet") for d in (1, 2, 3)]
+    backups = old + mine
+
+    result = plan([recreated], backups, quota_for(backups, len(backups)), policy(retain=1))
+
+    [only] = result.servers
+    touched = {d.backup_id for d in only.delete_now + only.deferred}
+    assert touched == {b.backup_id for b in mine}
+    assert mine[0].backup_id not in {d.backup_id for d in only.delete_now}
+    assert {b.backup_id for b in orphaned([recreated], backups)} == {b.backup_id for b in old}
+
+
+def test_a_backup_of_another_engine_is_not_the_servers() -> None:
+    stray = backup("prod", 1, engine="ChefAutomate")
+    puppet = server("prod", engine="Puppet")
+
+    result = plan([puppet], [stray], quota_for([stray], 1), policy(retain=1))
+
+    assert result.creating == []
+    assert orphaned([puppet], [stray]) == [stray]
+
+
+def test_backups_of_servers_that_no_longer_exist_are_orphans() -> None:
+    gone = backup("chef-old", 3)
+    automated = backup("chef-old", 2, kind="AUTOMATED")
+    mine = backup("chef-a", 1)
+
+    assert orphaned([server("chef-a")], [gone, automated, mine]) == [gone]
+
+
+# ---- a retried run ------------------------------------------------------------------------
+
+
+def test_a_retried_run_adopts_its_backup_and_keeps_the_deferred_deletions() -> None:
+    run = "scheduled-20260105T120000Z"
+    started = backup("chef-a", 0.01, status="IN_PROGRESS", run_id=run)
+    older = [backup("chef-a", d) for d in (1, 2, 3)]
+    backups = [started, *older]
+
+    result = plan(
+        [server("chef-a", "BACKING_UP")], backups, quota_for(backups), policy(retain=2, run_id=run)
     )
-    servers = []
-    for name in names:
-        tags: dict[str, str] = {}
-        if draw(st.booleans()):
-            tags.update(SELECTED)
-        if draw(st.integers(0, 4)) == 0:
-            tags[RETAIN_TAG] = draw(st.sampled_from(["1", "2", "5", "0", "x"]))
-        status = draw(
-            st.one_of(st.sampled_from(sorted(BACKUP_ALLOWED_STATES)), st.sampled_from(STATES))
-        )
-        servers.append(Server(name, status, tags=tags))
-    backups: list[Backup] = []
-    for name in names:
-        ages = draw(st.lists(st.integers(1, 2000), max_size=8, unique=True))
-        for age in ages:
-            backups.append(
-                backup(
-                    name,
-                    age / 10,
-                    own=draw(st.booleans()),
-                    status=draw(
-                        st.sampled_from(["OK", "OK", "OK", "FAILED", "IN_PROGRESS", "DELETING"])
-                    ),
-                    kind=draw(st.sampled_from(["MANUAL", "MANUAL", "AUTOMATED"])),
-                )
-            )
-    used = sum(b.counts_toward_limit for b in backups) + draw(st.integers(0, 3))
-    maximum = max(1, used + draw(st.integers(-4, 8)))
-    named = draw(st.one_of(st.none(), st.lists(st.sampled_from(names), min_size=1, unique=True)))
-    chosen_policy = Policy(
-        select_tag=("opsworks-cm-backup", "enabled"),
-        retain=draw(st.integers(1, 10)),
-        prune_scope=draw(st.sampled_from(list(PruneScope))),
-        servers=tuple(named) if named else None,
-        retain_override=draw(st.one_of(st.none(), st.integers(1, 10))),
+
+    [only] = result.servers
+    assert (only.action, only.backup_id) == (Action.ADOPT, started.backup_id)
+    assert [d.backup_id for d in only.deferred] == [older[1].backup_id, older[2].backup_id]
+    assert result.creating == []
+    assert result.used_after_run == 4
+    assert result.used_when_settled == 2
+
+
+def test_a_backup_of_another_run_is_not_adopted() -> None:
+    other = backup("chef-a", 0.01, status="IN_PROGRESS", run_id="manual-abc")
+
+    result = plan(
+        [server("chef-a", "BACKING_UP")],
+        [other],
+        quota_for([other]),
+        policy(run_id=marker.scheduled_run_id(NOW)),
     )
-    return servers, backups, Quota(used, maximum), chosen_policy
 
-
-@settings(max_examples=400, deadline=None)
-@given(fleets())
-def test_plan_never_breaks_the_rules(
-    fleet: tuple[list[Server], list[Backup], Quota, Policy],
-) -> None:
-    servers, backups, quota, chosen = fleet
-    result = plan(servers, backups, quota, chosen)
-    by_id = {b.backup_id: b for b in backups}
-    creators = {p.server_name for p in result.creating}
-    status = {s.name: s.status for s in servers}
-    immediate = [d for p in result.servers for d in p.delete_now]
-    deferred = [(p.server_name, d) for p in result.servers for d in p.deferred]
-    everything = immediate + [d for _, d in deferred]
-
-    # Each selected server appears once; only allowed states create (rule 5: one per server).
-    names = [p.server_name for p in result.servers]
-    assert len(names) == len(set(names))
-    if chosen.servers is not None:
-        assert set(names) == set(chosen.servers)
-    assert all(status[name] in BACKUP_ALLOWED_STATES for name in creators)
-    # No backup is deleted twice.
-    assert len({d.backup_id for d in everything}) == len(everything)
-    for deletion in everything:
-        target = by_id[deletion.backup_id]
-        assert target.backup_type == "MANUAL"  # rule 1
-        assert target.status in ("OK", "FAILED")  # rule 2 (and nothing already DELETING)
-        if chosen.prune_scope is PruneScope.OWN:
-            assert target.is_own  # rule 3
-        assert target.server_name in creators  # servers that do not back up are not touched
-    # Rule 4: deferred deletions wait for that server's own new backup; the newest good backup
-    # of a server is never deleted before it.
-    assert all(by_id[d.backup_id].server_name == owner for owner, d in deferred)
-    for deletion in immediate:
-        target = by_id[deletion.backup_id]
-        newest_ok = max(
-            (
-                b
-                for b in backups
-                if b.server_name == target.server_name and b.is_manual and b.status == "OK"
-            ),
-            key=lambda b: (b.created_at, b.backup_id),
-            default=None,
-        )
-        assert newest_ok is None or deletion.backup_id != newest_ok.backup_id
-    # The limit: new backups fit now, and the settled state fits too.
-    if creators:
-        assert quota.used - len(immediate) + len(creators) <= quota.maximum
-        assert result.used_when_settled <= quota.maximum
-        assert len(immediate) == max(0, quota.used + len(creators) - quota.maximum)
-    # Fair shares: nobody keeps more than asked; a server that got less than it asked keeps
-    # what it was granted, and nobody keeps more than one above the least-served of those.
-    deleted = {d.backup_id for d in everything}
-    kept = {
-        p.server_name: 1
-        + sum(
-            1
-            for b in backups
-            if b.server_name == p.server_name
-            and b.is_manual
-            and b.status == "OK"
-            and (b.is_own or chosen.prune_scope is PruneScope.ALL_MANUAL)
-            and b.backup_id not in deleted
-        )
-        for p in result.creating
-    }
-    shares: dict[str, tuple[int, int]] = {}
-    for p in result.creating:
-        assert p.retain_granted is not None
-        assert p.retain_asked is not None
-        shares[p.server_name] = (p.retain_granted, p.retain_asked)
-    constrained = [granted for granted, asked in shares.values() if granted < asked]
-    for name, (granted, asked) in shares.items():
-        assert 1 <= kept[name] <= granted <= asked
-        if granted < asked:
-            assert kept[name] == granted
-        if constrained:
-            assert kept[name] <= min(constrained) + 1
-
-
-@settings(max_examples=100, deadline=None)
-@given(fleets())
-def test_plan_is_deterministic(fleet: tuple[list[Server], list[Backup], Quota, Policy]) -> None:
-    servers, backups, quota, chosen = fleet
-
-    assert plan(servers, backups, quota, chosen) == plan(
-        list(reversed(servers)), backups[::-1], quota, chosen
-    )
+    assert result.servers[0].action is Action.NOTHING
