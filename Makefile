@@ -25,7 +25,7 @@ help:
 	@echo "make unit       pytest (without the slow fault-injection cases)"
 	@echo "make chaos      the whole fault-injection suite, slow cases included"
 	@echo "make bench      benchmarks against the service's limits (prints figures, writes JSON)"
-	@echo "make synth      synthesize the stack offline into cdk.out (cdk-nag included)"
+	@echo "make synth      synthesize the stack offline into cdk.out (cdk-nag included); ARGS=\"-c key=value\""
 	@echo "make deploy     deploy with the AWS CDK CLI (needs AWS credentials); ARGS=... passes options"
 	@echo "make model      regenerate lambda/models from botocore 1.40.18"
 	@echo "make clean      remove .venv and build output"
@@ -75,7 +75,7 @@ emulator: $(STAMP)
 
 synth: $(STAMP)
 	rm -rf cdk.out
-	CDK_OUTDIR=cdk.out $(BIN)/python app.py
+	CDK_OUTDIR=cdk.out $(BIN)/python app.py $(ARGS)
 	$(BIN)/python scripts/stack_summary.py cdk.out
 
 deploy: $(STAMP)

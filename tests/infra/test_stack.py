@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,12 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from app import command_line_context, default_context
 from infra.config import ConfigError, from_context
 from infra.stack import ORCHESTRATOR_OPSWORKSCM_ACTIONS
 from tests.infra.conftest import definition, only, resources
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def actions_of(template_json: dict[str, Any], role_logical_id: str) -> set[str]:
@@ -305,11 +309,15 @@ def test_encryption_and_durability(template: Template, template_json: dict[str, 
             ],
         },
     )
+    # Both resource policies deny requests without TLS; the topic's also lets this account's
+    # alarms publish (evaluated in test_policies.py).
     for kind in ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy"):
         _, policy = only(template_json, kind)
-        [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert statement["Effect"] == "Deny"
-        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        [deny] = [
+            s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"
+        ]
+        assert deny["Principal"] in ("*", {"AWS": "*"})
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_log_groups_have_retention(template: Template) -> None:
@@ -379,7 +387,7 @@ def test_context_from_the_command_line_is_text() -> None:
 def test_synth_with_a_bad_key_exits_with_one_clear_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "app.py"],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO,
         env={
             "PATH": str(Path(sys.executable).parent),
             "CDK_OUTDIR": str(tmp_path),
@@ -395,14 +403,49 @@ def test_synth_with_a_bad_key_exits_with_one_clear_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("error: context key retain=99")
 
 
+def test_make_synth_hands_args_to_the_app() -> None:
+    make = shutil.which("make")
+    assert make is not None
+    result = subprocess.run(
+        [make, "--dry-run", "synth", "ARGS=-c retain=9 -c timeZone=Europe/London"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert "app.py -c retain=9 -c timeZone=Europe/London" in result.stdout
+
+
+def test_app_run_directly_reads_context_options_like_the_cdk_cli(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "app.py", "-c", "retain=99"],
+        cwd=REPO,
+        env={"PATH": str(Path(sys.executable).parent), "CDK_OUTDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: context key retain='99'")
+
+
+@pytest.mark.parametrize("argv", [["-c", "retain"], ["-c", "=9"]])
+def test_a_context_option_that_is_not_key_value_names_itself(argv: list[str]) -> None:
+    with pytest.raises(ConfigError, match="must look like key=value"):
+        command_line_context(argv)
+
+
 def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path: Path) -> None:
     from aws_cdk import App
     from aws_cdk import aws_sqs as sqs
 
     from app import build
 
-    defaults = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
-    app = App(outdir=str(tmp_path), context=defaults)
+    app = App(outdir=str(tmp_path), context=default_context())
     stack = build(app)
     sqs.Queue(stack, "Unencrypted", encryption=sqs.QueueEncryption.UNENCRYPTED)
 
