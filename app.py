@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         if any(name in os.environ for name in CLI_CONTEXT_VARIABLES):
             app = App()
         else:
-            app = App(context={**default_context(), **command_line_context(arguments)})
+            app = App(
+                outdir=os.environ.get("CDK_OUTDIR"),
+                context={**default_context(), **command_line_context(arguments)},
+            )
         build(app)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

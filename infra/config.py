@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -38,6 +38,10 @@ LOG_RETENTION_DAYS = {
 }
 _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
+# Step Functions log levels: ERROR logs only failures, ALL every transition (about 11 events
+# per poll of each backup).
+TrackerLogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
 
 
 class ConfigError(ValueError):
@@ -59,7 +63,9 @@ class Config(BaseModel):
     alert_email: Annotated[str | None, Field(alias="alertEmail")] = None
     poll_seconds: Annotated[int, Field(alias="pollSeconds", ge=10, le=3600)] = 60
     deadline_seconds: Annotated[int, Field(alias="deadlineSeconds", ge=300, le=86_400)] = 10_800
-    powertools_layer_version: Annotated[int, Field(alias="powertoolsLayerVersion", ge=1)] = 36
+    powertools_layer_arn: Annotated[str | None, Field(alias="powertoolsLayerArn")] = None
+    reserved_concurrency: Annotated[int, Field(alias="reservedConcurrency", ge=0, le=1)] = 1
+    tracker_log_level: Annotated[TrackerLogLevel, Field(alias="trackerLogLevel")] = "ERROR"
     max_servers: Annotated[int, Field(alias="maxServers", ge=1, le=1000)] = 50
     watchdog_hours: Annotated[int, Field(alias="watchdogHours", ge=1, le=168)] = 26
     log_retention_days: Annotated[int, Field(alias="logRetentionDays")] = 90
@@ -96,6 +102,19 @@ class Config(BaseModel):
             return None
         if not _EMAIL.match(value):
             raise ValueError("must be an e-mail address")
+        return value
+
+    @field_validator("powertools_layer_arn")
+    @classmethod
+    def _layer(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not _LAYER_ARN.match(value):
+            raise ValueError(
+                "must be a Lambda layer version ARN, for example "
+                "arn:aws:lambda:eu-west-1:017000801446:layer:"
+                "AWSLambdaPowertoolsPythonV3-python313-arm64:7"
+            )
         return value
 
     @field_validator("log_retention_days")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
@@ -114,6 +114,7 @@ class Tracker(Construct):
         topic: sns.ITopic,
         timeout: Duration,
         log_retention: logs.RetentionDays,
+        log_level: str,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -296,9 +297,12 @@ class Tracker(Construct):
             .otherwise(done)
         )
 
+        # Under /aws/vendedlogs/ Step Functions needs no CloudWatch Logs resource policy for the
+        # group, whose size limit accounts with many logged state machines reach.
         self.log_group = logs.LogGroup(
             self,
             "Logs",
+            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-Tracker",
             retention=log_retention,
             removal_policy=RemovalPolicy.DESTROY,
         )
@@ -309,8 +313,11 @@ class Tracker(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=timeout,
             tracing_enabled=True,
+            # The execution data (server and backup names) is what makes a logged error useful.
             logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+                destination=self.log_group,
+                level=sfn.LogLevel[log_level],
+                include_execution_data=log_level != "OFF",
             ),
             comment="Follows OpsWorks CM backups to OK or FAILED, applies retention, alerts.",
         )
