@@ -278,7 +278,7 @@ class BackupOrchestratorStack(Stack):
             function=self.function,
             state_machine=tracker.state_machine,
             dead_letters=dead_letters,
-            watchdog_hours=config.watchdog_hours,
+            watchdog_hours=config.watchdog,
         )
 
         CfnOutput(self, "OrchestratorFunctionName", value=self.function.function_name)

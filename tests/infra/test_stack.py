@@ -258,8 +258,9 @@ def test_missed_backup_watchdog_counts_missing_data_as_breaching(template: Templ
             "Namespace": "OpsWorksCMBackup",
             "ComparisonOperator": "LessThanThreshold",
             "Threshold": 1,
-            "EvaluationPeriods": 26,
-            "DatapointsToAlarm": 26,
+            # Derived from the daily schedule: 24 hours, the 3-hour deadline and an hour.
+            "EvaluationPeriods": 28,
+            "DatapointsToAlarm": 28,
             "Period": 3600,
             "TreatMissingData": "breaching",
         },
@@ -343,8 +344,9 @@ def test_cfn_lint_passes(cdk_out: Path, template_json: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("context", "key"),
     [
-        ({"schedule": "rate(1 day)"}, "schedule"),
-        ({"schedule": "cron(0 2 * * *)"}, "schedule"),
+        ({"schedule": "rate(1 days)"}, "schedule"),
+        ({"schedule": "cron(0 2 * *)"}, "schedule"),
+        ({"schedule": "cron(0 2 * * * *)"}, "schedule"),
         ({"timeZone": "Mars/Olympus"}, "timeZone"),
         ({"selectTag": "enabled"}, "selectTag"),
         ({"retain": 0}, "retain"),

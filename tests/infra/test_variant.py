@@ -24,6 +24,17 @@ def test_schedule_and_zone_come_from_context(variant: Synthesized) -> None:
     assert schedule["Properties"]["ScheduleExpressionTimezone"] == "Europe/London"
 
 
+def test_watchdog_follows_the_weekday_schedule(variant: Synthesized) -> None:
+    # Friday to Monday, 73 hours over the weekend the clocks go back, + deadline + 1 hour.
+    [watchdog] = [
+        a
+        for a in resources(variant.template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "BackupsSucceeded"
+    ]
+
+    assert watchdog["Properties"]["EvaluationPeriods"] == 77
+
+
 def test_optional_email_subscription(variant: Synthesized) -> None:
     [subscription] = resources(variant.template, "AWS::SNS::Subscription").values()
 
