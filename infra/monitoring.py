@@ -137,6 +137,12 @@ class Monitoring(Construct):
             "Backups were started but the tracker could not be; they are not being followed.",
         )
         alarm(
+            "RetentionDeleteFailures",
+            product_metric("RetentionDeleteFailures", period=five_minutes),
+            "A backup is OK but an old backup it should have replaced could not be deleted; it "
+            "still counts toward the manual-backup limit (the alert says why).",
+        )
+        alarm(
             "TrackerFailed",
             state_machine.metric_failed(period=five_minutes, statistic="Sum"),
             "A backup ended FAILED, vanished, or missed its deadline (the tracker failed).",
@@ -187,7 +193,10 @@ class Monitoring(Construct):
             ),
             cw.GraphWidget(
                 title="Backups deleted and manual-backup headroom",
-                left=[product_metric("BackupsDeleted", period=day)],
+                left=[
+                    product_metric("BackupsDeleted", period=day),
+                    product_metric("RetentionDeleteFailures", period=day),
+                ],
                 right=[product_metric("ManualBackupHeadroom", "Minimum", period=day)],
                 width=12,
             ),

@@ -245,7 +245,7 @@ def test_every_alarm_notifies_the_topic(template_json: dict[str, Any]) -> None:
     topic, _ = only(template_json, "AWS::SNS::Topic")
     alarms = resources(template_json, "AWS::CloudWatch::Alarm")
 
-    assert len(alarms) == 7
+    assert len(alarms) == 8
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
 
@@ -276,6 +276,7 @@ def test_missed_backup_watchdog_counts_missing_data_as_breaching(template: Templ
         ("ApproximateNumberOfMessagesVisible", "AWS/SQS"),
         ("BackupsFailedToStart", "OpsWorksCMBackup"),
         ("TrackerStartFailures", "OpsWorksCMBackup"),
+        ("RetentionDeleteFailures", "OpsWorksCMBackup"),
     ],
 )
 def test_alarms_on_everything_that_means_a_missing_backup(
