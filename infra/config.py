@@ -11,6 +11,12 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN, PruneScope
+from backup_orchestrator.tracker import (
+    DELETIONS_ALLOWANCE,
+    HISTORY_LIMIT,
+    max_polls,
+    polls_until,
+)
 from backup_orchestrator.validation import problems
 from infra.schedule import MAX_WATCH_HOURS, coming_gap, parse
 
@@ -113,6 +119,21 @@ class Config(BaseModel):
     def _zone(cls, value: str) -> str:
         if value not in zoneinfo.available_timezones():
             raise ValueError("must be an IANA time zone name, for example Europe/London")
+        return value
+
+    @field_validator("deadline_seconds")
+    @classmethod
+    def _history_fits(cls, value: int, info: ValidationInfo) -> int:
+        poll = info.data.get("poll_seconds")
+        limit = max_polls(DELETIONS_ALLOWANCE)
+        if poll is not None and polls_until(value, poll) > limit:
+            raise ValueError(
+                f"with pollSeconds={poll}, a backup followed to this deadline takes "
+                f"{polls_until(value, poll)} polls, and one tracker execution holds at most "
+                f"{limit} (Step Functions keeps {HISTORY_LIMIT:,} events of an execution): raise "
+                f"pollSeconds to at least {math.ceil(value / limit)} or lower deadlineSeconds to "
+                f"at most {limit * poll}"
+            )
         return value
 
     @field_validator("select_tag")

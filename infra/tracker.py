@@ -27,7 +27,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from backup_orchestrator.tracker import BATCH
+from backup_orchestrator.tracker import BATCH, TASK_RETRIES
 
 METRIC_NAMESPACE = "OpsWorksCMBackup"
 SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
@@ -59,7 +59,7 @@ def _retry(task: sfn.TaskStateBase, errors: list[str] = RETRYABLE) -> sfn.TaskSt
     task.add_retry(
         errors=errors,
         interval=Duration.seconds(2),
-        max_attempts=6,
+        max_attempts=TASK_RETRIES,
         backoff_rate=2,
         max_delay=Duration.seconds(60),
         jitter_strategy=sfn.JitterType.FULL,

@@ -173,6 +173,7 @@ def test_schedule_event_to_final_state(
     for name, value in cloud.function_environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POLL_SECONDS", "1")
+    monkeypatch.setenv("DEADLINE_SECONDS", "60")
     get_settings.cache_clear()
     emulator.config.manual_backup_limit = 4
     emulator.backend.add_server(
