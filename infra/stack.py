@@ -285,3 +285,5 @@ class BackupOrchestratorStack(Stack):
         CfnOutput(self, "TrackerStateMachineArn", value=tracker.state_machine.state_machine_arn)
         CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
+        # What an operator pauses (README: Deploying to a real account).
+        CfnOutput(self, "ScheduleName", value=self.schedule.schedule_name)

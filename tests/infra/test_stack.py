@@ -57,6 +57,16 @@ def test_schedule_runs_the_orchestrator_on_cron_in_the_time_zone(template: Templ
     )
 
 
+def test_outputs_name_what_an_operator_uses(template_json: dict[str, Any]) -> None:
+    assert set(template_json["Outputs"]) == {
+        "OrchestratorFunctionName",
+        "TrackerStateMachineArn",
+        "AlertTopicArn",
+        "DashboardName",
+        "ScheduleName",
+    }
+
+
 def test_schedule_is_in_the_default_group(template_json: dict[str, Any]) -> None:
     # A group of the stack's own would outlive `cdk destroy` (retained, with a fixed generated
     # name) and make the next deploy fail.
