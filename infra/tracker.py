@@ -182,9 +182,9 @@ class Tracker(Construct):
         )
         delete.add_catch(refused, errors=["States.ALL"], result_path="$.error")
         refused.next(_metric(self, "RecordRetentionFailure", "RetentionDeleteFailures", 1))
-        # The deletions as one text, [{"backupId": ...}, {"backupId": ..., "refused": ...}]: a
-        # JSONPath filter for the refused ones would fail on a run with none (moto, and AWS for
-        # a path that matches nothing), a text is never empty.
+        # The deletions as one text, [{"backupId": ...}, {"backupId": ..., "refused": ...}],
+        # never empty: a JSONPath filter picking the refused ones fails in moto's interpreter
+        # when none matches, the usual case.
         apply_deletes = sfn.Map(
             self,
             "ApplyDeferredDeletes",
