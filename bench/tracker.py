@@ -34,6 +34,7 @@ POLL_LOOP = ("WaitForBackup", "DescribeBackup", "CountTime", "CheckStatus")
 RUN_STATES = (
     "FollowBackups",
     "Summarize",
+    "NeedsAttention",
     "AnyFailed",
     "AllBackupsOk",
     "Alert",
@@ -103,7 +104,8 @@ class TrackerFigure:
 
     def worst_case(self, backups: int) -> int:
         """Estimated worst detection latency when `backups` end together. The orchestrator
-        starts one execution per BATCH backups; while the Map follows at least BATCH at once,
+        starts executions of at most BATCH backups (fewer when their history needs it); while
+        the Map follows at least BATCH at once,
         every backup is polled from the start and is noticed within one interval. A Map smaller
         than the batch would queue the rest, one more interval per extra round."""
         per_execution = min(backups, BATCH)
@@ -288,7 +290,7 @@ def _worst_case_row(figure: TrackerFigure, backups: int) -> Row:
     return Row(
         f"worst-case latency, {backups} backups (estimate)",
         f"{worst} s (poll {figure.poll_seconds} s, Map {figure.map_concurrency}, "
-        f"{-(-backups // BATCH)} execution(s))",
+        f"at most {BATCH} an execution)",
         f"< {LATENCY_TARGET} s",
         worst < LATENCY_TARGET,
         why if queued > 0 else f"one poll interval is {figure.poll_seconds} s",

@@ -1,7 +1,19 @@
-"""What goes into the orchestrator function's code asset (no CDK import: benchmarks read it)."""
+"""What goes into the orchestrator function's code asset: an allow-list of the package's modules
+and the OpsWorks CM API model, so nothing else in lambda/ ever ships (editor and tool files,
+caches, notes). No CDK import: the benchmarks read it."""
 
 from pathlib import Path
 
 LAMBDA_ROOT = Path(__file__).resolve().parent.parent / "lambda"
-# Left out of the asset; the operator CLI runs on people's machines, not in Lambda.
-ASSET_EXCLUDE = ["requirements.txt", "**/__pycache__", "*.pyc", "backup_orchestrator/cli.py"]
+PACKAGE = "backup_orchestrator"
+# The operator CLI runs on people's machines, not in Lambda.
+NOT_SHIPPED = frozenset({"cli.py"})
+# What botocore loads from AWS_DATA_PATH for a service: models/<service>/<api version>/<file>.
+MODEL_FILES = ("service-2.json", "paginators-1.json", "endpoint-rule-set-1.json")
+
+
+def asset_files(root: Path = LAMBDA_ROOT) -> list[Path]:
+    """The files the function ships, sorted: the package's modules (not the CLI) and the model."""
+    modules = [p for p in (root / PACKAGE).glob("*.py") if p.name not in NOT_SHIPPED]
+    model = [p for name in MODEL_FILES for p in (root / "models").glob(f"*/*/{name}")]
+    return sorted(p for p in modules + model if p.is_file())

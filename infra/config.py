@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import re
 import zoneinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN, PruneScope
+from backup_orchestrator.tracker import (
+    DELETIONS_ALLOWANCE,
+    HISTORY_LIMIT,
+    max_polls,
+    polls_until,
+)
 from backup_orchestrator.validation import problems
+from infra.schedule import MAX_WATCH_HOURS, coming_gap, parse
 
 # The retention periods CloudWatch Logs accepts, in days, and their aws_logs.RetentionDays names.
 LOG_RETENTION_DAYS = {
@@ -36,8 +45,11 @@ LOG_RETENTION_DAYS = {
     3288: "NINE_YEARS",
     3653: "TEN_YEARS",
 }
-_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
+# Step Functions log levels: ERROR logs only failures, ALL every transition (about 11 events
+# per poll of each backup).
+TrackerLogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
 
 
 class ConfigError(ValueError):
@@ -49,36 +61,79 @@ class Config(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    schedule: Annotated[str, Field(description="EventBridge Scheduler cron expression")] = (
+    # The time zone first: the schedule is read in it.
+    time_zone: Annotated[str, Field(alias="timeZone")] = "UTC"
+    schedule: Annotated[str, Field(description="EventBridge Scheduler expression")] = (
         "cron(0 2 * * ? *)"
     )
-    time_zone: Annotated[str, Field(alias="timeZone")] = "UTC"
     select_tag: Annotated[str, Field(alias="selectTag")] = "opsworks-cm-backup=enabled"
     retain: Annotated[int, Field(ge=RETAIN_MIN, le=RETAIN_MAX)] = 7
     prune_scope: Annotated[PruneScope, Field(alias="pruneScope")] = PruneScope.OWN
     alert_email: Annotated[str | None, Field(alias="alertEmail")] = None
     poll_seconds: Annotated[int, Field(alias="pollSeconds", ge=10, le=3600)] = 60
     deadline_seconds: Annotated[int, Field(alias="deadlineSeconds", ge=300, le=86_400)] = 10_800
-    powertools_layer_version: Annotated[int, Field(alias="powertoolsLayerVersion", ge=1)] = 36
+    powertools_layer_arn: Annotated[str | None, Field(alias="powertoolsLayerArn")] = None
+    reserved_concurrency: Annotated[int, Field(alias="reservedConcurrency", ge=0, le=1)] = 1
+    tracker_log_level: Annotated[TrackerLogLevel, Field(alias="trackerLogLevel")] = "ERROR"
     max_servers: Annotated[int, Field(alias="maxServers", ge=1, le=1000)] = 50
-    watchdog_hours: Annotated[int, Field(alias="watchdogHours", ge=1, le=168)] = 26
+    # None derives it from the schedule: see `watchdog`.
+    watchdog_hours: Annotated[
+        int | None, Field(alias="watchdogHours", ge=1, le=MAX_WATCH_HOURS)
+    ] = None
     log_retention_days: Annotated[int, Field(alias="logRetentionDays")] = 90
 
     @field_validator("schedule")
     @classmethod
-    def _cron(cls, value: str) -> str:
-        if not _CRON.match(value.strip()):
+    def _schedule(cls, value: str, info: ValidationInfo) -> str:
+        zone = info.data.get("time_zone")
+        if zone is None:  # the time zone is wrong and says so; the grammar can still be checked
+            parse(value, "UTC")
+            return value.strip()
+        gap = coming_gap(value, zone)
+        if gap is None:
+            raise ValueError("has no run in the coming year, or stops running within it")
+        if gap.hours > MAX_WATCH_HOURS:
             raise ValueError(
-                "must be an EventBridge Scheduler cron expression with six fields, "
-                "for example cron(0 2 * * ? *)"
+                f"runs as much as {gap.describe(ZoneInfo(zone))} apart; the missed-backup "
+                f"watchdog looks back at most {MAX_WATCH_HOURS} hours (CloudWatch's limit for "
+                "an alarm), so the schedule must run at least once a week"
             )
         return value.strip()
+
+    @field_validator("watchdog_hours")
+    @classmethod
+    def _watchdog(cls, value: int | None, info: ValidationInfo) -> int | None:
+        schedule, zone = info.data.get("schedule"), info.data.get("time_zone")
+        gap = coming_gap(schedule, zone) if schedule and zone else None
+        if value is not None and gap is not None and value < gap.hours:
+            raise ValueError(
+                f"is shorter than the longest time between two runs of the schedule, "
+                f"{gap.describe(ZoneInfo(zone or 'UTC'))}: the watchdog would alarm while no "
+                f"backup is due. Use at least {math.ceil(gap.hours)}, or leave watchdogHours "
+                "out to have it derived from the schedule"
+            )
+        return value
 
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:
         if value not in zoneinfo.available_timezones():
             raise ValueError("must be an IANA time zone name, for example Europe/London")
+        return value
+
+    @field_validator("deadline_seconds")
+    @classmethod
+    def _history_fits(cls, value: int, info: ValidationInfo) -> int:
+        poll = info.data.get("poll_seconds")
+        limit = max_polls(DELETIONS_ALLOWANCE)
+        if poll is not None and polls_until(value, poll) > limit:
+            raise ValueError(
+                f"with pollSeconds={poll}, a backup followed to this deadline takes "
+                f"{polls_until(value, poll)} polls, and one tracker execution holds at most "
+                f"{limit} (Step Functions keeps {HISTORY_LIMIT:,} events of an execution): raise "
+                f"pollSeconds to at least {math.ceil(value / limit)} or lower deadlineSeconds to "
+                f"at most {limit * poll}"
+            )
         return value
 
     @field_validator("select_tag")
@@ -98,12 +153,37 @@ class Config(BaseModel):
             raise ValueError("must be an e-mail address")
         return value
 
+    @field_validator("powertools_layer_arn")
+    @classmethod
+    def _layer(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not _LAYER_ARN.match(value):
+            raise ValueError(
+                "must be a Lambda layer version ARN, for example "
+                "arn:aws:lambda:eu-west-1:017000801446:layer:"
+                "AWSLambdaPowertoolsPythonV3-python313-arm64:7"
+            )
+        return value
+
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
             raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
         return value
+
+    @property
+    def watchdog(self) -> int:
+        """Hours without a succeeded backup before the watchdog alarms: watchdogHours, or the
+        longest gap between two runs of the schedule over the coming year plus the backup
+        deadline (a backup counts once it is OK) and an hour for the run itself and the alarm's
+        hourly periods, at most what CloudWatch can watch."""
+        if self.watchdog_hours is not None:
+            return self.watchdog_hours
+        gap = coming_gap(self.schedule, self.time_zone)
+        assert gap is not None, "the schedule validator rejects a schedule without runs"
+        return min(MAX_WATCH_HOURS, math.ceil(gap.hours + self.deadline_seconds / 3600) + 1)
 
     @property
     def lambda_timeout_seconds(self) -> int:

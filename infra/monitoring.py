@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -29,11 +29,24 @@ def product_metric(name: str, statistic: str = "Sum", period: Duration | None = 
     )
 
 
+def alarms_of_this_account() -> dict[str, dict[str, str]]:
+    """Conditions that let the CloudWatch service act only for this account's alarms in this
+    region (confused-deputy protection: another account's alarm cannot use the grant)."""
+    return {
+        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+        "ArnLike": {
+            "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
+        },
+    }
+
+
 class AlertTopic(Construct):
-    """An SNS topic encrypted with its own KMS key, that CloudWatch alarms may publish to."""
+    """An SNS topic encrypted with its own KMS key, that this account's CloudWatch alarms may
+    publish to."""
 
     def __init__(self, scope: Construct, construct_id: str, *, email: str | None) -> None:
         super().__init__(scope, construct_id)
+        alarms = iam.ServicePrincipal("cloudwatch.amazonaws.com")
         self.key = kms.Key(
             self,
             "Key",
@@ -41,12 +54,15 @@ class AlertTopic(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        # CloudWatch alarms publish to the topic, so they must be able to use its key.
+        # An alarm publishing to an encrypted topic uses the key itself, as the CloudWatch
+        # service principal; the account's own principals get the key through IAM.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                sid="AlarmsOfThisAccountUseTheKey",
+                principals=[alarms],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
+                conditions=alarms_of_this_account(),
             )
         )
         self.topic = sns.Topic(
@@ -55,6 +71,17 @@ class AlertTopic(Construct):
             display_name="OpsWorks CM backup alerts",
             master_key=self.key,
             enforce_ssl=True,
+        )
+        # A topic policy replaces SNS's default one, which is what let CloudWatch publish:
+        # without this statement no alarm could notify.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsOfThisAccountPublish",
+                principals=[alarms],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=alarms_of_this_account(),
+            )
         )
         if email:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
@@ -110,6 +137,12 @@ class Monitoring(Construct):
             "Backups were started but the tracker could not be; they are not being followed.",
         )
         alarm(
+            "RetentionDeleteFailures",
+            product_metric("RetentionDeleteFailures", period=five_minutes),
+            "A backup is OK but an old backup it should have replaced could not be deleted; it "
+            "still counts toward the manual-backup limit (the alert says why).",
+        )
+        alarm(
             "TrackerFailed",
             state_machine.metric_failed(period=five_minutes, statistic="Sum"),
             "A backup ended FAILED, vanished, or missed its deadline (the tracker failed).",
@@ -160,7 +193,10 @@ class Monitoring(Construct):
             ),
             cw.GraphWidget(
                 title="Backups deleted and manual-backup headroom",
-                left=[product_metric("BackupsDeleted", period=day)],
+                left=[
+                    product_metric("BackupsDeleted", period=day),
+                    product_metric("RetentionDeleteFailures", period=day),
+                ],
                 right=[product_metric("ManualBackupHeadroom", "Minimum", period=day)],
                 width=12,
             ),

@@ -22,10 +22,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct, IConstruct
 
-from infra.asset import ASSET_EXCLUDE, LAMBDA_ROOT
+from infra.code import function_code
 from infra.config import LOG_RETENTION_DAYS, Config
+from infra.layer import layer_parameter, powertools_version
 from infra.monitoring import AlertTopic, Monitoring
 from infra.tracker import METRIC_NAMESPACE, Tracker
 
@@ -95,8 +97,17 @@ class BackupOrchestratorStack(Stack):
             topic=alerts.topic,
             timeout=Duration.seconds(config.tracker_timeout_seconds),
             log_retention=retention,
+            log_level=config.tracker_log_level,
         )
         self.tracker = tracker
+        if config.tracker_log_level != "ALL":
+            _ack(
+                tracker.state_machine,
+                "AwsSolutions-SF1",
+                "The tracker logs at trackerLogLevel (ERROR by default): logging ALL writes about "
+                "11 events per poll of each backup, while each execution's own history already "
+                "keeps every event for 90 days. trackerLogLevel=ALL logs everything.",
+            )
         tracker_role = tracker.state_machine.role
         # Publishing to a topic encrypted with a customer key needs the key.
         tracker_role.add_to_principal_policy(
@@ -169,11 +180,16 @@ class BackupOrchestratorStack(Stack):
             "Log streams of the function's own log group; their names are not known in advance.",
         )
 
+        # The layer of the pinned Powertools release, looked up in the deploying region when
+        # CloudFormation resolves the parameter; a given ARN serves partitions and regions
+        # that do not publish it.
         powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "Powertools",
-            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:017000801446:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python313-arm64:{config.powertools_layer_version}",
+            config.powertools_layer_arn
+            or ssm.StringParameter.value_for_string_parameter(
+                self, layer_parameter(powertools_version())
+            ),
         )
         self.function = lambda_.Function(
             self,
@@ -182,12 +198,14 @@ class BackupOrchestratorStack(Stack):
             runtime=lambda_.Runtime.PYTHON_3_13,
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
-            code=lambda_.Code.from_asset(str(LAMBDA_ROOT), exclude=ASSET_EXCLUDE),
+            code=function_code(),
             layers=[powertools],
             role=role,
             memory_size=512,
             timeout=Duration.seconds(config.lambda_timeout_seconds),
-            reserved_concurrent_executions=1,
+            # 1 serializes runs; 0 (no reservation) suits accounts with a low concurrency
+            # quota, where one run per slot still holds through the idempotency table.
+            reserved_concurrent_executions=config.reserved_concurrency or None,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=function_logs,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -229,7 +247,8 @@ class BackupOrchestratorStack(Stack):
             f"AwsSolutions-IAM5[Resource::{_arn_of(self.function)}:*]",
             "Invoking the orchestrator function's own versions and aliases (CDK grantInvoke).",
         )
-        schedule_group = scheduler.ScheduleGroup(self, "Schedules")
+        # The account's default schedule group: a group of our own would be retained by
+        # `cdk destroy` under its generated name and block the next deploy.
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",
@@ -237,7 +256,6 @@ class BackupOrchestratorStack(Stack):
             schedule=scheduler.ScheduleExpression.expression(
                 config.schedule, TimeZone.of(config.time_zone)
             ),
-            schedule_group=schedule_group,
             target=targets.LambdaInvoke(
                 self.function,
                 input=scheduler.ScheduleTargetInput.from_object(
@@ -260,10 +278,12 @@ class BackupOrchestratorStack(Stack):
             function=self.function,
             state_machine=tracker.state_machine,
             dead_letters=dead_letters,
-            watchdog_hours=config.watchdog_hours,
+            watchdog_hours=config.watchdog,
         )
 
         CfnOutput(self, "OrchestratorFunctionName", value=self.function.function_name)
         CfnOutput(self, "TrackerStateMachineArn", value=tracker.state_machine.state_machine_arn)
         CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
+        # What an operator pauses (README: Deploying to a real account).
+        CfnOutput(self, "ScheduleName", value=self.schedule.schedule_name)

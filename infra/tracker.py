@@ -5,10 +5,12 @@ Input (from the orchestrator):
      "backups": [{"serverName", "backupId", "deferredDeletes": [backupId, ...]}]}
 
 For every backup (a Map with bounded concurrency): Wait pollSeconds -> DescribeBackups -> count
-the time -> Choice. OK applies that backup's deferred deletions (a backup already gone is fine)
-and records success; FAILED, DELETING or a vanished backup is a failure; IN_PROGRESS past the
-deadline is a time-out. Each item ends with a one-line summary. After the Map, any failure
-publishes one alert to the topic and fails the execution.
+the time -> Choice. OK applies that backup's deferred deletions, each on its own and best effort
+(a backup already gone is fine; one the service refuses is a retention problem, counted in
+RetentionDeleteFailures, and the others still go), and records success; FAILED, DELETING or a
+vanished backup is a failure; IN_PROGRESS past the deadline is a time-out. Each item ends with a
+one-line summary. After the Map, a failure or a retention problem publishes one alert to the
+topic; a failure also fails the execution.
 
 JSONPath only (moto's interpreter runs no JSONata), and `States.ArrayGetItem(...[*]...)` rather
 than an index path, which moto's interpreter returns as a list.
@@ -18,14 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from backup_orchestrator.tracker import BATCH
+from backup_orchestrator.tracker import BATCH, TASK_RETRIES
 
 METRIC_NAMESPACE = "OpsWorksCMBackup"
 SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
@@ -41,11 +43,15 @@ RETRYABLE = [
     "States.Timeout",
 ]
 GONE_OR_GOING = ["OpsWorksCm.ResourceNotFoundException", "OpsWorksCm.InvalidStateException"]
+# Inside a States.Format string: no single quotes.
 WHAT_TO_DO = (
-    "What to do: read the server events (aws opsworkscm describe-events --server-name NAME), "
-    "fix the cause, then back the server up again by invoking the orchestrator function with "
-    "the server named in servers. Retention deletions for a backup that did not end OK were not "
-    "applied, so no good backup was removed."
+    "What to do: for a backup that did not end OK, read the server events (aws opsworkscm "
+    "describe-events --server-name NAME), fix the cause, then back the server up again by "
+    "invoking the orchestrator function with the server named in servers; retention deletions "
+    "for it were not applied, so no good backup was removed. For a retention problem the new "
+    "backup is OK, but an old backup could not be deleted: it stays and counts toward the "
+    "manual-backup limit of the account, and the next run tries again; the error says why "
+    "(delete it by hand with aws opsworkscm delete-backup --backup-id ID if it must go now)."
 )
 
 
@@ -53,7 +59,7 @@ def _retry(task: sfn.TaskStateBase, errors: list[str] = RETRYABLE) -> sfn.TaskSt
     task.add_retry(
         errors=errors,
         interval=Duration.seconds(2),
-        max_attempts=6,
+        max_attempts=TASK_RETRIES,
         backoff_rate=2,
         max_delay=Duration.seconds(60),
         jitter_strategy=sfn.JitterType.FULL,
@@ -61,8 +67,16 @@ def _retry(task: sfn.TaskStateBase, errors: list[str] = RETRYABLE) -> sfn.TaskSt
     return task
 
 
-def _outcome(scope: Construct, name: str, outcome: str, line: str, *args: str) -> sfn.Pass:
-    """A Pass state that sets this backup's result: outcome, ok flag and a readable line."""
+def _outcome(
+    scope: Construct,
+    name: str,
+    outcome: str,
+    line: str,
+    *args: str,
+    retention_problem: bool = False,
+) -> sfn.Pass:
+    """A Pass state that sets this backup's result: outcome, ok flag, whether a retention
+    deletion was refused, and a readable line."""
     return sfn.Pass(
         scope,
         name,
@@ -71,6 +85,7 @@ def _outcome(scope: Construct, name: str, outcome: str, line: str, *args: str) -
             "backupId.$": "$.backup.backupId",
             "outcome": outcome,
             "ok": outcome == "OK",
+            "retentionProblem": retention_problem,
             "elapsedSeconds.$": "$.clock.elapsed",
             "line.$": f"States.Format('{line}', {', '.join(args)})",
         },
@@ -100,6 +115,9 @@ def _metric(scope: Construct, name: str, metric: str, value: Any) -> tasks.CallA
         result_path=sfn.JsonPath.DISCARD,
     )
     _retry(task, ["States.TaskFailed"])
+    task.add_catch(
+        sfn.Pass(scope, f"{name}Skipped"), errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD
+    )
     return task
 
 
@@ -114,6 +132,7 @@ class Tracker(Construct):
         topic: sns.ITopic,
         timeout: Duration,
         log_retention: logs.RetentionDays,
+        log_level: str,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -152,13 +171,28 @@ class Tracker(Construct):
         delete.add_catch(
             sfn.Pass(self, "AlreadyGone"), errors=GONE_OR_GOING, result_path=sfn.JsonPath.DISCARD
         )
+        # Any other refusal is this deletion's problem alone: note it, count it, go on.
+        refused = sfn.Pass(
+            self,
+            "DeleteRefused",
+            parameters={
+                "backupId.$": "$.backupId",
+                "refused.$": "States.Format('{}: {}', $.error.Error, $.error.Cause)",
+            },
+        )
+        delete.add_catch(refused, errors=["States.ALL"], result_path="$.error")
+        refused.next(_metric(self, "RecordRetentionFailure", "RetentionDeleteFailures", 1))
+        # The deletions as one text, [{"backupId": ...}, {"backupId": ..., "refused": ...}],
+        # never empty: a JSONPath filter picking the refused ones fails in moto's interpreter
+        # when none matches, the usual case.
         apply_deletes = sfn.Map(
             self,
             "ApplyDeferredDeletes",
             items_path="$.backup.deferredDeletes",
             item_selector={"backupId.$": "$$.Map.Item.Value"},
             max_concurrency=1,
-            result_path=sfn.JsonPath.DISCARD,
+            result_selector={"deletions.$": "States.JsonToString($)"},
+            result_path="$.retention",
         )
         apply_deletes.item_processor(delete)
 
@@ -169,6 +203,16 @@ class Tracker(Construct):
             "{}: backup {} is OK.",
             "$.backup.serverName",
             "$.backup.backupId",
+        )
+        ok_but_retention = _outcome(
+            self,
+            "BackupOkRetentionProblem",
+            "OK",
+            "{}: backup {} is OK. Retention problem, the deferred deletions: {}.",
+            "$.backup.serverName",
+            "$.backup.backupId",
+            "$.retention.deletions",
+            retention_problem=True,
         )
         failed = _outcome(
             self,
@@ -209,26 +253,28 @@ class Tracker(Construct):
             vanished, errors=["OpsWorksCm.ResourceNotFoundException"], result_path="$.error"
         )
         describe.add_catch(untracked, errors=["States.ALL"], result_path="$.error")
-        apply_deletes.add_catch(untracked, errors=["States.ALL"], result_path="$.error")
 
         succeeded_metric = _metric(self, "RecordSuccess", "BackupsSucceeded", 1)
         duration_metric = _metric(self, "RecordDuration", "BackupDuration", "$.elapsedSeconds")
         failed_metric = _metric(self, "RecordFailure", "BackupsFailed", 1)
-        for task in (succeeded_metric, duration_metric, failed_metric):
-            task.add_catch(
-                sfn.Pass(self, f"{task.node.id}Skipped"),
-                errors=["States.ALL"],
-                result_path=sfn.JsonPath.DISCARD,
-            )
         ok.next(succeeded_metric)
+        ok_but_retention.next(succeeded_metric)
         succeeded_metric.next(duration_metric)
+        deletes_done = (
+            sfn.Choice(self, "AnyDeleteRefused")
+            .when(
+                sfn.Condition.string_matches("$.retention.deletions", '*"refused":*'),
+                ok_but_retention,
+            )
+            .otherwise(ok)
+        )
         for bad in (failed, timed_out, vanished, untracked):
             bad.next(failed_metric)
 
         status = "$.describe.status"
         check = (
             sfn.Choice(self, "CheckStatus")
-            .when(sfn.Condition.string_equals(status, "OK"), apply_deletes.next(ok))
+            .when(sfn.Condition.string_equals(status, "OK"), apply_deletes.next(deletes_done))
             .when(
                 sfn.Condition.or_(
                     sfn.Condition.string_equals(status, "FAILED"),
@@ -267,7 +313,11 @@ class Tracker(Construct):
         summarize = sfn.Pass(
             self,
             "Summarize",
-            parameters={"anyFailed.$": "States.ArrayContains($.results[*].ok, false)"},
+            parameters={
+                "anyFailed.$": "States.ArrayContains($.results[*].ok, false)",
+                "anyRetentionProblem.$": "States.ArrayContains($.results[*].retentionProblem, "
+                "true)",
+            },
             result_path="$.summary",
         )
         alert = tasks.SnsPublish(
@@ -290,15 +340,28 @@ class Tracker(Construct):
             cause="A backup ended FAILED, vanished, could not be followed, or missed its deadline.",
         )
         done = sfn.Succeed(self, "AllBackupsOk")
+        any_failed = sfn.Condition.boolean_equals("$.summary.anyFailed", True)
+        alerted = alert.next(
+            sfn.Choice(self, "AnyFailed").when(any_failed, failure).otherwise(done)
+        )
         definition = follow.next(summarize).next(
-            sfn.Choice(self, "AnyFailed")
-            .when(sfn.Condition.boolean_equals("$.summary.anyFailed", True), alert.next(failure))
+            sfn.Choice(self, "NeedsAttention")
+            .when(
+                sfn.Condition.or_(
+                    any_failed,
+                    sfn.Condition.boolean_equals("$.summary.anyRetentionProblem", True),
+                ),
+                alerted,
+            )
             .otherwise(done)
         )
 
+        # Under /aws/vendedlogs/ Step Functions needs no CloudWatch Logs resource policy for the
+        # group, whose size limit accounts with many logged state machines reach.
         self.log_group = logs.LogGroup(
             self,
             "Logs",
+            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-Tracker",
             retention=log_retention,
             removal_policy=RemovalPolicy.DESTROY,
         )
@@ -309,8 +372,11 @@ class Tracker(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=timeout,
             tracing_enabled=True,
+            # The execution data (server and backup names) is what makes a logged error useful.
             logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+                destination=self.log_group,
+                level=sfn.LogLevel[log_level],
+                include_execution_data=log_level != "OFF",
             ),
             comment="Follows OpsWorks CM backups to OK or FAILED, applies retention, alerts.",
         )

@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from local import MODELS_DIR, REPO_ROOT
+from local import MODELS_DIR
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -47,11 +47,10 @@ def synthesize(
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     from aws_cdk import App
 
-    from app import STACK_NAME, build
+    from app import STACK_NAME, build, default_context
 
     target = outdir or Path(tempfile.mkdtemp(prefix="cdk-out-"))
-    defaults = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    app = App(outdir=str(target), context={**defaults, **(context or {})})
+    app = App(outdir=str(target), context={**default_context(), **(context or {})})
     build(app)
     app.synth()
     template: dict[str, Any] = json.loads((target / f"{STACK_NAME}.template.json").read_text())

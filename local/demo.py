@@ -108,7 +108,10 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
         with progress("Starting the local cloud: OpsWorks CM emulator + moto"):
             cloud = LocalCloud(template).create()
             environment = cloud.function_environment()
+            # A poll a second, each standing for a minute of the backups' lives: the deadline
+            # counts polls, 60 of them, so one tracker execution's history holds the run.
             environment["POLL_SECONDS"] = "1"
+            environment["DEADLINE_SECONDS"] = "60"
             os.environ.update(environment)
             get_settings.cache_clear()
         demo_fleet = fleet.load(fleet_file)

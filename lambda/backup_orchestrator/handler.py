@@ -97,6 +97,9 @@ def _once_per_slot(
 
 
 def _record_metrics(report: RunReport) -> None:
+    # A dry run changed nothing: counting it would report backups and deletions that never were.
+    if report.dry_run:
+        return
     metrics.add_metric("BackupsStarted", MetricUnit.Count, report.count(Outcome.STARTED))
     metrics.add_metric("BackupsSkipped", MetricUnit.Count, report.count(Outcome.SKIPPED))
     metrics.add_metric("BackupsFailedToStart", MetricUnit.Count, report.count(Outcome.FAILED))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
 
+from infra.asset import LAMBDA_ROOT
 from local.cloud import LocalCloud, resolve, synthesize
 
 
@@ -25,6 +27,70 @@ def template_json(cdk_out: Path) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def template(template_json: dict[str, Any]) -> Template:
     return Template.from_json(template_json)
+
+
+# Files that must never ship, planted in the asset source for the variant synth.
+STRAY_FILES = (
+    ".DS_Store",
+    "backup_orchestrator/.DS_Store",
+    "backup_orchestrator/notes.txt",
+    "backup_orchestrator/.mypy_cache/3.13/handler.data.json",
+    "models/opsworkscm/2016-11-01/.DS_Store",
+)
+# Every non-default context option the tests need, given at once: one synth serves them all.
+VARIANT_CONTEXT = {
+    "schedule": "cron(30 1 ? * MON-FRI *)",
+    "timeZone": "Europe/London",
+    "alertEmail": "ops@example.com",
+    "reservedConcurrency": "0",
+    "trackerLogLevel": "ALL",
+    "powertoolsLayerArn": (
+        "arn:aws-cn:lambda:cn-north-1:123456789012:layer:PowertoolsPython313Arm64:7"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    outdir: Path
+    template: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The stack synthesized the way `make synth ARGS="-c key=value ..."` does it (app.py with
+    context options) with VARIANT_CONTEXT, while STRAY_FILES lie in the asset source."""
+    from app import STACK_NAME, main
+
+    outdir = tmp_path_factory.mktemp("cdk.out.variant")
+    planted: list[Path] = []  # files and the directories made for them, to remove after
+    try:
+        for name in STRAY_FILES:
+            path = LAMBDA_ROOT / name
+            assert not path.exists(), f"{path} is already there"
+            made = [p for p in reversed(path.parents) if p.is_relative_to(LAMBDA_ROOT)]
+            planted += [p for p in made if not p.exists()] + [path]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("not for Lambda")
+        options = [f"--context={key}={value}" for key, value in VARIANT_CONTEXT.items()]
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("CDK_OUTDIR", str(outdir))
+            assert main(options) == 0
+    finally:
+        for path in reversed(planted):
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+    return Synthesized(outdir, json.loads((outdir / f"{STACK_NAME}.template.json").read_text()))
+
+
+def asset_of(synthesized: Synthesized) -> Path:
+    """The directory the orchestrator function's code is zipped from."""
+    _, function = only(synthesized.template, "AWS::Lambda::Function")
+    return (
+        synthesized.outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    )
 
 
 def resources(template_json: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

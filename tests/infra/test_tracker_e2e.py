@@ -16,6 +16,7 @@ from backup_orchestrator.handler import lambda_handler
 from backup_orchestrator.settings import get_settings
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
+from local.emulator.errors import ServiceError, ValidationException
 from local.emulator.faults import PollTime
 from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext, add_own_backup
@@ -66,6 +67,41 @@ def test_ok_backup_gets_its_deferred_deletions_and_succeeds(
     assert emulator.backend.backups[new].status == "OK"
     assert cloud.alerts() == []
     assert {"BackupsSucceeded", "BackupDuration"} <= metric_names()
+
+
+def test_a_refused_retention_delete_leaves_the_backup_a_success_and_the_rest_deleted(
+    emulator: Emulator, cloud: LocalCloud
+) -> None:
+    emulator.backend.add_server("chef-a")
+    kept, deleted = (add_own_backup(emulator, "chef-a", d) for d in (3, 2))
+    new = emulator.backend.op_create_backup({"ServerName": "chef-a"}, "caller")["Backup"][
+        "BackupId"
+    ]
+
+    def refuse(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "DeleteBackup" and params.get("BackupId") == kept:
+            return ValidationException("The backup is locked by a legal hold")
+        return None
+
+    emulator.faults.append(refuse)
+    # The refused deletion comes first: the one after it must still run.
+    result = run_tracker(
+        cloud, [{"serverName": "chef-a", "backupId": new, "deferredDeletes": [kept, deleted]}]
+    )
+
+    assert result["status"] == "SUCCEEDED", result
+    [outcome] = json.loads(result["output"])["results"]
+    assert (outcome["outcome"], outcome["ok"], outcome["retentionProblem"]) == ("OK", True, True)
+    assert emulator.backend.backups[kept].status == "OK"
+    assert emulator.backend.backups[deleted].status == "DELETING"
+    [alert] = cloud.alerts()
+    assert f"chef-a: backup {new} is OK. Retention problem" in alert["message"]
+    assert kept in alert["message"]
+    assert "ValidationException" in alert["message"]
+    assert "legal hold" in alert["message"]
+    metrics = metric_names()
+    assert {"BackupsSucceeded", "RetentionDeleteFailures"} <= metrics
+    assert "BackupsFailed" not in metrics
 
 
 def test_failed_backup_alerts_fails_and_keeps_old_backups(
@@ -137,6 +173,7 @@ def test_schedule_event_to_final_state(
     for name, value in cloud.function_environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POLL_SECONDS", "1")
+    monkeypatch.setenv("DEADLINE_SECONDS", "60")
     get_settings.cache_clear()
     emulator.config.manual_backup_limit = 4
     emulator.backend.add_server(

@@ -64,7 +64,8 @@ def cloud(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud
         monkeypatch.setenv("TRACKER_STATE_MACHINE_ARN", tracker_arn)
         monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
         monkeypatch.setenv("POLL_SECONDS", "5")
-        monkeypatch.setenv("DEADLINE_SECONDS", "3600")
+        # Twelve polls to the deadline: forty backups fit one execution's history.
+        monkeypatch.setenv("DEADLINE_SECONDS", "60")
         # Tests about pacing set the real rate; the others need not wait for it.
         monkeypatch.setenv("OPSWORKSCM_RATE", "1000")
         get_settings.cache_clear()

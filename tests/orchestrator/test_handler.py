@@ -54,7 +54,7 @@ def test_scheduled_run_backs_up_tagged_servers_and_starts_the_tracker(
     assert report["trackerExecutionArn"] == execution["executionArn"]
     tracker_input = json.loads(execution["input"])
     assert tracker_input["pollSeconds"] == 5
-    assert tracker_input["deadlineSeconds"] == 3600
+    assert tracker_input["deadlineSeconds"] == 60
     assert {b["serverName"] for b in tracker_input["backups"]} == {"chef-prod", "puppet-prod"}
 
 

@@ -1,0 +1,86 @@
+"""The stack synthesized with non-default context options, the way `make synth ARGS=...` runs:
+each option reaches the template, and files lying in the asset source do not ship."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from infra.asset import LAMBDA_ROOT, asset_files
+from tests.infra.conftest import (
+    STRAY_FILES,
+    VARIANT_CONTEXT,
+    Synthesized,
+    asset_of,
+    only,
+    resources,
+)
+
+
+def test_schedule_and_zone_come_from_context(variant: Synthesized) -> None:
+    _, schedule = only(variant.template, "AWS::Scheduler::Schedule")
+
+    assert schedule["Properties"]["ScheduleExpression"] == "cron(30 1 ? * MON-FRI *)"
+    assert schedule["Properties"]["ScheduleExpressionTimezone"] == "Europe/London"
+
+
+def test_watchdog_follows_the_weekday_schedule(variant: Synthesized) -> None:
+    # Friday to Monday, 73 hours over the weekend the clocks go back, + deadline + 1 hour.
+    [watchdog] = [
+        a
+        for a in resources(variant.template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "BackupsSucceeded"
+    ]
+
+    assert watchdog["Properties"]["EvaluationPeriods"] == 77
+
+
+def test_optional_email_subscription(variant: Synthesized) -> None:
+    [subscription] = resources(variant.template, "AWS::SNS::Subscription").values()
+
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "ops@example.com"
+
+
+def test_reserved_concurrency_0_reserves_none(variant: Synthesized) -> None:
+    _, function = only(variant.template, "AWS::Lambda::Function")
+
+    assert "ReservedConcurrentExecutions" not in function["Properties"]
+
+
+def test_tracker_log_level_comes_from_context(variant: Synthesized) -> None:
+    _, machine = only(variant.template, "AWS::StepFunctions::StateMachine")
+
+    assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
+
+
+def test_a_given_layer_arn_replaces_the_parameter_lookup(variant: Synthesized) -> None:
+    _, function = only(variant.template, "AWS::Lambda::Function")
+
+    assert function["Properties"]["Layers"] == [VARIANT_CONTEXT["powertoolsLayerArn"]]
+    assert not [
+        p for p in variant.template["Parameters"].values() if "powertools" in str(p["Default"])
+    ]
+
+
+def shipped(asset: Path) -> set[str]:
+    return {str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file()}
+
+
+def test_stray_files_in_the_asset_source_do_not_ship(variant: Synthesized) -> None:
+    files = shipped(asset_of(variant))
+
+    assert files == {str(p.relative_to(LAMBDA_ROOT)) for p in asset_files()}
+    assert files.isdisjoint(STRAY_FILES)
+    assert "backup_orchestrator/handler.py" in files
+    assert "models/opsworkscm/2016-11-01/service-2.json" in files
+    assert "backup_orchestrator/cli.py" not in files
+
+
+def test_the_asset_is_hashed_on_what_it_ships(
+    variant: Synthesized, template_json: dict[str, Any]
+) -> None:
+    _, plain = only(template_json, "AWS::Lambda::Function")
+    _, planted = only(variant.template, "AWS::Lambda::Function")
+
+    assert planted["Properties"]["Code"]["S3Key"] == plain["Properties"]["Code"]["S3Key"]

@@ -1,0 +1,54 @@
+"""What a run publishes as metrics (EMF on stdout), through the real handler: a dry run counts
+nothing, since nothing it reports happened."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from backup_orchestrator.handler import lambda_handler
+from local.emulator import Emulator
+from tests.conftest import FakeLambdaContext, add_own_backup
+from tests.orchestrator.conftest import Cloud, tag
+
+
+def published(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The EMF documents the handler wrote."""
+    lines = capsys.readouterr().out.splitlines()
+    return [json.loads(line) for line in lines if '"_aws"' in line]
+
+
+def fleet_with_old_backups(emulator: Emulator) -> None:
+    # Retention 1 and an account one short of full: a run deletes one backup now, defers one.
+    emulator.config.manual_backup_limit = 3
+    emulator.backend.add_server("chef-prod")
+    tag(emulator, "chef-prod", **{"opsworks-cm-backup:retain": "1"})
+    for days in (1, 2, 3):
+        add_own_backup(emulator, "chef-prod", days)
+
+
+def test_a_dry_run_publishes_no_metrics(
+    emulator: Emulator, cloud: Cloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet_with_old_backups(emulator)
+    capsys.readouterr()
+
+    report = lambda_handler({"dryRun": True}, FakeLambdaContext())
+
+    assert [d["backupId"] for r in report["results"] for d in r["deleted"]]  # it would delete
+    assert published(capsys) == []
+
+
+def test_a_real_run_publishes_what_it_did(
+    emulator: Emulator, cloud: Cloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet_with_old_backups(emulator)
+    capsys.readouterr()
+
+    lambda_handler({"servers": ["chef-prod"]}, FakeLambdaContext())
+
+    [metrics] = published(capsys)
+    assert metrics["BackupsStarted"] in (1.0, [1.0])
+    assert metrics["BackupsDeleted"] in (1.0, [1.0])
