@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AWS_DATA_PATH := $(CURDIR)/lambda/models
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help venv test lint format typecheck unit chaos bench demo emulator model synth deploy clean
+.PHONY: help venv test lint format typecheck unit chaos bench demo emulator model synth deploy mutation clean
 
 help:
 	@echo "make demo       the whole product on the embedded local cloud, in about a minute"
@@ -25,6 +25,7 @@ help:
 	@echo "make unit       pytest (without the slow fault-injection cases)"
 	@echo "make chaos      the whole fault-injection suite, slow cases included"
 	@echo "make bench      benchmarks against the service's limits (prints figures, writes JSON)"
+	@echo "make mutation   mutation testing of the safety code; prints the kill rate per module"
 	@echo "make synth      synthesize the stack offline into cdk.out (cdk-nag included); ARGS=\"-c key=value\""
 	@echo "make deploy     deploy with the AWS CDK CLI (needs AWS credentials); ARGS=... passes options"
 	@echo "make model      regenerate lambda/models from botocore 1.40.18"
@@ -64,6 +65,9 @@ unit: $(STAMP) $(ASL_STAMP)
 chaos: $(STAMP) $(ASL_STAMP)
 	$(BIN)/pytest tests/chaos
 
+mutation: $(STAMP) $(ASL_STAMP)
+	$(BIN)/python scripts/mutation.py $(ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(ARGS)
 
@@ -85,4 +89,4 @@ model: $(STAMP)
 	$(BIN)/python scripts/extract_opsworkscm_model.py
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results build

@@ -173,7 +173,10 @@ def measure(size: int) -> FleetResult:
     started = sum(1 for r in results if r["outcome"] == "STARTED")
     deleted = sum(len(r["deleted"]) for r in results)
     calls = emulator.calls
-    minimum = dict(zip(OPERATIONS, (1, 1, 1, size, started, deleted), strict=True))
+    # The quota is read once more after a run that changed the account: the report says what
+    # the service says.
+    changed = started + deleted > 0
+    minimum = dict(zip(OPERATIONS, (1, 1, 1 + changed, size, started, deleted), strict=True))
     return FleetResult(
         servers=size,
         planned_deletions=deletions,

@@ -72,13 +72,17 @@ def is_retryable(exc: Exception) -> tuple[bool, bool]:
     return isinstance(exc, TRANSIENT_ERRORS), False
 
 
+def full_jitter(ceiling: float) -> float:
+    return random.uniform(0, ceiling)
+
+
 def retrying(
     call: Callable[[], T],
     *,
     policy: RetryPolicy = RetryPolicy(),
     stats: RetryStats | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    on_retry: Callable[[Exception], None] | None = None,
+    jitter: Callable[[float], float] = full_jitter,
 ) -> T:
     """Run `call`, retrying throttling and transient faults with capped exponential backoff and
     full jitter. Raises the last error when attempts run out or the error is not retryable."""
@@ -92,8 +96,6 @@ def retrying(
                 raise
             if stats is not None:
                 stats.add(throttled=throttled)
-            if on_retry is not None:
-                on_retry(exc)
             ceiling = min(policy.cap_seconds, policy.base_seconds * 2 ** (attempt - 1))
-            sleep(random.uniform(0, ceiling))
+            sleep(jitter(ceiling))
             attempt += 1

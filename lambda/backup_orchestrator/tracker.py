@@ -9,6 +9,7 @@ refuses a poll interval and deadline with which one backup alone would not fit.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -117,9 +118,19 @@ def plan_batches(
     return batches
 
 
-def execution_name(run_id: str) -> str:
-    """Step Functions execution names: at most 80 of [A-Za-z0-9_-]."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", run_id)[:80]
+def execution_name(run_id: str, number: int, backups: list[dict[str, Any]]) -> str:
+    """The name of a run's `number`-th execution: the run, the number, and a digest of the
+    backups it follows (Step Functions names: at most 80 of [A-Za-z0-9_-]).
+
+    A retried run that hands over the same backups in the same executions gets the same names,
+    so nothing is followed twice; one whose executions hold other backups (it started more, or
+    they were split otherwise) gets new names, so no backup is left to an execution that does
+    not follow it.
+    """
+    ids = ",".join(str(b["backupId"]) for b in backups)
+    digest = hashlib.sha256(ids.encode()).hexdigest()[:8]
+    run = re.sub(r"[^A-Za-z0-9_-]", "-", run_id)[:60]
+    return f"{run}-{number}-{digest}"
 
 
 def start_trackers(
@@ -133,15 +144,15 @@ def start_trackers(
 ) -> list[str]:
     """Start the run's tracker executions (see `plan_batches`) and return their ARNs.
 
-    Every backup is polled from the start. Executions are named after the run (`<run>` or
-    `<run>-<n>`), so a retried run cannot start them twice: when a name is taken, the existing
-    execution's ARN is returned.
+    Every backup is polled from the start. Executions are named after the run and what they
+    follow (`execution_name`), so a retried run cannot start them twice: when a name is taken,
+    the existing execution's ARN is returned.
     """
     batches = plan_batches(backups, poll_seconds=poll_seconds, deadline_seconds=deadline_seconds)
-    base = execution_name(run_id)
-    names = (
-        [base] if len(batches) == 1 else [f"{base[:76]}-{n}" for n in range(1, len(batches) + 1)]
-    )
+    names = [
+        execution_name(run_id, number, batch.backups)
+        for number, batch in enumerate(batches, start=1)
+    ]
     return [
         _start(
             client,

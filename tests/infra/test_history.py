@@ -244,10 +244,31 @@ def test_trackers_start_once_per_batch_with_its_poll_interval(pass_machine: str)
 
     assert again == arns
     listed = sfn.list_executions(stateMachineArn=pass_machine)["executions"]
-    assert sorted(e["name"] for e in listed) == [f"scheduled-1-{n}" for n in (1, 2, 3)]
+    names = sorted(e["name"].rsplit("-", 1)[0] for e in listed)
+    assert names == [f"scheduled-1-{n}" for n in (1, 2, 3)]
     inputs = [json.loads(sfn.describe_execution(executionArn=a)["input"]) for a in arns]
     assert [len(i["backups"]) for i in inputs] == [4, 4, 1]
     assert {(i["pollSeconds"], i["deadlineSeconds"]) for i in inputs} == {(60, 10_800)}
+
+
+def test_a_retry_that_hands_over_more_backups_leaves_none_unfollowed(pass_machine: str) -> None:
+    # The first attempt handed over two backups, then died; its retry also started a third
+    # (a server the first attempt had run out of time for).
+    sfn = boto3.client("stepfunctions")
+    first = fleet(2, 1)
+    more = fleet(3, 1)
+
+    start_trackers(sfn, pass_machine, "scheduled-1", first, poll_seconds=60, deadline_seconds=600)
+    arns = start_trackers(
+        sfn, pass_machine, "scheduled-1", more, poll_seconds=60, deadline_seconds=600
+    )
+
+    followed = {
+        b["backupId"]
+        for arn in arns
+        for b in json.loads(sfn.describe_execution(executionArn=arn)["input"])["backups"]
+    }
+    assert followed == {b["backupId"] for b in more}
 
 
 def test_a_backup_that_cannot_fit_is_polled_more_slowly_in_an_execution_of_its_own(

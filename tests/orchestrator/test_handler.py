@@ -50,7 +50,7 @@ def test_scheduled_run_backs_up_tagged_servers_and_starts_the_tracker(
         "[opsworks-cm-backup run=scheduled-20260105T120000Z] scheduled backup"
     )
     [execution] = cloud.executions()
-    assert execution["name"] == "scheduled-20260105T120000Z"
+    assert execution["name"].startswith("scheduled-20260105T120000Z-1-")
     assert report["trackerExecutionArn"] == execution["executionArn"]
     tracker_input = json.loads(execution["input"])
     assert tracker_input["pollSeconds"] == 5
@@ -410,7 +410,7 @@ def test_large_run_gets_one_tracker_execution_per_forty_backups(
 
     report = lambda_handler(SCHEDULED, FakeLambdaContext())
 
-    names = sorted(e["name"] for e in cloud.executions())
+    names = sorted(e["name"].rsplit("-", 1)[0] for e in cloud.executions())
     assert names == ["scheduled-20260105T120000Z-1", "scheduled-20260105T120000Z-2"]
     assert len(report["trackerExecutionArns"]) == 2
     assert report["trackerExecutionArn"] == report["trackerExecutionArns"][0]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from backup_orchestrator.retry import RetryPolicy, RetryStats, retrying
+from backup_orchestrator.retry import RetryPolicy, RetryStats, is_retryable, retrying
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
@@ -30,21 +30,29 @@ def failing(*errors: Exception) -> Any:
 
 
 @pytest.mark.parametrize(
-    "error",
+    ("error", "throttling"),
     [
-        client_error("ThrottlingException"),
-        client_error("InternalFailure", 500),
-        client_error("ServiceUnavailable", 503),
-        EndpointConnectionError(endpoint_url="https://opsworks-cm.us-east-1.amazonaws.com"),
+        (client_error("ThrottlingException"), True),
+        (client_error("TooManyRequestsException"), True),
+        (client_error("InternalFailure", 500), False),
+        (client_error("ServiceUnavailable", 503), False),
+        (client_error("RequestTimeout", 400), False),
+        (client_error("SomethingNew", 502), False),
+        (
+            EndpointConnectionError(endpoint_url="https://opsworks-cm.us-east-1.amazonaws.com"),
+            False,
+        ),
     ],
+    ids=["throttling", "too-many", "500", "503", "request-timeout", "any-5xx", "connection"],
 )
-def test_throttling_and_transient_faults_are_retried(error: Exception) -> None:
+def test_throttling_and_transient_faults_are_retried(error: Exception, throttling: bool) -> None:
     stats = RetryStats()
     slept: list[float] = []
 
     assert retrying(failing(error, error), stats=stats, sleep=slept.append) == "done"
     assert len(slept) == 2
-    assert stats.throttled + stats.transient == 2
+    assert (stats.throttled, stats.transient) == ((2, 0) if throttling else (0, 2))
+    assert is_retryable(error) == (True, throttling)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +62,7 @@ def test_throttling_and_transient_faults_are_retried(error: Exception) -> None:
         "InvalidStateException",
         "ResourceNotFoundException",
         "ValidationException",
+        "AccessDeniedException",
     ],
 )
 def test_service_answers_are_not_retried(code: str) -> None:
@@ -78,3 +87,33 @@ def test_gives_up_after_the_attempts_with_capped_backoff() -> None:
 
     assert len(slept) == 5
     assert all(0 <= s <= 4 for s in slept)
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
+    slept: list[float] = []
+    storm = [client_error("ThrottlingException")] * 7
+
+    retrying(
+        failing(*storm),
+        policy=RetryPolicy(attempts=8, base_seconds=0.5, cap_seconds=10),
+        sleep=slept.append,
+        jitter=lambda ceiling: ceiling,
+    )
+
+    assert slept == [0.5, 1, 2, 4, 8, 10, 10]
+
+
+def test_full_jitter_waits_anywhere_from_nothing_to_the_ceiling() -> None:
+    slept: list[float] = []
+
+    for _ in range(50):
+        retrying(failing(client_error("ThrottlingException")), sleep=slept.append)
+
+    assert all(0 <= s <= RetryPolicy().base_seconds for s in slept)
+    assert min(slept) < RetryPolicy().base_seconds / 4 < max(slept) / 2
+
+
+def test_an_error_without_a_code_or_status_is_not_retried() -> None:
+    bare = ClientError({}, "CreateBackup")  # type: ignore[arg-type]
+
+    assert is_retryable(bare) == (False, False)

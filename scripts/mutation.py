@@ -1,0 +1,156 @@
+"""make mutation: mutation testing (mutmut) of the safety code, with the kill rate per module.
+
+mutmut mutates modules named by their path from the project root and expects the tests to import
+them the same way; the orchestrator's package lives in `lambda/` (a keyword, never a package), so
+each module is tested in a staged copy of the project where `backup_orchestrator` sits at the top
+(the Lambda asset and the API model stay in `lambda/`, where the tests and the synth read them).
+
+    python scripts/mutation.py [planner orchestrator retry tracker-definition]
+
+Prints one line per module (mutants, killed, survived, kill rate) and the survivors' names;
+`mutmut show NAME` in the module's stage (printed too) shows a survivor's diff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ROOT / "build" / "mutation"
+PACKAGE = "backup_orchestrator"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One module under mutation and the tests that are meant to catch its mutants."""
+
+    source: str  # path in the stage
+    tests: tuple[str, ...]
+    # Mutants run one at a time: the tests synthesize with jsii, whose one Node.js process a
+    # forked child inherits and must not share with a sibling.
+    serial: bool = False
+
+
+TARGETS = {
+    "planner": Target(
+        f"{PACKAGE}/planner.py",
+        ("tests/unit/test_planner.py", "tests/unit/test_planner_properties.py"),
+    ),
+    "orchestrator": Target(
+        f"{PACKAGE}/orchestrator.py",
+        ("tests/orchestrator", "tests/chaos", "tests/tools/test_cli.py"),
+    ),
+    "retry": Target(
+        f"{PACKAGE}/retry.py",
+        ("tests/unit/test_retry.py", "tests/orchestrator/test_handler.py"),
+    ),
+    "tracker-definition": Target(
+        "infra/tracker.py",
+        (
+            "tests/infra/test_stack.py",
+            "tests/infra/test_definition.py",
+            "tests/infra/test_tracker_e2e.py",
+        ),
+        serial=True,
+    ),
+}
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+
+
+def stage(name: str, target: Target) -> Path:
+    """A copy of the tracked project with the package at the top and mutmut's configuration."""
+    where = STAGES / name
+    shutil.rmtree(where, ignore_errors=True)
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for relative in files:
+        destination = where / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / relative, destination)
+    shutil.copytree(ROOT / "lambda" / PACKAGE, where / PACKAGE)
+    pyproject = (where / "pyproject.toml").read_text()
+    pyproject = pyproject.replace('pythonpath = [".", "lambda"]', 'pythonpath = ["."]')
+    copied = ["tests", "local", "lambda", "infra", "app.py", "cdk.json", "scripts", "bench"]
+    pyproject += (
+        "\n[tool.mutmut]\n"
+        f'source_paths = ["{target.source.split("/")[0]}"]\n'
+        f'only_mutate = ["{target.source}"]\n'
+        f"also_copy = {json.dumps(copied)}\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(target.tests))}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not chaos"]\n'
+    )
+    (where / "pyproject.toml").write_text(pyproject)
+    return where
+
+
+def mutate(name: str, target: Target) -> dict[str, str]:
+    """Run mutmut for one target; return mutant name -> status."""
+    where = stage(name, target)
+    mutmut = Path(sys.executable).parent / "mutmut"
+    children = "1" if target.serial else str(os.cpu_count() or 2)
+    env = {**os.environ, "AWS_DATA_PATH": str(where / "lambda" / "models")}
+    subprocess.run(
+        [str(mutmut), "run", "--max-children", children],
+        cwd=where,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    listed = subprocess.run(
+        [str(mutmut), "results", "--all", "true"],
+        cwd=where,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    statuses = {}
+    for line in listed.splitlines():
+        mutant, _, status = line.strip().rpartition(": ")
+        if mutant:
+            statuses[mutant] = status
+    return statuses
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make mutation", description=__doc__)
+    parser.add_argument("modules", nargs="*", choices=list(TARGETS), default=list(TARGETS))
+    args = parser.parse_args(argv)
+    rows = []
+    for name in args.modules:
+        started = time.monotonic()
+        statuses = mutate(name, TARGETS[name])
+        counted = {m: s for m, s in statuses.items() if s != "skipped"}
+        killed = sum(s in KILLED for s in counted.values())
+        survivors = sorted(m for m, s in counted.items() if s not in KILLED)
+        rate = killed / len(counted) if counted else 1.0
+        rows.append((name, len(counted), killed, survivors, rate, time.monotonic() - started))
+        print(
+            f"{name:20} {len(counted):4} mutants  {killed:4} killed  {len(survivors):3} alive  "
+            f"kill rate {rate:6.1%}  ({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
+        for survivor in survivors:
+            print(f"    alive: {survivor} ({counted[survivor]})")
+        print(f"    stage: {STAGES / name} (mutmut show NAME there)", flush=True)
+    print("\nmodule               mutants  killed  alive  kill rate")
+    for name, total, killed, survivors, rate, _ in rows:
+        print(f"{name:20} {total:7} {killed:7} {len(survivors):6}  {rate:8.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
