@@ -114,6 +114,6 @@ def test_full_jitter_waits_anywhere_from_nothing_to_the_ceiling() -> None:
 
 
 def test_an_error_without_a_code_or_status_is_not_retried() -> None:
-    bare = ClientError({}, "CreateBackup")  # type: ignore[arg-type]
+    bare = ClientError({}, "CreateBackup")
 
     assert is_retryable(bare) == (False, False)
