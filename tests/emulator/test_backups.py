@@ -199,6 +199,25 @@ def test_limit_is_account_wide_then_freed_by_delete(
     assert opsworkscm.create_backup(ServerName="chef-3")["Backup"]["Status"] == "IN_PROGRESS"
 
 
+def test_a_backup_being_deleted_can_count_until_it_is_gone(
+    emulator: Emulator, clock: ManualClock, opsworkscm: Any
+) -> None:
+    # The reference leaves open whether DELETING counts; the emulator can play that reading.
+    emulator.config.manual_backup_limit = 1
+    emulator.config.deleting_counts_toward_limit = True
+    emulator.backend.add_server("chef-1")
+    old = emulator.backend.add_backup("chef-1", clock.now() - timedelta(days=1)).backup_id
+
+    opsworkscm.delete_backup(BackupId=old)
+
+    assert manual_quota(opsworkscm) == {"Maximum": 1, "Used": 1}
+    with pytest.raises(opsworkscm.exceptions.LimitExceededException):
+        opsworkscm.create_backup(ServerName="chef-1")
+    clock.advance(emulator.config.delete_seconds)
+    assert manual_quota(opsworkscm) == {"Maximum": 1, "Used": 0}
+    assert opsworkscm.create_backup(ServerName="chef-1")["Backup"]["Status"] == "IN_PROGRESS"
+
+
 def test_automated_backups_do_not_count_toward_the_manual_limit(
     emulator: Emulator, opsworkscm: Any
 ) -> None:

@@ -94,3 +94,34 @@ def test_cli_arguments_are_checked(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "--rate must be at least 0" in result.stderr
+
+
+def test_deleting_counts_is_a_command_line_option(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(
+        json.dumps(
+            {
+                "account": {"manualBackupLimit": 1},
+                "servers": [{"name": "chef-1", "backups": [{"ageDays": 1}]}],
+            }
+        )
+    )
+    arguments = ["--port", "0", "--deleting-counts", "--delete-seconds", "3600", "--fleet"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.emulator", *arguments, str(fleet)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        client = opsworkscm_client(endpoint_url=process.stdout.readline().strip().rsplit(" ")[-1])
+        [old] = client.describe_backups()["Backups"]
+        client.delete_backup(BackupId=old["BackupId"])
+
+        with pytest.raises(client.exceptions.LimitExceededException):
+            client.create_backup(ServerName="chef-1")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from backup_orchestrator.tracker import TASK_RETRIES
+from infra.tracker import RETRYABLE
 from local.cloud import LocalCloud
+from tests.infra.conftest import definition
 
 VENV = Path(sys.executable).parent.parent
 NODE = VENV / "bin" / "node"
@@ -57,3 +60,44 @@ def test_asl_validator_rejects_a_broken_definition(
 
     assert result.returncode != 0
     assert "NoSuchState" in result.stdout + result.stderr
+
+
+def every_state(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state of a definition, the Maps' item processors included, by name."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in states["States"].items():
+        found[name] = state
+        if "ItemProcessor" in state:
+            found.update(every_state(state["ItemProcessor"]))
+    return found
+
+
+def test_every_call_to_the_service_rides_out_throttling_and_transient_faults(
+    template_json: dict[str, Any],
+) -> None:
+    states = every_state(definition(template_json))
+    calls = {n: s for n, s in states.items() if "aws-sdk:opsworkscm:" in s.get("Resource", "")}
+
+    assert set(calls) == {"DescribeBackup", "DeleteBackup"}
+    for name, state in calls.items():
+        [retry] = state["Retry"]
+        assert set(retry["ErrorEquals"]) == set(RETRYABLE), name
+        assert retry["MaxAttempts"] == TASK_RETRIES, name
+        assert (retry["BackoffRate"], retry["JitterStrategy"]) == (2, "FULL"), name
+        assert (retry["IntervalSeconds"], retry["MaxDelaySeconds"]) == (2, 60), name
+
+
+def test_no_metric_or_deletion_can_fail_a_backup(template_json: dict[str, Any]) -> None:
+    # A metric that cannot be recorded is skipped; a deletion the service refuses is noted.
+    states = every_state(definition(template_json))
+    best_effort = {
+        n: s
+        for n, s in states.items()
+        if s.get("Resource", "").endswith(("cloudwatch:putMetricData", "opsworkscm:deleteBackup"))
+    }
+
+    assert len(best_effort) == 5
+    for name, state in best_effort.items():
+        assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+        assert state["Retry"], name
+    assert states["Alert"]["Retry"][0]["ErrorEquals"] == ["States.TaskFailed"]

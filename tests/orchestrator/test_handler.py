@@ -180,6 +180,8 @@ def test_manual_run_overlapping_a_scheduled_one_skips_the_server_being_backed_up
         ({"description": "x" * 300}, "description"),
         ({"surprise": 1}, "surprise"),
         ({"source": "schedule", "scheduledTime": "soon"}, "scheduledTime"),
+        ({"source": "schedule", "scheduledTime": "0001-01-01T00:30:00+01:00"}, "scheduledTime"),
+        ({"source": "schedule", "scheduledTime": "9999-12-31T23:30:00-01:00"}, "scheduledTime"),
     ],
 )
 def test_bad_event_is_rejected_before_any_change(

@@ -47,6 +47,12 @@ def test_demo_fleet_seeds_the_account(emulator: Emulator) -> None:
         ),
         ({"servers": [], "acount": {}}, "acount"),
         ({"account": {"manualBackupLimit": 0}, "servers": []}, "account.manualBackupLimit"),
+        ({"servers": [{"name": "a", "ageDays": 5, "backups": [{"ageDays": 6}]}]}, "servers.0"),
+        ({"servers": [{"name": "a", "deleted": "sometimes"}]}, "servers.0.deleted"),
+        (
+            {"account": {"deletingCountsTowardLimit": "maybe"}, "servers": []},
+            "account.deletingCountsTowardLimit",
+        ),
     ],
 )
 def test_mistakes_name_the_field(tmp_path: Path, document: dict[str, object], field: str) -> None:
@@ -55,6 +61,39 @@ def test_mistakes_name_the_field(tmp_path: Path, document: dict[str, object], fi
 
     with pytest.raises(FleetError, match=f"field '{field}'"):
         load(path)
+
+
+def test_a_deleted_server_leaves_its_manual_backups_and_a_recreated_one_starts_afresh(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "fleet.json"
+    path.write_text(
+        json.dumps(
+            {
+                "account": {"deletingCountsTowardLimit": True},
+                "servers": [
+                    {
+                        "name": "prod",
+                        "ageDays": 100,
+                        "deleted": True,
+                        "backups": [
+                            {"ageDays": 50, "own": True},
+                            {"ageDays": 40, "type": "AUTOMATED"},
+                        ],
+                    },
+                ],
+            }
+        )
+    )
+
+    seed(emulator, load(path))
+
+    backend = emulator.backend
+    assert "prod" not in backend.servers
+    [left] = backend.backups.values()
+    assert (left.server_name, left.backup_type) == ("prod", "MANUAL")
+    assert run_of(left.description) is not None
+    assert backend.config.deleting_counts_toward_limit
 
 
 def test_emulator_refuses_a_bad_fleet_file_in_one_line(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from backup_orchestrator import marker
-from backup_orchestrator.models import RETAIN_TAG, PruneScope, Quota
+from backup_orchestrator.models import RETAIN_TAG, PruneScope, Quota, Server
 from backup_orchestrator.planner import Action, PlanningError, orphaned, plan
 from tests.unit.planning import (
     NOW,
@@ -340,3 +340,149 @@ def test_a_backup_of_another_run_is_not_adopted() -> None:
     )
 
     assert result.servers[0].action is Action.NOTHING
+
+
+# ---- what each part says, exactly -----------------------------------------------------------
+
+
+def test_every_reason_says_what_the_operator_needs() -> None:
+    gone = server("chef-gone", "GONE")
+    busy = server("chef-busy", "UNDER_MAINTENANCE")
+    unreadable = server("chef-tags", tags={}, tags_error="AccessDeniedException: no")
+    mistagged = server("chef-tag", tags={**SELECTED, RETAIN_TAG: "x"})
+    running = server("chef-running", "BACKING_UP")
+    in_progress = backup("chef-running", 0.1, status="IN_PROGRESS")
+    ok = server("chef-ok")
+
+    result = by_name(
+        plan(
+            [gone, busy, unreadable, mistagged, running, ok], [in_progress], Quota(1, 50), policy()
+        )
+    )
+
+    assert result["chef-gone"].action is Action.NOTHING
+    assert result["chef-gone"].reason == "the server no longer exists"
+    assert result["chef-busy"].reason == (
+        "not backed up: the server is UNDER_MAINTENANCE; backups can start only when it is "
+        "RUNNING, HEALTHY or UNHEALTHY"
+    )
+    assert result["chef-tags"].reason == (
+        "not backed up: its tags could not be read (AccessDeniedException: no), so neither "
+        "whether it is selected nor its retention is known"
+    )
+    assert result["chef-tag"].reason == (
+        f"not backed up: its tag {RETAIN_TAG}='x' is not a whole number from 1 to 49 written "
+        "with the digits 0-9; fix the tag"
+    )
+    assert result["chef-running"].reason == (
+        f"backup {in_progress.backup_id} this product started (run {in_progress.run_id}) is "
+        "still in progress; that run follows it, so no second one is made"
+    )
+    assert result["chef-ok"].reason == "keeping 7 backups"
+    # The retention asked is known for every server whose tags were read and understood.
+    assert {n: p.retain_asked for n, p in result.items()} == {
+        "chef-busy": 7,
+        "chef-gone": None,
+        "chef-ok": 7,
+        "chef-running": 7,
+        "chef-tag": None,
+        "chef-tags": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("scope", "protected"),
+    [
+        (
+            PruneScope.OWN,
+            "backups this product did not create, automated or in-progress backups, backups of "
+            "deleted servers, or the newest good backup of a server",
+        ),
+        (
+            PruneScope.ALL_MANUAL,
+            "automated or in-progress backups, backups of deleted servers, or the newest good "
+            "backup of a server",
+        ),
+    ],
+)
+def test_no_room_says_what_fills_the_limit(scope: PruneScope, protected: str) -> None:
+    theirs = [backup("chef-a", 1, own=False, kind="AUTOMATED")]
+
+    [only] = plan([server("chef-a")], theirs, Quota(3, 3), policy(prune_scope=scope)).servers
+
+    assert only.reason == (
+        "not backed up: no room under the account's manual-backup limit (3 of 3 used) and the "
+        f"backups filling it are ones this run may not delete ({protected}); raise the limit, "
+        "delete old manual backups, or lower retention"
+    )
+
+
+def test_the_last_free_slot_is_shared_out_too() -> None:
+    # Five slots for two servers that each want three: one keeps three, the other two.
+    servers = [server("chef-a"), server("chef-b")]
+    backups = [backup(n, d) for n in ("chef-a", "chef-b") for d in (1, 2, 3)]
+
+    result = by_name(plan(servers, backups, quota_for(backups, 5), policy(retain=3)))
+
+    assert (result["chef-a"].retain_granted, result["chef-b"].retain_granted) == (3, 2)
+    assert result["chef-a"].reason == "keeping 3 backups"
+    assert result["chef-b"].reason == (
+        "keeping 2 backups instead of 3: the account's manual-backup limit (5) is shared by 2 "
+        "servers"
+    )
+
+
+def test_a_retried_runs_adopted_server_makes_room_for_the_others() -> None:
+    # The account is full; chef-a's backup was started by the first attempt and chef-a has an
+    # older backup it may lose; chef-b has nothing and needs that room.
+    run = "scheduled-20260105T120000Z"
+    started = backup("chef-a", 0.01, status="IN_PROGRESS", run_id=run)
+    older = [backup("chef-a", 1), backup("chef-a", 2)]
+    backups = [started, *older]
+
+    result = by_name(
+        plan(
+            [server("chef-a", "BACKING_UP"), server("chef-b")],
+            backups,
+            quota_for(backups, 3),
+            policy(run_id=run),
+        )
+    )
+
+    assert result["chef-b"].action is Action.CREATE
+    assert [d.backup_id for d in result["chef-a"].delete_now] == [older[1].backup_id]
+
+
+def test_a_server_that_never_got_a_backup_goes_before_one_whose_last_attempt_failed() -> None:
+    # Neither has a good backup nor anything it may lose; chef-a's last attempt (made by hand)
+    # failed yesterday. One slot: chef-b, never attempted, goes first.
+    attempt = backup("chef-a", 1, own=False, status="FAILED")
+
+    result = plan([server("chef-a"), server("chef-b")], [attempt], Quota(49, 50), policy())
+
+    assert [p.server_name for p in result.creating] == ["chef-b"]
+
+
+@pytest.mark.parametrize(
+    ("created", "engine", "orphan"),
+    [
+        (timedelta(days=2), "ChefAutomate", True),  # made before this server existed
+        (timedelta(days=1), "ChefAutomate", False),  # made the moment it was created
+        (timedelta(days=0.5), "ChefAutomate", False),
+        (timedelta(days=0.5), "Puppet", True),  # another engine
+    ],
+)
+def test_a_backup_is_an_orphan_only_when_provably_of_an_earlier_server(
+    created: timedelta, engine: str, orphan: bool
+) -> None:
+    current = server("prod", created=NOW - timedelta(days=1))
+    made = backup("prod", created.total_seconds() / 86_400, engine=engine)
+
+    assert (orphaned([current], [made]) == [made]) is orphan
+
+
+def test_a_server_of_unknown_engine_or_age_orphans_nothing() -> None:
+    unknown = Server("prod", "HEALTHY")
+    made = backup("prod", 5)
+
+    assert orphaned([unknown], [made]) == []

@@ -32,12 +32,14 @@ def test_every_variable_is_read() -> None:
             "IDEMPOTENCY_TABLE": "runs",
             "POLL_SECONDS": "30",
             "DEADLINE_SECONDS": "3600",
+            "OPSWORKSCM_RATE": "2.5",
         }
     )
 
     assert settings.select_tag == ("backup", "nightly")
     assert (settings.retain, settings.prune_scope) == (3, PruneScope.ALL_MANUAL)
     assert (settings.poll_seconds, settings.deadline_seconds) == (30, 3600)
+    assert settings.opsworkscm_rate == 2.5
 
 
 @pytest.mark.parametrize(
@@ -53,6 +55,8 @@ def test_every_variable_is_read() -> None:
         ("POLL_SECONDS", "0"),
         ("DEADLINE_SECONDS", "10"),
         ("AWS_DATA_PATH", "/nowhere"),
+        ("OPSWORKSCM_RATE", "0"),
+        ("OPSWORKSCM_RATE", "fast"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
