@@ -8,7 +8,7 @@ import pytest
 
 from backup_orchestrator import marker
 from backup_orchestrator.models import RETAIN_TAG, PruneScope, Quota, Server
-from backup_orchestrator.planner import Action, PlanningError, orphaned, plan
+from backup_orchestrator.planner import ADOPTED, Action, PlanningError, orphaned, plan
 from tests.unit.planning import (
     NOW,
     SELECTED,
@@ -486,3 +486,90 @@ def test_a_server_of_unknown_engine_or_age_orphans_nothing() -> None:
     made = backup("prod", 5)
 
     assert orphaned([unknown], [made]) == []
+
+
+def test_deletions_say_why_and_failed_backups_go_before_good_ones() -> None:
+    # Keeping one backup in a full account: one must go now; the newer FAILED one goes first,
+    # and the rest wait for the new backup.
+    newest, failed, oldest = (
+        backup("chef-a", 1),
+        backup("chef-a", 2, status="FAILED"),
+        backup("chef-a", 3),
+    )
+    backups = [newest, failed, oldest]
+
+    result = plan([server("chef-a")], backups, quota_for(backups, 3), policy(retain=1))
+
+    [only] = result.servers
+    assert [(d.backup_id, d.reason) for d in only.delete_now] == [
+        (
+            failed.backup_id,
+            "deleted now to make room under the account's manual-backup limit (3 of 3 used); "
+            "it had failed",
+        )
+    ]
+    assert [(d.backup_id, d.reason) for d in only.deferred] == [
+        (newest.backup_id, "beyond retention (1 kept), removed once the new backup is OK"),
+        (oldest.backup_id, "beyond retention (1 kept), removed once the new backup is OK"),
+    ]
+    assert (result.quota, result.used_after_run, result.used_when_settled) == (Quota(3, 3), 3, 1)
+
+
+def test_room_made_from_good_backups_says_they_were_beyond_retention() -> None:
+    backups = [backup("chef-a", 1), backup("chef-a", 2)]
+
+    two = plan([server("chef-a")], backups, quota_for(backups, 2), policy(retain=1))
+
+    assert [d.reason for d in two.servers[0].delete_now] == [
+        "deleted now to make room under the account's manual-backup limit (2 of 2 used); "
+        "it was beyond retention"
+    ]
+
+
+def test_backups_made_at_the_same_moment_make_room_in_a_stable_order() -> None:
+    # Two servers whose old backups were made in the same second (one schedule slot).
+    servers = [server("chef-a"), server("chef-b")]
+    backups = [backup(n, d) for n in ("chef-a", "chef-b") for d in (1, 2)]
+
+    result = plan(servers, backups, quota_for(backups, 4), policy(retain=1))
+
+    assert [d.backup_id for d in result.delete_now] == [
+        backup("chef-a", 2).backup_id,
+        backup("chef-b", 2).backup_id,
+    ]
+
+
+def test_a_server_with_fewer_backups_than_it_asks_keeps_them_all() -> None:
+    backups = [backup("chef-a", 1), backup("chef-a", 2)]
+
+    [only] = plan([server("chef-a")], backups, quota_for(backups), policy(retain=7)).servers
+
+    assert (only.retain_asked, only.retain_granted, only.reason) == (7, 7, "keeping 7 backups")
+    assert only.deferred == only.delete_now == []
+
+
+def test_an_adopted_backup_already_holds_its_slot() -> None:
+    # A retried run in a full account: the adopted backup is one of the limit's four slots and
+    # the server's own; three more fit, so it keeps what it asks.
+    run = "scheduled-20260105T120000Z"
+    started = backup("chef-a", 0.01, status="IN_PROGRESS", run_id=run)
+    older = [backup("chef-a", d) for d in (1, 2, 3)]
+    backups = [started, *older]
+
+    [only] = plan(
+        [server("chef-a", "BACKING_UP")],
+        backups,
+        quota_for(backups, 4),
+        policy(retain=3, run_id=run),
+    ).servers
+
+    assert (only.retain_granted, only.reason) == (3, f"{ADOPTED}; keeping 3 backups")
+    assert [d.backup_id for d in only.deferred] == [older[2].backup_id]
+
+
+def test_a_server_left_out_for_room_still_says_what_it_asked() -> None:
+    backups = [backup("chef-a", 1, own=False)]
+
+    [only] = plan([server("chef-a")], backups, quota_for(backups, 1), policy(retain=4)).servers
+
+    assert (only.action, only.retain_asked, only.retain_granted) == (Action.FAIL, 4, None)
