@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from backup_orchestrator.compliance import RPO_MAX, RPO_MIN
 from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN, PruneScope
 from backup_orchestrator.tracker import (
     DELETIONS_ALLOWANCE,
@@ -18,7 +19,7 @@ from backup_orchestrator.tracker import (
     polls_until,
 )
 from backup_orchestrator.validation import problems
-from infra.schedule import MAX_WATCH_HOURS, coming_gap, parse
+from infra.schedule import MAX_WATCH_HOURS, Gap, coming_gap, parse
 
 # The retention periods CloudWatch Logs accepts, in days, and their aws_logs.RetentionDays names.
 LOG_RETENTION_DAYS = {
@@ -52,6 +53,17 @@ _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z
 TrackerLogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
 
 
+# Busy servers are tried again for at most half a day after their slot; two hours by default.
+MAX_RETRY_WINDOW_MINUTES = 720
+DEFAULT_RETRY_WINDOW_MINUTES = 120
+
+
+def _gap(info: ValidationInfo) -> Gap | None:
+    """The schedule's gaps, when the schedule and time zone validated."""
+    schedule, zone = info.data.get("schedule"), info.data.get("time_zone")
+    return coming_gap(schedule, zone) if schedule and zone else None
+
+
 class ConfigError(ValueError):
     """A context key is unknown or has a bad value; the message names the key."""
 
@@ -81,6 +93,15 @@ class Config(BaseModel):
         int | None, Field(alias="watchdogHours", ge=1, le=MAX_WATCH_HOURS)
     ] = None
     log_retention_days: Annotated[int, Field(alias="logRetentionDays")] = 90
+    # Busy servers are tried again within this window after their slot; None derives it from
+    # the schedule (see `retry_window`), 0 never tries again.
+    retry_window_minutes: Annotated[
+        int | None, Field(alias="retryWindowMinutes", ge=0, le=MAX_RETRY_WINDOW_MINUTES)
+    ] = None
+    # The recovery point objective of a server without its own tag; None derives it from the
+    # schedule (see `rpo`).
+    rpo_hours: Annotated[int | None, Field(alias="rpoHours", ge=RPO_MIN, le=RPO_MAX)] = None
+    compliance_counts_automated: Annotated[bool, Field(alias="complianceCountsAutomated")] = False
 
     @field_validator("schedule")
     @classmethod
@@ -166,6 +187,31 @@ class Config(BaseModel):
             )
         return value
 
+    @field_validator("retry_window_minutes")
+    @classmethod
+    def _window(cls, value: int | None, info: ValidationInfo) -> int | None:
+        gap = _gap(info)
+        if value is not None and gap is not None and value >= gap.shortest_hours * 60:
+            raise ValueError(
+                f"must be shorter than the schedule's shortest time between two runs "
+                f"({gap.shortest_hours * 60:g} minutes): a slot's retries would run into the "
+                "next slot"
+            )
+        return value
+
+    @field_validator("rpo_hours")
+    @classmethod
+    def _rpo(cls, value: int | None, info: ValidationInfo) -> int | None:
+        gap = _gap(info)
+        if value is not None and gap is not None and value < gap.hours:
+            raise ValueError(
+                f"is shorter than the longest time between two runs of the schedule, "
+                f"{gap.describe(ZoneInfo(info.data.get('time_zone') or 'UTC'))}: every server "
+                f"would be out of its RPO before its next backup. Use at least "
+                f"{math.ceil(gap.hours)}, or leave rpoHours out to have it derived"
+            )
+        return value
+
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
@@ -184,6 +230,27 @@ class Config(BaseModel):
         gap = coming_gap(self.schedule, self.time_zone)
         assert gap is not None, "the schedule validator rejects a schedule without runs"
         return min(MAX_WATCH_HOURS, math.ceil(gap.hours + self.deadline_seconds / 3600) + 1)
+
+    @property
+    def retry_window(self) -> int:
+        """Minutes after its slot a busy server is tried again: retryWindowMinutes, or two hours,
+        at most half the schedule's shortest time between two runs."""
+        if self.retry_window_minutes is not None:
+            return self.retry_window_minutes
+        gap = coming_gap(self.schedule, self.time_zone)
+        assert gap is not None, "the schedule validator rejects a schedule without runs"
+        return min(DEFAULT_RETRY_WINDOW_MINUTES, math.floor(gap.shortest_hours * 60 / 2))
+
+    @property
+    def rpo(self) -> int:
+        """The default recovery point objective in hours: rpoHours, or the schedule's longest
+        gap plus the retry window and the backup deadline (a slot's backup may be tried that
+        late and take that long), rounded up."""
+        if self.rpo_hours is not None:
+            return self.rpo_hours
+        gap = coming_gap(self.schedule, self.time_zone)
+        assert gap is not None, "the schedule validator rejects a schedule without runs"
+        return math.ceil(gap.hours + self.retry_window / 60 + self.deadline_seconds / 3600)
 
     @property
     def lambda_timeout_seconds(self) -> int:

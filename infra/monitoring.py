@@ -17,6 +17,11 @@ from constructs import Construct
 from infra.tracker import METRIC_NAMESPACE, SERVICE_DIMENSION
 
 DIMENSIONS = {SERVICE_DIMENSION["Name"]: SERVICE_DIMENSION["Value"]}
+# Every server's BackupAgeHours series (the function publishes one per server, by ServerName).
+AGE_PER_SERVER = (
+    "SEARCH('{" + METRIC_NAMESPACE + ',ServerName,service} MetricName="BackupAgeHours"\', '
+    "'Maximum', 3600)"
+)
 
 
 def product_metric(name: str, statistic: str = "Sum", period: Duration | None = None) -> cw.Metric:
@@ -100,6 +105,7 @@ class Monitoring(Construct):
         state_machine: sfn.IStateMachine,
         dead_letters: sqs.IQueue,
         watchdog_hours: int,
+        rpo_hours: int,
     ) -> None:
         super().__init__(scope, construct_id)
         action = cw_actions.SnsAction(topic)
@@ -130,6 +136,12 @@ class Monitoring(Construct):
             "BackupsFailedToStart",
             product_metric("BackupsFailedToStart", period=five_minutes),
             "A scheduled or manual run could not start a backup; see the run report in the logs.",
+        )
+        alarm(
+            "NonCompliantServers",
+            product_metric("NonCompliantServers", "Maximum", period=Duration.hours(1)),
+            "A selected server's newest good backup is older than its recovery point objective; "
+            "the compliance alert and the run report name each server and why.",
         )
         alarm(
             "TrackerNotStarted",
@@ -207,6 +219,25 @@ class Monitoring(Construct):
                     product_metric("BackupDuration", "Maximum", period=day),
                 ],
                 width=12,
+            ),
+            cw.GraphWidget(
+                title=f"Newest good backup's age per server (hours; default RPO {rpo_hours} h)",
+                left=[
+                    cw.MathExpression(
+                        expression=AGE_PER_SERVER,
+                        label="",
+                        period=Duration.hours(1),
+                    )
+                ],
+                left_annotations=[
+                    cw.HorizontalAnnotation(value=rpo_hours, label="default RPO", color="#d62728")
+                ],
+                width=18,
+            ),
+            cw.SingleValueWidget(
+                title="Servers outside their RPO (last run)",
+                metrics=[product_metric("NonCompliantServers", "Maximum", period=day)],
+                width=6,
             ),
             cw.GraphWidget(
                 title="Orchestrator and tracker",

@@ -24,7 +24,7 @@ translated first; the year field is applied here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -143,11 +143,13 @@ def _years(text: str) -> frozenset[int] | None:
 
 @dataclass(frozen=True)
 class Gap:
-    """The longest time between two consecutive runs, and the runs around it (in UTC)."""
+    """The longest time between two consecutive runs, and the runs around it (in UTC); and the
+    shortest time between two runs (under an hour, only roughly: such runs are stepped over)."""
 
     hours: float
     after: datetime
     before: datetime
+    shortest_hours: float = 0.0
 
     def describe(self, zone: ZoneInfo) -> str:
         def local(moment: datetime) -> str:
@@ -279,7 +281,8 @@ def longest_gap(expression: str, zone: str, start: datetime) -> Gap | None:
     year field ends). Raises ValueError for an expression `parse` rejects."""
     schedule = parse(expression, zone)
     if isinstance(schedule, Rate):
-        return Gap(schedule.every / _HOUR, start, start + schedule.every)
+        every = schedule.every / _HOUR
+        return Gap(every, start, start + schedule.every, shortest_hours=every)
     return _cron_gap(schedule, start)
 
 
@@ -288,17 +291,19 @@ def _cron_gap(schedule: Cron, start: datetime) -> Gap | None:
     until = start + 2 * HORIZON
     run = schedule.after(start, until)
     longest: Gap | None = None
+    shortest = float("inf")
     while run is not None and run < start + HORIZON:
         following = schedule.after(run, until)
         if following is None:
             return None
         gap = following - run
+        shortest = min(shortest, gap / _HOUR)
         if longest is None or gap / _HOUR > longest.hours:
             longest = Gap(gap / _HOUR, run, following)
         # Runs less than an hour apart cannot hold the longest gap (a watch counts hours):
         # step over them an hour at a time instead of one by one.
         run = schedule.last_before(run + _HOUR, following) if gap < _HOUR else following
-    return longest
+    return None if longest is None else replace(longest, shortest_hours=shortest)
 
 
 @lru_cache(maxsize=16)

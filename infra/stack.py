@@ -91,6 +91,19 @@ class BackupOrchestratorStack(Stack):
             removal_policy=RemovalPolicy.DESTROY,
         )
 
+        # What the last runs did about each server: a miss is explained in later alerts.
+        history = dynamodb.TableV2(
+            self,
+            "History",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            time_to_live_attribute="expiration",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
         tracker = Tracker(
             self,
             "Tracker",
@@ -124,6 +137,8 @@ class BackupOrchestratorStack(Stack):
             "delivery actions also have no resource-level permissions.",
         )
 
+        # Names of the one-time schedules that retry a slot's busy servers.
+        retry_prefix = f"{self.stack_name}-retry"[:30]
         function_logs = logs.LogGroup(
             self, "OrchestratorLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY
         )
@@ -167,6 +182,26 @@ class BackupOrchestratorStack(Stack):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="DeadLetters", actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn]
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="History",
+                actions=["dynamodb:Scan", "dynamodb:BatchWriteItem"],
+                resources=[history.table_arn],
+            )
+        )
+        # The compliance alert, to the topic encrypted with its own key.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ComplianceAlert", actions=["sns:Publish"], resources=[alerts.topic.topic_arn]
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AlertTopicKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[alerts.key.key_arn],
             )
         )
         _ack(
@@ -224,6 +259,13 @@ class BackupOrchestratorStack(Stack):
                 "POWERTOOLS_SERVICE_NAME": "opsworks-cm-backup",
                 "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                "RPO_HOURS": str(config.rpo),
+                "COMPLIANCE_COUNTS_AUTOMATED": str(config.compliance_counts_automated).lower(),
+                "HISTORY_TABLE": history.table_name,
+                "ALERT_TOPIC_ARN": alerts.topic.topic_arn,
+                "RETRY_WINDOW_MINUTES": str(config.retry_window),
+                "RETRY_SCHEDULE_PREFIX": retry_prefix,
+                "DEAD_LETTER_ARN": dead_letters.queue_arn,
             },
         )
         _ack(
@@ -241,6 +283,33 @@ class BackupOrchestratorStack(Stack):
                 conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
             ),
             description="Lets the schedule invoke the OpsWorks CM backup orchestrator",
+        )
+        # The function schedules its own retries of a slot's busy servers, as this role.
+        self.function.add_environment("RETRY_ROLE_ARN", scheduler_role.role_arn)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ScheduleRetries",
+                actions=["scheduler:CreateSchedule"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:scheduler:{Aws.REGION}:{Aws.ACCOUNT_ID}:schedule/"
+                    f"default/{retry_prefix}-*"
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PassRetryRole",
+                actions=["iam:PassRole"],
+                resources=[scheduler_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+            )
+        )
+        _ack(
+            role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:"
+            f"<AWS::AccountId>:schedule/default/{retry_prefix}-*]",
+            "One-time schedules for a slot's retries, named per run and try: only names with "
+            "the stack's retry prefix in the default group.",
         )
         _ack(
             scheduler_role,
@@ -279,6 +348,7 @@ class BackupOrchestratorStack(Stack):
             state_machine=tracker.state_machine,
             dead_letters=dead_letters,
             watchdog_hours=config.watchdog,
+            rpo_hours=config.rpo,
         )
 
         CfnOutput(self, "OrchestratorFunctionName", value=self.function.function_name)

@@ -81,8 +81,12 @@ def resolve(value: Any, physical: Mapping[str, str]) -> Any:
     return {k: resolve(v, physical) for k, v in value.items()}
 
 
+def _all(template: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
+    return [(k, v) for k, v in template["Resources"].items() if v["Type"] == kind]
+
+
 def _one(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
-    found = [(k, v) for k, v in template["Resources"].items() if v["Type"] == kind]
+    found = _all(template, kind)
     if len(found) != 1:
         raise ValueError(f"expected one {kind} in the template, found {len(found)}")
     return found[0]
@@ -101,16 +105,28 @@ class LocalCloud:
         topic_id, _ = _one(self.template, "AWS::SNS::Topic")
         self.physical[topic_id] = sns.create_topic(Name="opsworks-cm-backup-alerts")["TopicArn"]
 
-        table_id, table = _one(self.template, "AWS::DynamoDB::GlobalTable")
-        props = table["Properties"]
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName="opsworks-cm-backup-idempotency",
-            KeySchema=props["KeySchema"],
-            AttributeDefinitions=props["AttributeDefinitions"],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self.physical[table_id] = "opsworks-cm-backup-idempotency"
+        for table_id, table in _all(self.template, "AWS::DynamoDB::GlobalTable"):
+            name = f"opsworks-cm-backup-{table_id.lower()}"
+            props = table["Properties"]
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            self.physical[table_id] = name
+
+        sqs = boto3.client("sqs", region_name=REGION)
+        queue_id, _ = _one(self.template, "AWS::SQS::Queue")
+        queue = sqs.create_queue(QueueName="opsworks-cm-backup-dead-letters")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+        self.physical[queue_id] = queue
+        self.physical[f"{queue_id}.Arn"] = attributes["Attributes"]["QueueArn"]
+        # Roles are only passed around by ARN here (moto's Scheduler and Step Functions do not
+        # assume them).
+        for role_id, _ in _all(self.template, "AWS::IAM::Role"):
+            self.physical[f"{role_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{role_id}"
 
         machine_id, machine = _one(self.template, "AWS::StepFunctions::StateMachine")
         sfn = boto3.client("stepfunctions", region_name=REGION)
@@ -124,7 +140,6 @@ class LocalCloud:
         self.physical[f"{machine_id}.Name"] = "opsworks-cm-backup-tracker"
 
         # An operator's mailbox: an SQS queue subscribed to the alert topic.
-        sqs = boto3.client("sqs", region_name=REGION)
         self.inbox = sqs.create_queue(QueueName="opsworks-cm-backup-alert-inbox")["QueueUrl"]
         inbox_arn = sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])
         sns.subscribe(

@@ -10,6 +10,7 @@ Emulated time: each tracker poll (one real second) stands for one emulated minut
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -88,7 +89,7 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
     from local.cloud import LocalCloud, synthesize
     from local.runtime import LocalLambdaContext, wait_for_execution
 
-    progress = Progress(out, 5)
+    progress = Progress(out, 7)
     out.write("OpsWorks CM backup orchestrator: local demo (no AWS account needed)\n\n")
     with progress("Synthesizing the stack with cdk-nag"):
         template = synthesize()
@@ -127,12 +128,28 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
                 {"source": "schedule", "scheduledTime": slot}, LocalLambdaContext()
             )
         emulator.faults.append(PollTime(emulator, clock, EMULATED_SECONDS_PER_POLL, shared=True))
+        sfn = boto3.client("stepfunctions")
         execution: dict[str, Any] = {"status": "NOT STARTED"}
         if report.get("trackerExecutionArn"):
             with progress("Following the tracker state machine (1 s = 1 emulated minute)"):
-                execution = wait_for_execution(
-                    boto3.client("stepfunctions"), report["trackerExecutionArn"], out=out
+                execution = wait_for_execution(sfn, report["trackerExecutionArn"], out=out)
+        retry: dict[str, Any] | None = None
+        if report.get("nextTry"):
+            # EventBridge Scheduler would fire the one-time schedule the run left; moto keeps it
+            # but fires nothing, so the demo moves the clock to its time and delivers its input.
+            schedule = boto3.client("scheduler").get_schedule(Name=report["nextTry"]["schedule"])
+            due = datetime.fromisoformat(report["nextTry"]["at"])
+            with (
+                progress(f"Trying the busy servers again at {due:%H:%M} UTC, in the same slot"),
+                _silenced_stdout(),
+            ):
+                clock.advance(max(0.0, (due - clock.now()).total_seconds()))
+                retry = lambda_handler(
+                    json.loads(schedule["Target"]["Input"]), LocalLambdaContext()
                 )
+            if retry.get("trackerExecutionArn"):
+                with progress("Following the retry's backups"):
+                    wait_for_execution(sfn, retry["trackerExecutionArn"], out=out)
         alerts = cloud.alerts()
         after = _quota(emulator)
         final = {b.backup_id: b.status for b in emulator.backend.backups.values()}
@@ -140,6 +157,7 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
     get_settings.cache_clear()
     facts = {
         "report": report,
+        "retry": retry,
         "tracker": execution["status"],
         "alerts": alerts,
         "quotaBefore": before,
@@ -161,7 +179,10 @@ def _quota(emulator: Emulator) -> dict[str, int]:
 
 
 def _print_summary(
-    out: TextIO, facts: dict[str, Any], demo_fleet: fleet.Fleet, format_report: Any
+    out: TextIO,
+    facts: dict[str, Any],
+    demo_fleet: fleet.Fleet,
+    format_report: Any,
 ) -> None:
     report = facts["report"]
     final = facts["final"]
@@ -169,6 +190,16 @@ def _print_summary(
         r["backupId"]: final.get(r["backupId"], "GONE") for r in report["results"] if r["backupId"]
     }
     out.write("\n" + format_report(report, statuses) + "\n")
+    retry = facts["retry"]
+    if retry is not None:
+        statuses = {
+            r["backupId"]: final.get(r["backupId"], "GONE")
+            for r in retry["results"]
+            if r["backupId"]
+        }
+        out.write(
+            "\nThe slot's busy servers, tried again:\n" + format_report(retry, statuses) + "\n"
+        )
 
     selected_tag = os.environ.get("SELECT_TAG", "opsworks-cm-backup=enabled")
     reported = {r["serverName"] for r in report["results"]}

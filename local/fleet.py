@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from backup_orchestrator import marker
 from backup_orchestrator.validation import problems
-from local.emulator.backend import SERVER_STATUSES, Backend
+from local.emulator.backend import PASSING_STATES, SERVER_STATUSES, Backend
 from local.emulator.backend import Backup as EmulatedBackup
 from local.emulator.wire import Emulator
 
@@ -64,10 +64,21 @@ class FleetServer(_Strict):
     age_days: Annotated[float, Field(alias="ageDays", gt=0)] = 365
     # A server that was deleted: only its manual backups remain in the account.
     deleted: bool = False
+    # A server in a passing state (UNDER_MAINTENANCE, ...) becomes HEALTHY this long from now.
+    busy_minutes: Annotated[float | None, Field(alias="busyMinutes", gt=0)] = None
 
     def model_post_init(self, context: object) -> None:
         if self.status not in SERVER_STATUSES:
             raise ValueError(f"status must be one of {', '.join(SERVER_STATUSES)}")
+
+    @model_validator(mode="after")
+    def _busy_ends(self) -> FleetServer:
+        if self.busy_minutes is not None and self.status not in PASSING_STATES:
+            raise ValueError(
+                f"busyMinutes needs a status the server leaves by itself "
+                f"({', '.join(sorted(PASSING_STATES))}), not {self.status}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _backups_after_creation(self) -> FleetServer:
@@ -140,6 +151,7 @@ def seed(emulator: Emulator, fleet: Fleet) -> None:
             status=server.status,
             tags=server.tags,
             created_at=now - timedelta(days=server.age_days),
+            busy_seconds=None if server.busy_minutes is None else server.busy_minutes * 60,
             **extra,
         )
         for index, backup in enumerate(server.backups):

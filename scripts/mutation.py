@@ -7,18 +7,21 @@ each module is tested in a staged copy of the project where `backup_orchestrator
 
     python scripts/mutation.py [planner orchestrator retry tracker-definition]
 
-Prints one line per module (mutants, killed, survived, kill rate) and the survivors' names;
+Mutates the last commit (uncommitted changes are not part of it). Prints one line per module
+(mutants, killed, survived, kill rate) and the survivors' names;
 `mutmut show NAME` in the module's stage (printed too) shows a survivor's diff.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,20 +69,19 @@ KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 
 
 def stage(name: str, target: Target) -> Path:
-    """A copy of the tracked project with the package at the top and mutmut's configuration."""
+    """The last commit's files, with the package also at the top and mutmut's configuration
+    (the commit, so that the figures belong to a state of the project anyone can check out)."""
     where = STAGES / name
     shutil.rmtree(where, ignore_errors=True)
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],  # noqa: S607
+    where.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", "HEAD"],  # noqa: S607
         cwd=ROOT,
         capture_output=True,
-        text=True,
         check=True,
-    ).stdout.split()
-    for relative in files:
-        destination = where / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / relative, destination)
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(where, filter="data")
     shutil.copytree(ROOT / "lambda" / PACKAGE, where / PACKAGE)
     pyproject = (where / "pyproject.toml").read_text()
     pyproject = pyproject.replace('pythonpath = [".", "lambda"]', 'pythonpath = ["."]')

@@ -14,19 +14,19 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from backup_orchestrator import compliance
 from backup_orchestrator.clients import opsworkscm_client, service_pace
 from backup_orchestrator.events import InvalidRequestError, parse_event
 from backup_orchestrator.models import Backup, Outcome, Server
 from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown
 from backup_orchestrator.orchestrator import Services, run
-from backup_orchestrator.planner import orphaned
+from backup_orchestrator.planner import Policy, orphaned, resolve_retain
 from backup_orchestrator.report import RunReport
 from backup_orchestrator.retry import RetryPolicy
 from backup_orchestrator.settings import MODEL_FILE, Settings, SettingsError, parse_settings
@@ -61,9 +61,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def age(since: datetime, now: datetime | None = None) -> str:
-    seconds = int(((now or datetime.now(UTC)) - since).total_seconds())
-    days, rest = divmod(max(0, seconds), 86_400)
+def _age(seconds: float) -> str:
+    """An age as a person reads it: 3d 4h, 5h 12m, 7m."""
+    days, rest = divmod(max(0, int(seconds)), 86_400)
     hours, rest = divmod(rest, 3600)
     if days:
         return f"{days}d {hours}h"
@@ -105,11 +105,38 @@ def format_report(report: dict[str, Any], final: dict[str, str] | None = None) -
     if warnings:
         lines += ["", "Warnings:", *(f"  {name}: {text}" for name, text in warnings)]
     lines += _orphans_section(report.get("backupsOfDeletedServers", []))
+    if report.get("compliance"):
+        lines += ["", "Recovery point objectives:", format_compliance(report["compliance"])]
     if report.get("trackerExecutionArn"):
         lines += ["", f"Tracker: {report['trackerExecutionArn']}"]
     if report.get("trackerError"):
         lines += ["", f"Tracker NOT started: {report['trackerError']}"]
     return "\n".join(lines)
+
+
+def format_compliance(judged: Sequence[dict[str, Any]]) -> str:
+    """The servers against their recovery point objectives, as a person reads them."""
+    rows = []
+    for c in judged:
+        verdict = "yes" if c["compliant"] else ("catching up" if c.get("catchingUp") else "NO")
+        newest = c["newestOkBackup"] or "-"
+        made = str(c["newestOkAt"])[:16].replace("T", " ") if c["newestOkAt"] else "-"
+        age = "-" if c["ageSeconds"] is None else f"{c['ageSeconds'] / 3600:.1f} h"
+        why = "; ".join(c.get("reasons") or []) or "-"
+        rows.append(
+            [
+                c["serverName"],
+                "yes" if c["selected"] else "no",
+                f"{c['rpoHours']} h",
+                newest,
+                made,
+                age,
+                verdict,
+                why,
+            ]
+        )
+    headers = ["SERVER", "SELECTED", "RPO", "NEWEST GOOD BACKUP", "MADE (UTC)", "AGE", "COMPLIANT"]
+    return table([*headers, "WHY NOT"], rows)
 
 
 def _orphans_section(orphans: Sequence[dict[str, Any]]) -> list[str]:
@@ -152,6 +179,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "SELECT_TAG": args.select_tag,
         "PRUNE_SCOPE": args.prune_scope,
         "TRACKER_STATE_MACHINE_ARN": getattr(args, "tracker_arn", None),
+        "RPO_HOURS": getattr(args, "rpo_hours", None),
     }
     environ = {**os.environ, **{k: v for k, v in overrides.items() if v is not None}}
     return parse_settings(environ)
@@ -233,45 +261,90 @@ def follow(
 
 
 def command_status(args: argparse.Namespace) -> int:
+    """Every server: selected or not, its retention and RPO, its newest good backup and whether
+    that is within the RPO; the quota; backups of deleted servers. --check: exit 1 when a
+    selected server is not compliant."""
+    settings = _settings(args)
     service = _service(args)
-    servers = service.servers()
+    servers = service.with_tags(service.servers())
     backups = service.backups()
     quota = service.manual_backup_quota()
-    now = datetime.now(UTC)
-    rows = [_server_status(s, backups, now) for s in servers]
+    key, value = settings.select_tag
+    selected = {s.name for s in servers if s.tags_error or s.tags.get(key) == value}
+    judged = compliance.evaluate(
+        [s for s in servers if s.name in selected],
+        selected,
+        backups,
+        service.now(),
+        default_rpo_hours=settings.rpo_hours,
+        count_automated=settings.compliance_counts_automated,
+    )
+    verdicts = {c.server_name: c for c in judged}
+    policy = Policy(select_tag=settings.select_tag, retain=settings.retain)
+    rows = [_server_status(s, verdicts.get(s.name), backups, policy) for s in servers]
     orphans = [_orphan(b) for b in orphaned(servers, backups)]
+    late = any(r["selected"] and not r["compliant"] for r in rows)
     if args.json:
         body = {
             "quota": {"used": quota.used, "maximum": quota.maximum},
             "servers": rows,
             "backupsOfDeletedServers": orphans,
         }
-        print(json.dumps(body, indent=2, default=str))
-        return 0
+        print(json.dumps(body, indent=2))
+        return 1 if args.check and late else 0
     print(
         f"Manual backups: {quota.used} of {quota.maximum} used ({quota.headroom} free, "
         "account-wide)\n"
     )
     print(
         table(
-            ["SERVER", "ENGINE", "STATE", "NEWEST OK BACKUP", "AGE", "MANUAL", "AUTOMATED"],
             [
-                [
-                    r["serverName"],
-                    r["engine"],
-                    r["state"],
-                    r["newestOkBackup"] or "-",
-                    r["newestOkAge"] or "-",
-                    _counts(r["manual"]),
-                    _counts(r["automated"]),
-                ]
-                for r in rows
+                "SERVER",
+                "ENGINE",
+                "STATE",
+                "SELECTED",
+                "RETAIN",
+                "RPO",
+                "NEWEST GOOD BACKUP",
+                "MADE (UTC)",
+                "AGE",
+                "COMPLIANT",
+                "MANUAL",
+                "AUTOMATED",
             ],
+            [_status_row(r) for r in rows],
         )
     )
+    reasons = [(r["serverName"], why) for r in rows for why in r["reasons"]]
+    if reasons:
+        print("\nWhy not compliant:\n" + "\n".join(f"  {name}: {why}" for name, why in reasons))
     if orphans:
         print("\n".join(_orphans_section(orphans)))
-    return 0
+    return 1 if args.check and late else 0
+
+
+def _status_row(row: dict[str, Any]) -> list[str]:
+    if not row["selected"]:
+        verdict = "-"
+    elif row["compliant"]:
+        verdict = "yes"
+    else:
+        verdict = "catching up" if row["catchingUp"] else "NO"
+    seconds = row["newestOkAgeSeconds"]
+    return [
+        row["serverName"],
+        row["engine"],
+        row["state"],
+        "yes" if row["selected"] else "no",
+        "?" if row["retain"] is None else str(row["retain"]),
+        f"{row['rpoHours']} h" if row["selected"] else "-",
+        row["newestOkBackup"] or "-",
+        (row["newestOkAt"] or "-")[:16].replace("T", " "),
+        "-" if seconds is None else _age(seconds),
+        verdict,
+        _counts(row["manual"]),
+        _counts(row["automated"]),
+    ]
 
 
 def _orphan(backup: Backup) -> dict[str, Any]:
@@ -284,17 +357,36 @@ def _orphan(backup: Backup) -> dict[str, Any]:
     }
 
 
-def _server_status(server: Server, backups: list[Backup], now: datetime) -> dict[str, Any]:
+def _server_status(
+    server: Server,
+    verdict: compliance.Compliance | None,
+    backups: list[Backup],
+    policy: Policy,
+) -> dict[str, Any]:
     # Only this very server's backups: an earlier server of the same name is listed apart.
     mine = [b for b in backups if b.made_while(server)]
-    ok = [b for b in mine if b.status == "OK"]
-    newest = max(ok, key=lambda b: b.created_at, default=None)
+    retain, retain_problem = resolve_retain(server, policy)
+    newest = verdict.newest_ok if verdict else None
     return {
         "serverName": server.name,
         "engine": server.engine,
         "state": server.status,
+        "selected": verdict is not None,
+        "retain": retain,
+        "rpoHours": verdict.rpo_hours if verdict else None,
         "newestOkBackup": newest.backup_id if newest else None,
-        "newestOkAge": age(newest.created_at, now) if newest else None,
+        "newestOkAt": newest.created_at.isoformat() if newest else None,
+        "newestOkAgeSeconds": (
+            round(verdict.age_seconds) if verdict and verdict.age_seconds is not None else None
+        ),
+        "compliant": verdict.compliant if verdict else None,
+        "catchingUp": verdict.catching_up if verdict else None,
+        "summary": verdict.summary if verdict else None,
+        "reasons": [
+            *([retain_problem] if retain_problem else []),
+            *([server.tags_error] if server.tags_error else []),
+            *(verdict.reasons if verdict else ()),
+        ],
         "manual": dict(Counter(b.status for b in mine if b.is_manual)),
         "automated": dict(Counter(b.status for b in mine if not b.is_manual)),
     }
@@ -404,9 +496,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_parser.set_defaults(command=command_run)
     status = commands.add_parser(
-        "status", parents=[common], help="servers, their newest good backup, and the quota"
+        "status",
+        parents=[common],
+        help="servers, selection, retention, RPO and compliance, and the quota",
     )
-    status.set_defaults(command=command_status)
+    status.add_argument("--select-tag", metavar="KEY=VALUE", help="selection tag (SELECT_TAG)")
+    status.add_argument(
+        "--rpo-hours",
+        metavar="N",
+        help="recovery point objective of servers without their own tag (RPO_HOURS; the "
+        "deployed stack's is the function's RPO_HOURS)",
+    )
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a selected server has no good backup within its RPO",
+    )
+    status.set_defaults(command=command_status, prune_scope=None)
     orphans = commands.add_parser(
         "delete-orphans",
         parents=[common],

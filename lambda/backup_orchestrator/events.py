@@ -35,6 +35,22 @@ class InvalidRequestError(ValueError):
     """The event is not one the orchestrator accepts; the message names the field."""
 
 
+# A slot's busy servers are tried again at most this many times (see retry_schedule.py).
+MAX_ATTEMPTS = 48
+
+
+def _server_names(names: list[str]) -> list[str]:
+    bad = [n for n in names if not SERVER_NAME.fullmatch(n)]
+    if bad:
+        raise ValueError(
+            f"{bad[0]!r} is not an OpsWorks CM server name (a letter, then letters, digits or "
+            "hyphens, at most 40 characters)"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError("a server is named more than once")
+    return names
+
+
 class ScheduledEvent(BaseModel):
     """What the EventBridge Scheduler schedule sends."""
 
@@ -58,6 +74,19 @@ class ScheduledEvent(BaseModel):
         return slot
 
 
+class RetryEvent(ScheduledEvent):
+    """What the product schedules for itself: the slot's busy servers, tried again."""
+
+    source: Literal["retry"]  # type: ignore[assignment]
+    attempt: Annotated[StrictInt, Field(ge=1, le=MAX_ATTEMPTS)]
+    servers: Annotated[list[StrictStr], Field(min_length=1, max_length=1000)]
+
+    @field_validator("servers")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        return _server_names(names)
+
+
 class ManualEvent(BaseModel):
     """What a person sends with `aws lambda invoke`; every field is optional."""
 
@@ -71,17 +100,7 @@ class ManualEvent(BaseModel):
     @field_validator("servers")
     @classmethod
     def _names(cls, names: list[str] | None) -> list[str] | None:
-        if names is None:
-            return None
-        bad = [n for n in names if not SERVER_NAME.fullmatch(n)]
-        if bad:
-            raise ValueError(
-                f"{bad[0]!r} is not an OpsWorks CM server name (a letter, then letters, digits or "
-                "hyphens, at most 40 characters)"
-            )
-        if len(set(names)) != len(names):
-            raise ValueError("a server is named more than once")
-        return names
+        return None if names is None else _server_names(names)
 
     @field_validator("description")
     @classmethod
@@ -103,6 +122,12 @@ class RunRequest:
     description: str | None
     # Two deliveries of the same scheduled slot share this key, so only one run happens.
     idempotency_key: str
+    # A retry of the slot's busy servers (its number, from 1), limited to these servers (still
+    # selected by the tag); None for the slot's own run and for manual runs.
+    attempt: int = 0
+    retrying: tuple[str, ...] | None = None
+    # The schedule slot (UTC) of a scheduled run or of its retry.
+    slot: datetime | None = None
 
 
 def _describe(exc: ValidationError) -> str:
@@ -118,10 +143,27 @@ def parse_event(event: Any, *, request_id: str) -> RunRequest:
             f"invalid event: expected a JSON object, got {type(event).__name__}"
         )
     try:
+        if event.get("source") == "retry":
+            retry = RetryEvent.model_validate(event)
+            run_id = marker.scheduled_run_id(retry.scheduled_time)
+            return RunRequest(
+                run_id,
+                True,
+                None,
+                False,
+                None,
+                None,
+                idempotency_key=f"{run_id}-retry-{retry.attempt}",
+                attempt=retry.attempt,
+                retrying=tuple(retry.servers),
+                slot=retry.scheduled_time,
+            )
         if "source" in event or "scheduledTime" in event:
             scheduled = ScheduledEvent.model_validate(event)
             run_id = marker.scheduled_run_id(scheduled.scheduled_time)
-            return RunRequest(run_id, True, None, False, None, None, run_id)
+            return RunRequest(
+                run_id, True, None, False, None, None, run_id, slot=scheduled.scheduled_time
+            )
         manual = ManualEvent.model_validate(event)
         # Every delivery of one invocation has the same run id, so a retry after a crash finds
         # the backups its first attempt started.

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -15,12 +15,15 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from backup_orchestrator.after_run import Followers
 from backup_orchestrator.clients import opsworkscm_client, service_pace
 from backup_orchestrator.events import RunRequest, parse_event
+from backup_orchestrator.history import History
 from backup_orchestrator.models import Outcome
 from backup_orchestrator.opsworkscm import OpsWorksCM
 from backup_orchestrator.orchestrator import Services, run
 from backup_orchestrator.report import RunReport
+from backup_orchestrator.retry_schedule import RetryTarget
 from backup_orchestrator.settings import Settings, SettingsError, get_settings
 
 logger = Logger()
@@ -31,10 +34,31 @@ metrics = Metrics()
 IDEMPOTENCY_SECONDS = 48 * 3600
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, function_arn: str) -> Services:
+    """The clients a run uses; the steps after it get those their settings ask for."""
+    retry_target = (
+        RetryTarget(
+            function_arn=function_arn,
+            role_arn=settings.retry_role_arn,
+            name_prefix=settings.retry_schedule_prefix,
+            dead_letter_arn=settings.dead_letter_arn,
+        )
+        if settings.retry_role_arn
+        else None
+    )
     return Services(
         opsworkscm=OpsWorksCM(opsworkscm_client(pace=service_pace(settings.opsworkscm_rate))),
         stepfunctions=boto3.client("stepfunctions"),
+        followers=Followers(
+            scheduler=boto3.client("scheduler") if retry_target else None,
+            retry_target=retry_target,
+            sns=boto3.client("sns") if settings.alert_topic_arn else None,
+            history=(
+                History(boto3.client("dynamodb"), settings.history_table)
+                if settings.history_table
+                else None
+            ),
+        ),
     )
 
 
@@ -52,11 +76,11 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     request = parse_event(event, request_id=context.aws_request_id)
     logger.append_keys(run_id=request.run_id)
     tracer.put_annotation("run_id", request.run_id)
-    services = build_services(settings)
+    services = build_services(settings, context.invoked_function_arn)
 
     def execute() -> dict[str, Any]:
         report = run(request, settings, services, remaining_ms=context.get_remaining_time_in_millis)
-        _record_metrics(report)
+        _record_metrics(report, whole_selection=request.scheduled)
         return report.to_json()
 
     if request.dry_run:
@@ -96,12 +120,15 @@ def _once_per_slot(
     return report
 
 
-def _record_metrics(report: RunReport) -> None:
+def _record_metrics(report: RunReport, *, whole_selection: bool) -> None:
+    """The run's counts; and, from a run that judged every selected server (a scheduled one),
+    each server's backup age and how many are outside their RPO."""
     # A dry run changed nothing: counting it would report backups and deletions that never were.
     if report.dry_run:
         return
     metrics.add_metric("BackupsStarted", MetricUnit.Count, report.count(Outcome.STARTED))
     metrics.add_metric("BackupsSkipped", MetricUnit.Count, report.count(Outcome.SKIPPED))
+    metrics.add_metric("BackupsRetrying", MetricUnit.Count, report.count(Outcome.RETRYING))
     metrics.add_metric("BackupsFailedToStart", MetricUnit.Count, report.count(Outcome.FAILED))
     metrics.add_metric(
         "BackupsDeleted", MetricUnit.Count, sum(len(r.deleted) for r in report.results)
@@ -113,3 +140,16 @@ def _record_metrics(report: RunReport) -> None:
     )
     if report.tracker_error:
         metrics.add_metric("TrackerStartFailures", MetricUnit.Count, 1)
+    if not whole_selection:
+        return
+    metrics.add_metric("NonCompliantServers", MetricUnit.Count, len(report.outside_rpo()))
+    for verdict in report.compliance:
+        if verdict.age_seconds is None:
+            continue
+        # One series per server (dimension ServerName): the dashboard graphs them against RPOs.
+        with single_metric(
+            name="BackupAgeHours",
+            unit=MetricUnit.NoUnit,
+            value=round(verdict.age_seconds / 3600, 2),
+        ) as metric:
+            metric.add_dimension(name="ServerName", value=verdict.server_name)

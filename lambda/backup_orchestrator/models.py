@@ -16,6 +16,9 @@ SERVER_STATES = (
 
 # CreateBackup is allowed only in these server states (API reference).
 BACKUP_ALLOWED_STATES = frozenset({"RUNNING", "HEALTHY", "UNHEALTHY"})
+# States a server passes through and leaves on its own: a scheduled run tries it again later in
+# the slot instead of counting it missed at once.
+BUSY_STATES = frozenset({"BACKING_UP", "MODIFYING", "UNDER_MAINTENANCE", "RESTORING", "CREATING"})
 
 # Not a service state: a server that vanished between DescribeServers and a later call.
 GONE = "GONE"
@@ -36,6 +39,8 @@ class Outcome(StrEnum):
     STARTED = "STARTED"
     PLANNED = "PLANNED"
     SKIPPED = "SKIPPED"
+    # Busy now; tried again later in the slot (a scheduled run's retry window).
+    RETRYING = "RETRYING"
     FAILED = "FAILED"
 
 

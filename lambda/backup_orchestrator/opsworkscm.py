@@ -6,14 +6,18 @@ botocore's retries).
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backup_orchestrator.models import Backup, Quota, Server
+from backup_orchestrator.models import GONE, Backup, Quota, Server
 from backup_orchestrator.retry import (
     TRANSIENT_ERRORS,
     RetryPolicy,
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
     from types_boto3_opsworkscm import OpsWorksCMClient
 
 T = TypeVar("T")
+# Tags are read this many servers at a time (every call still takes the client's pace).
+TAG_READERS = 4
 
 
 def error_code(exc: ClientError) -> str:
@@ -55,9 +61,24 @@ class OpsWorksCM:
         self.stats = RetryStats()
         self._sleep = sleep
         self._monotonic = monotonic
+        # The Date of the service's latest answer, and this machine's monotonic clock then.
+        self._service_time: tuple[datetime, float] | None = None
 
     def _call(self, call: Callable[[], T]) -> T:
-        return retrying(call, policy=self.policy, stats=self.stats, sleep=self._sleep)
+        answer = retrying(call, policy=self.policy, stats=self.stats, sleep=self._sleep)
+        if isinstance(answer, dict):
+            date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+            if date:
+                self._service_time = (parsedate_to_datetime(date), self._monotonic())
+        return answer
+
+    def now(self) -> datetime:
+        """The service's time (backup ages are measured on the clock that dates the backups):
+        the Date of its latest answer plus the time since, or this machine's before any."""
+        if self._service_time is None:
+            return datetime.now(UTC)
+        date, seen = self._service_time
+        return date + timedelta(seconds=self._monotonic() - seen)
 
     def _mutate(
         self,
@@ -156,6 +177,25 @@ class OpsWorksCM:
                 return True
             delay = min(2 * delay, 15.0)
         return False
+
+    def with_tags(self, servers: Sequence[Server]) -> list[Server]:
+        """The servers with their tags (read side by side); one whose tags cannot be read keeps
+        the reason instead, one gone meanwhile is GONE: a server's trouble stays its own."""
+
+        def read(server: Server) -> Server:
+            try:
+                return dataclasses.replace(server, tags=self.tags(server))
+            except ClientError as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    return dataclasses.replace(server, status=GONE)
+                error = exc.response.get("Error", {})
+                answer = f"OpsWorks CM answered {error.get('Code', '')}: {error.get('Message', '')}"
+                return dataclasses.replace(server, tags_error=answer)
+            except BotoCoreError as exc:
+                return dataclasses.replace(server, tags_error=str(exc))
+
+        with ThreadPoolExecutor(TAG_READERS) as pool:
+            return list(pool.map(read, servers))
 
     def tags(self, server: Server) -> dict[str, str]:
         tags: dict[str, str] = {}

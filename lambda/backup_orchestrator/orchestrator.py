@@ -6,13 +6,14 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backup_orchestrator import marker, planner
+from backup_orchestrator import after_run, marker, planner
+from backup_orchestrator.compliance import RunEntry
 from backup_orchestrator.events import InvalidRequestError, RunRequest
 from backup_orchestrator.models import GONE, Backup, Outcome, Server
 from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown, error_code
@@ -43,6 +44,7 @@ ERRORS = (ClientError, BotoCoreError, OutcomeUnknown)
 class Services:
     opsworkscm: OpsWorksCM
     stepfunctions: SFNClient | None = None
+    followers: after_run.Followers = field(default_factory=after_run.Followers)
 
 
 def _unlimited() -> int:
@@ -73,8 +75,9 @@ def run(
     wanted = (
         servers if request.servers is None else [s for s in servers if s.name in request.servers]
     )
-    with ThreadPoolExecutor(WORKERS) as pool:
-        tagged = list(pool.map(lambda s: _with_tags(service, s), wanted))
+    tagged = service.with_tags(wanted)
+    followers = services.followers
+    remembered = followers.remembered()
     policy = planner.Policy(
         select_tag=settings.select_tag,
         retain=settings.retain,
@@ -82,6 +85,9 @@ def run(
         servers=request.servers,
         retain_override=request.retain,
         run_id=request.run_id,
+        within=request.retrying,
+        retry_busy=followers.can_retry(request, settings),
+        retried=request.attempt > 0,
     )
     plan = planner.plan(tagged, backups, quota, policy)
     orphans = [_orphan(b) for b in planner.orphaned(servers, backups)]
@@ -109,24 +115,37 @@ def run(
     else:
         report = _execute(request, settings, services, plan, remaining_ms)
     report.backups_of_deleted_servers = orphans
+    now = service.now()
+    if policy.retry_busy:
+        after_run.schedule_next_try(report, request, settings, followers, now)
+    judged = after_run.judge(
+        report, *_judged(tagged, request, settings, remembered), backups, now, settings, remembered
+    )
+    after_run.log_servers(report)
+    if not request.dry_run:
+        after_run.remember(report, followers, remembered, now)
+        if request.scheduled:
+            after_run.alert(judged, followers, settings, now)
     return report
 
 
-def _with_tags(service: OpsWorksCM, server: Server) -> Server:
-    """The server with its tags; gone, or with the reason its tags could not be read."""
-    try:
-        return dataclasses.replace(server, tags=service.tags(server))
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return dataclasses.replace(server, status=GONE)
-        return dataclasses.replace(server, tags_error=_answer(exc))
-    except BotoCoreError as exc:
-        return dataclasses.replace(server, tags_error=str(exc))
-
-
-def _answer(exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    return f"OpsWorks CM answered {error.get('Code', '')}: {error.get('Message', '')}"
+def _judged(
+    tagged: list[Server],
+    request: RunRequest,
+    settings: Settings,
+    remembered: dict[str, list[RunEntry]],
+) -> tuple[list[Server], set[str]]:
+    """The servers judged against their RPO, and which of them are selected: in a scheduled run
+    every selected server (a server whose tags could not be read counts as selected) and every
+    remembered one that is not any more; in a manual run the servers it names."""
+    if request.servers is not None:
+        return [s for s in tagged if s.status != GONE], set(request.servers)
+    key, value = settings.select_tag
+    selected = {s.name for s in tagged if s.tags_error or s.tags.get(key) == value}
+    judged = [
+        s for s in tagged if s.status != GONE and (s.name in selected or s.name in remembered)
+    ]
+    return judged, selected
 
 
 def _orphan(backup: Backup) -> OrphanReport:
@@ -148,6 +167,7 @@ def _deletions(items: list[planner.Deletion]) -> list[DeletionReport]:
 _OUTCOMES = {
     planner.Action.ADOPT: Outcome.STARTED,
     planner.Action.NOTHING: Outcome.SKIPPED,
+    planner.Action.RETRY: Outcome.RETRYING,
     planner.Action.FAIL: Outcome.FAILED,
     planner.Action.CREATE: Outcome.FAILED,
 }

@@ -27,6 +27,7 @@ from enum import StrEnum
 
 from backup_orchestrator.models import (
     BACKUP_ALLOWED_STATES,
+    BUSY_STATES,
     GONE,
     RETAIN_MAX,
     RETAIN_MIN,
@@ -54,6 +55,12 @@ class Policy:
     # This run's id: a backup carrying it was started by an earlier attempt of the same run and
     # is followed, never made a second time.
     run_id: str | None = None
+    # A retry of a scheduled slot: only these of the tag-selected servers.
+    within: tuple[str, ...] | None = None
+    # Whether a busy server is tried again later in the slot (a scheduled run whose retry window
+    # is still open), and whether this run is itself such a later try.
+    retry_busy: bool = False
+    retried: bool = False
 
 
 class Action(StrEnum):
@@ -62,6 +69,8 @@ class Action(StrEnum):
     ADOPT = "adopt"
     # The server needs nothing this slot: it is gone, or this product's backup is still running.
     NOTHING = "nothing"
+    # The server is busy; a later run in the slot tries it again.
+    RETRY = "retry"
     # The server should have been backed up and will not be: the reason says why.
     FAIL = "fail"
 
@@ -153,7 +162,12 @@ def select(servers: Sequence[Server], policy: Policy) -> list[Server]:
         return [by_name[name] for name in sorted(set(policy.servers))]
     key, value = policy.select_tag
     return sorted(
-        (s for s in servers if s.tags_error is not None or s.tags.get(key) == value),
+        (
+            s
+            for s in servers
+            if (s.tags_error is not None or s.tags.get(key) == value)
+            and (policy.within is None or s.name in policy.within)
+        ),
         key=lambda s: s.name,
     )
 
@@ -273,12 +287,20 @@ def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | 
         running = own_running(mine)
         if running is not None:
             return ServerPlan(name, Action.NOTHING, running_reason(running), retain_asked=retain)
+        if server.status in BUSY_STATES and policy.retry_busy:
+            return ServerPlan(
+                name,
+                Action.RETRY,
+                f"the server is {server.status}, so it is tried again later in the slot",
+                retain_asked=retain,
+            )
         if server.status not in BACKUP_ALLOWED_STATES:
+            stayed = " at every try of the slot's retry window" if policy.retried else ""
             return ServerPlan(
                 name,
                 Action.FAIL,
-                f"not backed up: the server is {server.status}; backups can start only when it "
-                "is RUNNING, HEALTHY or UNHEALTHY",
+                f"not backed up: the server is {server.status}{stayed}; backups can start only "
+                "when it is RUNNING, HEALTHY or UNHEALTHY",
                 retain_asked=retain,
             )
     assert retain is not None
@@ -310,6 +332,17 @@ def plan(
 
     plans: dict[str, ServerPlan] = {}
     candidates: list[_Candidate] = []
+    # A retry names the servers it is for; one gone or no longer selected needs nothing.
+    current = {s.name for s in servers}
+    gone_or_unselected = sorted(set(policy.within or ()) - {s.name for s in chosen})
+    for name in gone_or_unselected:
+        plans[name] = ServerPlan(
+            name,
+            Action.NOTHING,
+            "not selected any more (its selection tag was removed)"
+            if name in current
+            else "the server no longer exists",
+        )
     for server in chosen:
         mine = [b for b in by_name.get(server.name, []) if b.made_while(server)]
         part = _triage(server, mine, policy)
@@ -338,7 +371,7 @@ def plan(
     deferred = sum(len(p.deferred) for p in plans.values())
     used_after = quota.used - immediate + len(starting)
     return Plan(
-        servers=[plans[s.name] for s in chosen],
+        servers=[plans[s.name] for s in chosen] + [plans[n] for n in gone_or_unselected],
         quota=quota,
         used_after_run=used_after,
         used_when_settled=used_after - deferred,

@@ -59,16 +59,49 @@ class OrphanReport(_Camel):
     own: bool
 
 
+class ComplianceReport(_Camel):
+    """One server against its recovery point objective."""
+
+    server_name: str
+    selected: bool
+    rpo_hours: int
+    newest_ok_backup: str | None
+    newest_ok_at: datetime | None
+    age_seconds: float | None
+    compliant: bool
+    # The backup in progress of a server out of its RPO (it is catching up; not alerted).
+    catching_up: str | None = None
+    summary: str
+    reasons: list[str] = []
+
+
+class NextTryReport(_Camel):
+    """The scheduled retry of the slot's busy servers."""
+
+    attempt: int
+    at: datetime
+    servers: list[str]
+    schedule: str
+
+
 class RunReport(_Camel):
     run_id: str
     dry_run: bool
     quota: QuotaReport
     results: list[ServerResult]
     backups_of_deleted_servers: list[OrphanReport] = []
+    # The servers judged against their RPO: every selected server (and any remembered that is no
+    # longer selected) in a scheduled run; the run's own servers in a manual run.
+    compliance: list[ComplianceReport] = []
+    next_try: NextTryReport | None = None
     tracker_execution_arn: str | None = None
     # One execution per 40 backups; the first is also `trackerExecutionArn`.
     tracker_execution_arns: list[str] = []
     tracker_error: str | None = None
+
+    def outside_rpo(self) -> list[ComplianceReport]:
+        """The servers out of their RPO with no backup of theirs under way (what alerts)."""
+        return [c for c in self.compliance if not c.compliant and c.catching_up is None]
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from backup_orchestrator.compliance import RPO_MAX, RPO_MIN
 from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN, PruneScope
 from backup_orchestrator.validation import problems
 
@@ -38,6 +39,25 @@ class Settings(BaseModel):
     # Requests per second the function allows itself against OpsWorks CM (the service's limit is
     # about 5); lower it to leave room for other tools that call the service in the account.
     opsworkscm_rate: Annotated[float, Field(alias="OPSWORKSCM_RATE", gt=0, le=1000)] = 5.0
+    # Compliance: the default recovery point objective (the stack derives it from the schedule)
+    # and whether automated backups count as good backups.
+    rpo_hours: Annotated[int, Field(alias="RPO_HOURS", ge=RPO_MIN, le=RPO_MAX)] = 29
+    compliance_counts_automated: Annotated[bool, Field(alias="COMPLIANCE_COUNTS_AUTOMATED")] = False
+    history_table: Annotated[str | None, Field(alias="HISTORY_TABLE", min_length=3)] = None
+    alert_topic_arn: Annotated[
+        str | None, Field(alias="ALERT_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    ] = None
+    # Busy servers of a scheduled slot are tried again within this window (0: never).
+    retry_window_minutes: Annotated[int, Field(alias="RETRY_WINDOW_MINUTES", ge=0, le=720)] = 120
+    retry_role_arn: Annotated[
+        str | None, Field(alias="RETRY_ROLE_ARN", pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+    ] = None
+    retry_schedule_prefix: Annotated[
+        str, Field(alias="RETRY_SCHEDULE_PREFIX", pattern=r"^[0-9A-Za-z_.-]{1,30}$")
+    ] = "opsworks-cm-backup-retry"
+    dead_letter_arn: Annotated[
+        str | None, Field(alias="DEAD_LETTER_ARN", pattern=r"^arn:aws[a-z-]*:sqs:")
+    ] = None
     aws_data_path: Annotated[str, Field(alias="AWS_DATA_PATH")] = ""
 
     @field_validator("select_tag", mode="before")

@@ -35,6 +35,8 @@ BACKUP_ALLOWED = frozenset({"RUNNING", "HEALTHY", "UNHEALTHY"})
 MAINTENANCE_ALLOWED = BACKUP_ALLOWED
 RESTORE_ALLOWED = frozenset({"CONNECTION_LOST", "HEALTHY", "RUNNING", "UNHEALTHY", "TERMINATED"})
 UPDATE_ALLOWED = frozenset({"CONNECTION_LOST", "HEALTHY", "RUNNING", "UNHEALTHY"})
+# States the service leaves by itself, ending HEALTHY.
+PASSING_STATES = frozenset({"CREATING", "MODIFYING", "UNDER_MAINTENANCE", "RESTORING"})
 ENGINES = {"ChefAutomate": ("Single", "2019"), "Puppet": ("Monolithic", "2019")}
 TOOLS_VERSION = "2.4.0"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -248,8 +250,17 @@ class Backend:
             event["LogUrl"] = log_url
         self.events.setdefault(server_name, []).append(event)
 
-    def _pass_through(self, server: Server, status: str, then: str, at: datetime, why: str) -> None:
-        """Put `server` in a passing state that ends in `then` after `server_seconds`."""
+    def _pass_through(
+        self,
+        server: Server,
+        status: str,
+        then: str,
+        at: datetime,
+        why: str,
+        seconds: float | None = None,
+    ) -> None:
+        """Put `server` in a passing state that ends in `then` after `seconds` (default
+        `server_seconds`)."""
         server.generation += 1
         generation = server.generation
         server.status = status
@@ -264,7 +275,7 @@ class Backend:
                     server.maintenance_status = "SUCCESS"
                 self._event(server.name, when, f"Server {server.name} is now {then}.")
 
-        self._after(at, self.config.server_seconds, finish)
+        self._after(at, self.config.server_seconds if seconds is None else seconds, finish)
 
     def _schedule_window(self, server: Server, after: datetime) -> None:
         server.window_generation += 1
@@ -429,11 +440,13 @@ class Backend:
         status: str = "HEALTHY",
         tags: dict[str, str] | None = None,
         created_at: datetime | None = None,
+        busy_seconds: float | None = None,
         **fields: Any,
     ) -> Server:
         """Put a server straight into the account, in any state (for fleets and tests). Unless
         `created_at` says otherwise it has existed for SEEDED_SERVER_AGE, so backups made in the
-        past can be added for it."""
+        past can be added for it. With `busy_seconds`, a server in a passing state (CREATING,
+        MODIFYING, UNDER_MAINTENANCE, RESTORING) becomes HEALTHY that long from now."""
         if status not in SERVER_STATUSES:
             raise ValueError(f"status must be one of {', '.join(SERVER_STATUSES)}, not {status!r}")
         now = self.settle()
@@ -451,6 +464,11 @@ class Backend:
         server.tags = dict(tags or {})
         tag_rules.check_count(server.tags)
         self._schedule_window(server, max(now, server.created_at))
+        if busy_seconds is not None:
+            if status not in PASSING_STATES:
+                raise ValueError(f"{status} is not a passing state: it cannot end by itself")
+            why = f"Server {name} is {status} for another {busy_seconds:g} s."
+            self._pass_through(server, status, "HEALTHY", now, why, busy_seconds)
         return server
 
     def add_backup(

@@ -26,7 +26,11 @@ def make_server(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> T
             self._send(200, {"Content-Type": "application/json"}, body)
 
         def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
+            # Not send_response: its Date is this machine's time; the emulator's answers carry
+            # the account's clock.
+            self.send_response_only(status)
+            if "Date" not in headers:
+                self.send_header("Date", self.date_time_string())
             for name, value in headers.items():
                 if name.lower() != "content-length":
                     self.send_header(name, value)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 
 from backup_orchestrator.ratelimit import TokenBucket
@@ -119,9 +120,14 @@ class Emulator:
         except ServiceError as error:
             self._record(operation, params, error.code)
             payload = {"__type": error.code, "message": error.message}
-            return self._respond(error.status, payload)
+            return self._respond(error.status, payload, self._date())
         self._record(operation, params, None)
-        return self._respond(200, result)
+        return self._respond(200, result, self._date())
+
+    def _date(self) -> str:
+        """The HTTP Date of an answer: the account's clock, as the service's own answers carry
+        the service's time."""
+        return format_datetime(self.backend.clock.now(), usegmt=True)
 
     def _parse(self, body: bytes) -> dict[str, Any]:
         try:
@@ -161,11 +167,12 @@ class Emulator:
             self.calls.append(Call(operation, params, error, time.monotonic()))
 
     @staticmethod
-    def _respond(status: int, payload: dict[str, Any]) -> WireResponse:
+    def _respond(status: int, payload: dict[str, Any], date: str) -> WireResponse:
         body = json.dumps(payload, default=_encode).encode()
         headers = {
             "Content-Type": CONTENT_TYPE,
             "Content-Length": str(len(body)),
+            "Date": date,
             "x-amzn-RequestId": str(uuid.uuid4()),
         }
         return WireResponse(status, headers, body)

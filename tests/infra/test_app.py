@@ -40,6 +40,11 @@ REPO = Path(__file__).resolve().parents[2]
         ({"watchdogHours": 500}, "watchdogHours"),
         ({"logRetentionDays": 42}, "logRetentionDays"),
         ({"retian": 5}, "retian"),
+        ({"rpoHours": 0}, "rpoHours"),
+        ({"rpoHours": 12}, "rpoHours"),  # shorter than the daily schedule's gap
+        ({"retryWindowMinutes": 721}, "retryWindowMinutes"),
+        ({"schedule": "cron(0 * * * ? *)", "retryWindowMinutes": 60}, "retryWindowMinutes"),
+        ({"complianceCountsAutomated": "sometimes"}, "complianceCountsAutomated"),
     ],
 )
 def test_bad_context_names_the_key(context: dict[str, Any], key: str) -> None:
@@ -47,6 +52,27 @@ def test_bad_context_names_the_key(context: dict[str, Any], key: str) -> None:
         from_context(context)
 
     assert key in str(excinfo.value)
+
+
+def test_compliance_defaults_come_from_the_schedule() -> None:
+    daily = from_context({})
+    hourly = from_context({"schedule": "cron(0 * * * ? *)"})
+    weekdays = from_context({"schedule": "cron(30 1 ? * MON-FRI *)", "timeZone": "Europe/London"})
+
+    # The longest gap, plus the retry window, plus the backup deadline (3 h), rounded up.
+    assert (daily.retry_window, daily.rpo) == (120, 24 + 2 + 3)
+    # An hourly schedule leaves half an hour between slots for retries.
+    assert (hourly.retry_window, hourly.rpo) == (30, 5)
+    # Over a weekend (and the night the clocks go back): 73 hours.
+    assert (weekdays.retry_window, weekdays.rpo) == (120, 73 + 2 + 3)
+
+
+def test_compliance_keys_set_what_the_function_gets() -> None:
+    config = from_context(
+        {"rpoHours": "48", "retryWindowMinutes": "0", "complianceCountsAutomated": "true"}
+    )
+
+    assert (config.rpo, config.retry_window, config.compliance_counts_automated) == (48, 0, True)
 
 
 def test_context_from_the_command_line_is_text() -> None:

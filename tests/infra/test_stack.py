@@ -111,10 +111,31 @@ def test_orchestrator_function(template: Template, template_json: dict[str, Any]
         "POWERTOOLS_SERVICE_NAME": "opsworks-cm-backup",
         "POWERTOOLS_METRICS_NAMESPACE": "OpsWorksCMBackup",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        # The default schedule's longest gap (24 h) + the retry window (2 h) + the deadline (3 h).
+        "RPO_HOURS": "29",
+        "COMPLIANCE_COUNTS_AUTOMATED": "false",
+        "RETRY_WINDOW_MINUTES": "120",
+        "RETRY_SCHEDULE_PREFIX": "OpsWorksCMBackup-retry",
     }
-    assert set(variables) - {"TRACKER_STATE_MACHINE_ARN", "IDEMPOTENCY_TABLE"} == {
-        k for k, v in variables.items() if isinstance(v, str)
+    references = {
+        "TRACKER_STATE_MACHINE_ARN",
+        "IDEMPOTENCY_TABLE",
+        "HISTORY_TABLE",
+        "ALERT_TOPIC_ARN",
+        "RETRY_ROLE_ARN",
+        "DEAD_LETTER_ARN",
     }
+    assert set(variables) - references == {k for k, v in variables.items() if isinstance(v, str)}
+    # Each reference is to the resource the setting names.
+    history = next(
+        k for k in resources(template_json, "AWS::DynamoDB::GlobalTable") if k.startswith("History")
+    )
+    assert variables["HISTORY_TABLE"] == {"Ref": history}
+    topic, _ = only(template_json, "AWS::SNS::Topic")
+    assert variables["ALERT_TOPIC_ARN"] == {"Ref": topic}
+    queue, _ = only(template_json, "AWS::SQS::Queue")
+    assert variables["DEAD_LETTER_ARN"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert variables["RETRY_ROLE_ARN"]["Fn::GetAtt"][0].startswith("SchedulerRole")
 
 
 def test_orchestrator_role_has_exactly_the_actions_it_uses(template_json: dict[str, Any]) -> None:
@@ -132,7 +153,48 @@ def test_orchestrator_role_has_exactly_the_actions_it_uses(template_json: dict[s
         "sqs:SendMessage",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
+        # Compliance: the history of the last runs, and the alert to the encrypted topic.
+        "dynamodb:Scan",
+        "dynamodb:BatchWriteItem",
+        "sns:Publish",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        # The slot's retries of busy servers: one-time schedules that run as the schedule's role.
+        "scheduler:CreateSchedule",
+        "iam:PassRole",
     }
+
+
+def test_the_function_schedules_retries_only_with_its_prefix_and_role(
+    template_json: dict[str, Any],
+) -> None:
+    role = role_of(template_json, "AWS::Lambda::Function")
+    statements = {
+        st["Action"]: st
+        for policy in resources(template_json, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        if isinstance(st["Action"], str)
+    }
+
+    schedules = json.dumps(statements["scheduler:CreateSchedule"]["Resource"])
+    assert "schedule/default/OpsWorksCMBackup-retry-*" in schedules
+    passing = statements["iam:PassRole"]
+    assert passing["Resource"]["Fn::GetAtt"][0].startswith("SchedulerRole")
+    assert passing["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
+    }
+
+
+def test_compliance_alarm_and_dashboard(template_json: dict[str, Any]) -> None:
+    alarms = resources(template_json, "AWS::CloudWatch::Alarm").values()
+    [alarm] = [a for a in alarms if a["Properties"].get("MetricName") == "NonCompliantServers"]
+    assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert (alarm["Properties"]["Threshold"], alarm["Properties"]["Statistic"]) == (1, "Maximum")
+    _, dashboard = only(template_json, "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert "BackupAgeHours" in body and "NonCompliantServers" in body
+    assert "default RPO" in body
 
 
 def test_tracker_role_has_exactly_the_actions_it_uses(template_json: dict[str, Any]) -> None:
@@ -250,7 +312,7 @@ def test_every_alarm_notifies_the_topic(template_json: dict[str, Any]) -> None:
     topic, _ = only(template_json, "AWS::SNS::Topic")
     alarms = resources(template_json, "AWS::CloudWatch::Alarm")
 
-    assert len(alarms) == 8
+    assert len(alarms) == 9
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
 

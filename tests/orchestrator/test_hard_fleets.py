@@ -38,7 +38,9 @@ def outcomes(report: dict[str, Any]) -> dict[str, str]:
 
 
 def emf(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    [metrics] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    """The run's metrics (the per-server BackupAgeHours are printed apart)."""
+    printed = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    [metrics] = [m for m in printed if "BackupsStarted" in m]
     return {k: v[0] if isinstance(v, list) else v for k, v in metrics.items()}
 
 

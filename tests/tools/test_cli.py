@@ -94,15 +94,55 @@ def test_status_shows_servers_backups_and_quota(
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert "Manual backups: 2 of 50 used (48 free, account-wide)" in out
-    assert "puppet-prod" in out and "2 OK" in out
-    assert "chef-prod" in out and "1 OK" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[3:6]}
+    # SERVER ENGINE STATE SELECTED RETAIN RPO(2) NEWEST MADE(2) AGE(2) COMPLIANT ...
+    assert rows["puppet-prod"][3:7] == ["yes", "1", "29", "h"]
+    assert rows["puppet-prod"][8:13] == ["2026-01-04", "12:00", "1d", "0h", "yes"]
+    assert "2 OK" in out
+    assert rows["chef-prod"][3:6] == ["yes", "7", "29"]
+    assert "NO" in rows["chef-prod"]
+    assert "chef-prod: no good backup, RPO 29 h" not in out  # the summary is not a reason
 
+
+def test_status_json_gives_iso_times_and_ages_in_seconds(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["status", "--json"]) == 0
+
     body = json.loads(capsys.readouterr().out)
     by_name = {s["serverName"]: s for s in body["servers"]}
     assert body["quota"] == {"used": 2, "maximum": 50}
+    puppet = by_name["puppet-prod"]
+    assert puppet["newestOkAt"] == "2026-01-04T12:00:00+00:00"
+    assert puppet["newestOkAgeSeconds"] == 86_400
+    assert (puppet["selected"], puppet["retain"], puppet["rpoHours"]) == (True, 1, 29)
+    assert puppet["compliant"] is True
     assert by_name["chef-prod"]["automated"] == {"OK": 1}
+    assert (by_name["chef-prod"]["compliant"], by_name["chef-prod"]["newestOkAt"]) == (False, None)
     assert by_name["chef-busy"]["state"] == "UNDER_MAINTENANCE"
+
+
+def test_status_check_exits_1_while_a_selected_server_is_out_of_its_rpo(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "--check"]) == 1
+    assert main(["status", "--check", "--json"]) == 1
+    # Only puppet-prod (the one with a retain tag of 1) selected: it is within its RPO.
+    assert main(["status", "--check", "--select-tag", "opsworks-cm-backup:retain=1"]) == 0
+    # A shorter RPO than its day-old backup: out.
+    assert (
+        main(
+            [
+                "status",
+                "--check",
+                "--select-tag",
+                "opsworks-cm-backup:retain=1",
+                "--rpo-hours",
+                "12",
+            ]
+        )
+        == 1
+    )
 
 
 @pytest.fixture

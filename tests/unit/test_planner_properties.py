@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from backup_orchestrator.models import (
     BACKUP_ALLOWED_STATES,
+    BUSY_STATES,
     GONE,
     RETAIN_TAG,
     SERVER_STATES,
@@ -118,6 +119,7 @@ def fleets(draw: st.DrawFn, *, healthy: bool = False) -> Fleet:
         servers=None if healthy or not named else tuple(named),
         retain_override=None if healthy else draw(st.one_of(st.none(), st.integers(1, 10))),
         run_id=draw(st.sampled_from([RUN, None])),
+        retry_busy=draw(st.booleans()),
     )
     maximum = max(1, used + draw(st.integers(-4, 6)))
     return Fleet(servers, backups, Quota(used, maximum), chosen_policy, others)
@@ -267,11 +269,16 @@ def test_plan_never_breaks_the_rules(fleet: Fleet) -> None:
         assert started is not None
         assert (parts[name].action, parts[name].backup_id) == (Action.ADOPT, started.backup_id)
     # Nothing is quietly skipped: NOTHING only for a server that is gone or already being
-    # backed up by this product (rule 12).
+    # backed up by this product, RETRY only for a busy one when the slot can try it later
+    # (rule 12).
     for p in result.servers:
+        s = by_name[p.server_name]
         if p.action is Action.NOTHING:
-            s = by_name[p.server_name]
             assert s.status == GONE or own_running(s, fleet)
+        if p.action is Action.RETRY:
+            assert fleet.policy.retry_busy and s.status in BUSY_STATES
+        if p.action is Action.FAIL and f"the server is {s.status}" in p.reason:
+            assert not (fleet.policy.retry_busy and s.status in BUSY_STATES)
     # Deletions: never twice, never anything the rules protect (rules 1-4, 11).
     assert len({d.backup_id for d in everything}) == len(everything)
     for deletion in everything:

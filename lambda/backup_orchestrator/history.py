@@ -1,0 +1,103 @@
+"""What the last runs did about each server, kept in DynamoDB so a miss is explained later.
+
+One item per server (`id` = `server#<name>`): the last few runs' outcomes, newest first, and an
+expiry (`expiration`, the table's TTL attribute) that forgets a server no run has seen for a
+while. A run reads every item (one Scan: a few hundred small items at most) and writes the
+servers it was about.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from backup_orchestrator.compliance import REMEMBERED_RUNS, RunEntry
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+
+PREFIX = "server#"
+# A server no run has been about for this long is forgotten.
+KEEP_SECONDS = 90 * 86_400
+
+
+class History:
+    """The history table, through a DynamoDB client."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def load(self) -> dict[str, list[RunEntry]]:
+        """Every remembered server's last runs, newest first."""
+        remembered: dict[str, list[RunEntry]] = {}
+        page: dict[str, Any] = {"TableName": self.table}
+        while True:
+            answer = self.client.scan(**page)
+            for item in answer.get("Items", []):
+                key = item["id"]["S"]
+                if key.startswith(PREFIX):
+                    remembered[key.removeprefix(PREFIX)] = [
+                        _entry(e["M"]) for e in item.get("runs", {}).get("L", [])
+                    ]
+            if "LastEvaluatedKey" not in answer:
+                return remembered
+            page["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def record(
+        self,
+        entries: Iterable[tuple[str, RunEntry]],
+        remembered: dict[str, list[RunEntry]],
+    ) -> None:
+        """Add each (server, entry) in front of what `remembered` holds for it, keeping the last
+        REMEMBERED_RUNS; the items are written whole (one writer: a run at a time)."""
+        expires = int(time.time()) + KEEP_SECONDS
+        puts = []
+        for server, entry in entries:
+            runs = [entry, *remembered.get(server, [])][:REMEMBERED_RUNS]
+            puts.append(
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "id": {"S": f"{PREFIX}{server}"},
+                            "runs": {"L": [{"M": _item(e)} for e in runs]},
+                            "expiration": {"N": str(expires)},
+                        }
+                    }
+                }
+            )
+        for start in range(0, len(puts), 25):
+            batch: Any = {self.table: puts[start : start + 25]}
+            for pause in (0.1, 0.2, 0.4, 0.8, 1.6):
+                batch = self.client.batch_write_item(RequestItems=batch).get("UnprocessedItems", {})
+                if not batch:
+                    break
+                time.sleep(pause)
+            else:
+                raise RuntimeError(
+                    f"DynamoDB left {len(batch[self.table])} history items unwritten"
+                )
+
+
+def _item(entry: RunEntry) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "runId": {"S": entry.run_id},
+        "at": {"S": entry.at.isoformat()},
+        "outcome": {"S": entry.outcome},
+        "reason": {"S": entry.reason},
+    }
+    if entry.backup_id:
+        item["backupId"] = {"S": entry.backup_id}
+    return item
+
+
+def _entry(item: dict[str, Any]) -> RunEntry:
+    return RunEntry(
+        run_id=item["runId"]["S"],
+        at=datetime.fromisoformat(item["at"]["S"]),
+        outcome=item["outcome"]["S"],
+        reason=item["reason"]["S"],
+        backup_id=item.get("backupId", {}).get("S"),
+    )
