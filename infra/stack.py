@@ -58,6 +58,21 @@ def _arn_of(construct: IConstruct) -> str:
     return f"<{Stack.of(construct).get_logical_id(resource)}.Arn>"
 
 
+def _table(scope: Construct, construct_id: str) -> dynamodb.TableV2:
+    """A small on-demand table keyed by `id`, whose items expire at `expiration`."""
+    return dynamodb.TableV2(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+        billing=dynamodb.Billing.on_demand(),
+        time_to_live_attribute="expiration",
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+
+
 class BackupOrchestratorStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: object):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -79,30 +94,9 @@ class BackupOrchestratorStack(Stack):
             "This queue is itself the dead-letter queue of the schedule and the function.",
         )
 
-        table = dynamodb.TableV2(
-            self,
-            "Idempotency",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing=dynamodb.Billing.on_demand(),
-            time_to_live_attribute="expiration",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-
+        table = _table(self, "Idempotency")
         # What the last runs did about each server: a miss is explained in later alerts.
-        history = dynamodb.TableV2(
-            self,
-            "History",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing=dynamodb.Billing.on_demand(),
-            time_to_live_attribute="expiration",
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        history = _table(self, "History")
 
         tracker = Tracker(
             self,

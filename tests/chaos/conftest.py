@@ -16,15 +16,13 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from backup_orchestrator.settings import get_settings
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
 from local.emulator.faults import DeletionWitness, PollTime
 from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext
-from tests.infra.conftest import cdk_out, template_json  # noqa: F401
+from tests.infra.conftest import cdk_out, stack_in_moto, template_json  # noqa: F401
 from tests.orchestrator.conftest import cloud, paced  # noqa: F401
 
 SELECT_TAG = "opsworks-cm-backup"
@@ -147,21 +145,6 @@ def tracked(
     template_json: dict[str, Any],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[TrackedCloud]:
-    """The orchestrator as synthesized, with the synthesized tracker running in moto.
-
-    Each time the tracker polls a backup, a minute of the backup's life passes, so a backup takes
-    two polls (of one real second each).
-    """
-
-    emulator.faults.append(PollTime(emulator, clock, 60))
-    emulator.config.backup_seconds = 120
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        local = LocalCloud(template_json).create()
-        for name, value in local.function_environment().items():
-            monkeypatch.setenv(name, value)
-        # The deadline counts polls: 60 of a second, so one execution's history holds a run.
-        monkeypatch.setenv("POLL_SECONDS", "1")
-        monkeypatch.setenv("DEADLINE_SECONDS", "60")
-        get_settings.cache_clear()
+    """The orchestrator as synthesized, with the synthesized tracker running in moto."""
+    with stack_in_moto(emulator, clock, template_json, monkeypatch) as local:
         yield TrackedCloud(local)
-    get_settings.cache_clear()

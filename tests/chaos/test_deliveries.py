@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -18,11 +17,7 @@ from local.emulator.faults import BeforeCall, RandomErrors, for_server
 from tests.chaos.conftest import SCHEDULED, build_fleet, outcomes, results
 from tests.chaos.invariants import Run, capture, check_invariants
 from tests.conftest import FakeLambdaContext
-from tests.orchestrator.conftest import Cloud
-
-
-class LambdaKilled(Exception):
-    """The function's process ending under it (a timeout or an out-of-memory kill)."""
+from tests.orchestrator.conftest import Cloud, LambdaKilled, killed_at_hand_over
 
 
 def successful_creates(emulator: Emulator) -> list[str]:
@@ -88,24 +83,13 @@ def test_slot_retried_after_a_crash_still_tracks_the_backups_the_slot_started(
     # Given three servers, and the first delivery's function dying as it hands the started
     # backups over to the tracker
     names = build_fleet(emulator, random.Random(33), 3)
-    events = boto3._get_default_session().events  # the session the handler's clients come from
-    crashes: list[str] = []
-
-    def die_once(**_: Any) -> None:
-        if not crashes:
-            crashes.append("StartExecution")
-            raise LambdaKilled("the function's process ended")
-
-    events.register("before-call.sfn.StartExecution", die_once)
     before = capture(emulator)
 
     # When the slot is delivered, dies, and is delivered again
-    try:
+    with killed_at_hand_over():
         with pytest.raises(LambdaKilled):
             lambda_handler(SCHEDULED, FakeLambdaContext())
         report = lambda_handler(SCHEDULED, FakeLambdaContext())
-    finally:
-        events.unregister("before-call.sfn.StartExecution", die_once)
 
     # Then no second backup was started, and the slot's backups are reported and tracked
     after = capture(emulator)

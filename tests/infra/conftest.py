@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
+from moto import mock_aws
 
+from backup_orchestrator.settings import get_settings
 from infra.asset import LAMBDA_ROOT
 from local.cloud import LocalCloud, resolve, synthesize
+from local.emulator import Emulator, ManualClock
+from local.emulator.faults import PollTime
 
 
 @pytest.fixture(scope="session")
@@ -110,4 +116,28 @@ def definition(template_json: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-__all__ = ["LocalCloud", "definition", "only", "resources"]
+__all__ = ["LocalCloud", "definition", "only", "resources", "stack_in_moto"]
+
+
+@contextmanager
+def stack_in_moto(
+    emulator: Emulator,
+    clock: ManualClock,
+    template_json: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[LocalCloud]:
+    """The synthesized stack's runtime pieces in moto (its tracker running), and the function's
+    environment as synthesized. Each poll of a backup is a minute of its life, and a backup
+    takes two; the tracker polls every second, to a deadline of 60 polls."""
+    emulator.faults.append(PollTime(emulator, clock, 60))
+    emulator.config.backup_seconds = 120
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        local = LocalCloud(template_json).create()
+        for name, value in local.function_environment().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("POLL_SECONDS", "1")
+        monkeypatch.setenv("DEADLINE_SECONDS", "60")
+        monkeypatch.setenv("OPSWORKSCM_RATE", "1000")
+        get_settings.cache_clear()
+        yield local
+    get_settings.cache_clear()

@@ -13,15 +13,14 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from backup_orchestrator.handler import lambda_handler
 from backup_orchestrator.settings import get_settings
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
-from local.emulator.faults import PollTime
 from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext, add_own_backup
+from tests.infra.conftest import stack_in_moto
 
 SELECTED = {"opsworks-cm-backup": "enabled"}
 TRACKER_ALERT = "OpsWorks CM backup needs attention"
@@ -34,19 +33,8 @@ def cloud(
     template_json: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[LocalCloud]:
-    # Each poll of a backup stands for a minute of its life; a backup takes two.
-    emulator.faults.append(PollTime(emulator, clock, 60))
-    emulator.config.backup_seconds = 120
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        local = LocalCloud(template_json).create()
-        for name, value in local.function_environment().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("POLL_SECONDS", "1")
-        monkeypatch.setenv("DEADLINE_SECONDS", "60")
-        monkeypatch.setenv("OPSWORKSCM_RATE", "1000")
-        get_settings.cache_clear()
+    with stack_in_moto(emulator, clock, template_json, monkeypatch) as local:
         yield local
-    get_settings.cache_clear()
 
 
 def slot_event(clock: ManualClock) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,29 @@ def cloud(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud
         get_settings.cache_clear()
         yield Cloud(sfn, dynamodb, tracker_arn)
     get_settings.cache_clear()
+
+
+class LambdaKilled(Exception):
+    """The function's process ending under it (a timeout or an out-of-memory kill)."""
+
+
+@contextmanager
+def killed_at_hand_over() -> Iterator[None]:
+    """Inside: the function dies at its first hand-over to the tracker (StartExecution), as if
+    its process ended there; later hand-overs go through."""
+    events = boto3._get_default_session().events  # the session the handler's clients come from
+    crashes: list[str] = []
+
+    def die_once(**_: Any) -> None:
+        if not crashes:
+            crashes.append("StartExecution")
+            raise LambdaKilled("the function's process ended")
+
+    events.register("before-call.sfn.StartExecution", die_once)
+    try:
+        yield
+    finally:
+        events.unregister("before-call.sfn.StartExecution", die_once)
 
 
 @pytest.fixture

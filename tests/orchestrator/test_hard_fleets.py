@@ -7,7 +7,6 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from backup_orchestrator.handler import lambda_handler
@@ -19,14 +18,17 @@ from local.emulator.errors import (
     ServiceError,
 )
 from tests.conftest import FakeLambdaContext, add_own_backup
-from tests.orchestrator.conftest import Cloud, mutating_calls, run_with_quick_retries, tag
+from tests.orchestrator.conftest import (
+    Cloud,
+    LambdaKilled,
+    killed_at_hand_over,
+    mutating_calls,
+    run_with_quick_retries,
+    tag,
+)
 
 SCHEDULED = {"source": "schedule", "scheduledTime": "2026-01-05T12:00:00Z"}
 RETAIN_TAG = "opsworks-cm-backup:retain"
-
-
-class LambdaKilled(Exception):
-    """The function's process ending under it."""
 
 
 def results(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -251,22 +253,11 @@ def test_a_retried_scheduled_run_reports_what_the_service_says_and_keeps_retenti
         name: [add_own_backup(emulator, name, d) for d in (1, 2, 3)]
         for name in ("chef-a", "chef-b")
     }
-    events = boto3._get_default_session().events
-    crashes: list[str] = []
-
-    def die_once(**_: Any) -> None:
-        if not crashes:
-            crashes.append("StartExecution")
-            raise LambdaKilled("the function's process ended")
-
-    events.register("before-call.sfn.StartExecution", die_once)
-    try:
+    with killed_at_hand_over():
         with pytest.raises(LambdaKilled):
             lambda_handler(SCHEDULED, FakeLambdaContext())
         # When the slot is delivered again
         report = lambda_handler(SCHEDULED, FakeLambdaContext())
-    finally:
-        events.unregister("before-call.sfn.StartExecution", die_once)
 
     # Then the backups of the first attempt are followed with their deferred deletions, and the
     # quota is what the service says
@@ -289,23 +280,12 @@ def test_a_retried_manual_invocation_adopts_the_backups_its_first_attempt_starte
     emulator.backend.add_server("chef-a")
     event = {"servers": ["chef-a"], "description": "before the upgrade"}
     first_attempt = FakeLambdaContext()
-    events = boto3._get_default_session().events
-    crashes: list[str] = []
-
-    def die_once(**_: Any) -> None:
-        if not crashes:
-            crashes.append("StartExecution")
-            raise LambdaKilled("the function's process ended")
-
-    events.register("before-call.sfn.StartExecution", die_once)
-    try:
+    with killed_at_hand_over():
         with pytest.raises(LambdaKilled):
             lambda_handler(event, first_attempt)
         # When Lambda retries the invocation (same request id)
         retry = FakeLambdaContext(aws_request_id=first_attempt.aws_request_id)
         report = lambda_handler(event, retry)
-    finally:
-        events.unregister("before-call.sfn.StartExecution", die_once)
 
     # Then no second backup is made: the first attempt's is reported and followed
     [made] = emulator.backend.backups
