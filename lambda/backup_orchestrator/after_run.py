@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from backup_orchestrator import compliance, retry_schedule
 from backup_orchestrator.events import RunRequest
 from backup_orchestrator.history import History
-from backup_orchestrator.models import Backup, Outcome, Server
+from backup_orchestrator.models import GONE, Backup, Outcome, Server
 from backup_orchestrator.report import ComplianceReport, NextTryReport, RunReport
 from backup_orchestrator.settings import Settings
 
@@ -58,6 +58,56 @@ class Followers:
         except ERRORS as exc:
             logger.error("history not read", extra={"error": str(exc)})
             return {}
+
+
+def follow_up(
+    report: RunReport,
+    request: RunRequest,
+    settings: Settings,
+    followers: Followers,
+    tagged: Sequence[Server],
+    backups: Sequence[Backup],
+    remembered: dict[str, list[compliance.RunEntry]],
+    *,
+    now: datetime,
+    retry_busy: bool,
+) -> None:
+    """Everything after the run's own work, in order: the busy servers' next try (it may turn
+    them FAILED), compliance, the per-server log lines, the history, the compliance alert."""
+    if retry_busy:
+        schedule_next_try(report, request, settings, followers, now)
+    servers, selected = _judged(tagged, request, settings, remembered)
+    judged = judge(report, servers, selected, backups, now, settings, remembered)
+    log_servers(report)
+    if request.dry_run:
+        return
+    remember(report, followers, remembered, now)
+    # The slot's own run alerts on every late server; its last retry on the retried servers
+    # still late (missed); the tries between, and manual runs (they judge only the servers they
+    # name), do not, so a late server is not announced every fifteen minutes.
+    if request.scheduled and request.attempt == 0:
+        alert(judged, followers, settings, now)
+    elif request.retrying and not retry_busy:
+        alert([c for c in judged if c.server_name in request.retrying], followers, settings, now)
+
+
+def _judged(
+    tagged: Sequence[Server],
+    request: RunRequest,
+    settings: Settings,
+    remembered: dict[str, list[compliance.RunEntry]],
+) -> tuple[list[Server], set[str]]:
+    """The servers judged against their RPO, and which of them are selected: in a scheduled run
+    every selected server (a server whose tags could not be read counts as selected) and every
+    remembered one that is not any more; in a manual run the servers it names."""
+    if request.servers is not None:
+        return [s for s in tagged if s.status != GONE], set(request.servers)
+    key, value = settings.select_tag
+    selected = {s.name for s in tagged if s.tags_error or s.tags.get(key) == value}
+    judged = [
+        s for s in tagged if s.status != GONE and (s.name in selected or s.name in remembered)
+    ]
+    return judged, selected
 
 
 def schedule_next_try(

@@ -13,9 +13,8 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_orchestrator import after_run, marker, planner
-from backup_orchestrator.compliance import RunEntry
 from backup_orchestrator.events import InvalidRequestError, RunRequest
-from backup_orchestrator.models import GONE, Backup, Outcome, Server
+from backup_orchestrator.models import Backup, Outcome
 from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown, error_code
 from backup_orchestrator.report import (
     DeletionReport,
@@ -101,51 +100,36 @@ def run(
         },
     )
     if request.dry_run:
-        report = RunReport(
-            run_id=request.run_id,
-            dry_run=True,
-            quota=QuotaReport(
-                used=quota.used,
-                maximum=quota.maximum,
-                used_after_run=plan.used_after_run,
-                used_when_settled=plan.used_when_settled,
-            ),
-            results=[_result(item, dry_run=True) for item in plan.servers],
-        )
+        report = _dry_run_report(request, plan)
     else:
         report = _execute(request, settings, services, plan, remaining_ms)
     report.backups_of_deleted_servers = orphans
-    now = service.now()
-    if policy.retry_busy:
-        after_run.schedule_next_try(report, request, settings, followers, now)
-    judged = after_run.judge(
-        report, *_judged(tagged, request, settings, remembered), backups, now, settings, remembered
+    after_run.follow_up(
+        report,
+        request,
+        settings,
+        followers,
+        tagged,
+        backups,
+        remembered,
+        now=service.now(),
+        retry_busy=policy.retry_busy,
     )
-    after_run.log_servers(report)
-    if not request.dry_run:
-        after_run.remember(report, followers, remembered, now)
-        if request.scheduled:
-            after_run.alert(judged, followers, settings, now)
     return report
 
 
-def _judged(
-    tagged: list[Server],
-    request: RunRequest,
-    settings: Settings,
-    remembered: dict[str, list[RunEntry]],
-) -> tuple[list[Server], set[str]]:
-    """The servers judged against their RPO, and which of them are selected: in a scheduled run
-    every selected server (a server whose tags could not be read counts as selected) and every
-    remembered one that is not any more; in a manual run the servers it names."""
-    if request.servers is not None:
-        return [s for s in tagged if s.status != GONE], set(request.servers)
-    key, value = settings.select_tag
-    selected = {s.name for s in tagged if s.tags_error or s.tags.get(key) == value}
-    judged = [
-        s for s in tagged if s.status != GONE and (s.name in selected or s.name in remembered)
-    ]
-    return judged, selected
+def _dry_run_report(request: RunRequest, plan: planner.Plan) -> RunReport:
+    return RunReport(
+        run_id=request.run_id,
+        dry_run=True,
+        quota=QuotaReport(
+            used=plan.quota.used,
+            maximum=plan.quota.maximum,
+            used_after_run=plan.used_after_run,
+            used_when_settled=plan.used_when_settled,
+        ),
+        results=[_result(item, dry_run=True) for item in plan.servers],
+    )
 
 
 def _orphan(backup: Backup) -> OrphanReport:
