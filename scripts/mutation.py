@@ -35,7 +35,7 @@ PACKAGE = "backup_orchestrator"
 class Target:
     """One module under mutation and the tests that are meant to catch its mutants."""
 
-    source: str  # path in the stage
+    sources: tuple[str, ...]  # paths in the stage
     tests: tuple[str, ...]
     # Mutants run one at a time: the tests synthesize with jsii, whose one Node.js process a
     # forked child inherits and must not share with a sibling.
@@ -44,19 +44,19 @@ class Target:
 
 TARGETS = {
     "planner": Target(
-        f"{PACKAGE}/planner.py",
+        (f"{PACKAGE}/planner.py", f"{PACKAGE}/sharing.py"),
         ("tests/unit/test_planner.py", "tests/unit/test_planner_properties.py"),
     ),
     "orchestrator": Target(
-        f"{PACKAGE}/orchestrator.py",
+        (f"{PACKAGE}/orchestrator.py",),
         ("tests/orchestrator", "tests/chaos", "tests/tools/test_cli.py"),
     ),
     "retry": Target(
-        f"{PACKAGE}/retry.py",
+        (f"{PACKAGE}/retry.py",),
         ("tests/unit/test_retry.py", "tests/orchestrator/test_handler.py"),
     ),
     "tracker-definition": Target(
-        "infra/tracker.py",
+        ("infra/tracker.py",),
         (
             "tests/infra/test_stack.py",
             "tests/infra/test_definition.py",
@@ -86,10 +86,11 @@ def stage(name: str, target: Target) -> Path:
     pyproject = (where / "pyproject.toml").read_text()
     pyproject = pyproject.replace('pythonpath = [".", "lambda"]', 'pythonpath = ["."]')
     copied = ["tests", "local", "lambda", "infra", "app.py", "cdk.json", "scripts", "bench"]
+    top = sorted({source.split("/")[0] for source in target.sources})
     pyproject += (
         "\n[tool.mutmut]\n"
-        f'source_paths = ["{target.source.split("/")[0]}"]\n'
-        f'only_mutate = ["{target.source}"]\n'
+        f"source_paths = {json.dumps(top)}\n"
+        f"only_mutate = {json.dumps(list(target.sources))}\n"
         f"also_copy = {json.dumps(copied)}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(list(target.tests))}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not chaos"]\n'

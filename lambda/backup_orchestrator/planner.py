@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from backup_orchestrator import sharing
 from backup_orchestrator.models import (
     BACKUP_ALLOWED_STATES,
     BUSY_STATES,
@@ -37,6 +38,7 @@ from backup_orchestrator.models import (
     Quota,
     Server,
 )
+from backup_orchestrator.sharing import Candidate
 
 _RETAIN_VALUE = re.compile(r"[0-9]{1,2}", re.ASCII)
 ADOPTED = "backup started by an earlier attempt of this run; it is followed now"
@@ -188,50 +190,6 @@ def orphaned(servers: Sequence[Server], backups: Sequence[Backup]) -> list[Backu
     return [b for b in backups if b.is_manual and of_deleted_server(b)]
 
 
-@dataclass
-class _Candidate:
-    """A server whose backup this run starts (or adopts), with what it may lose."""
-
-    server: Server
-    retain: int
-    # What rules 1-3 and 11 let it lose, newest first (the adopted backup is never in it).
-    pool: list[Backup]
-    # Its newest OK manual backup, kept until a newer backup is OK (rule 4).
-    protected: Backup | None
-    # The most recent manual backup of any status: when the server last got a backup attempt.
-    last_attempt: Backup | None
-    adopted: Backup | None = None
-
-    @property
-    def name(self) -> str:
-        return self.server.name
-
-    @property
-    def transient(self) -> bool:
-        """Its newest OK backup is one it may lose later: while it keeps only one backup, that
-        one and the new one both hold a slot until the new one is OK."""
-        return self.protected is not None and self.protected in self.pool
-
-    @property
-    def spare(self) -> int:
-        """How many backups it can lose right now."""
-        return len(self.pool) - self.transient
-
-    @property
-    def demand(self) -> int:
-        """The most backups it can hold: its new one plus the good ones it already has."""
-        return min(self.retain, 1 + sum(b.status == "OK" for b in self.pool))
-
-    def priority(self) -> tuple[float, float, str]:
-        """Most in need first: the oldest (or no) good backup, then the oldest last attempt, so a
-        server left out for room goes ahead of the ones that got in, next slot."""
-
-        def age(backup: Backup | None) -> float:
-            return backup.created_at.timestamp() if backup is not None else float("-inf")
-
-        return (age(self.protected), age(self.last_attempt), self.name)
-
-
 def _newest(backups: Sequence[Backup]) -> Backup | None:
     return max(backups, key=lambda b: (b.created_at, b.backup_id), default=None)
 
@@ -255,7 +213,7 @@ def running_reason(running: Backup) -> str:
     )
 
 
-def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | _Candidate:
+def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | Candidate:
     """The server's part in the run, or a candidate for a backup. `mine` holds the backups
     made while this very server existed."""
     name = server.name
@@ -282,7 +240,7 @@ def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | 
                 f"not backed up: its tags could not be read ({server.tags_error}), so neither "
                 "whether it is selected nor its retention is known",
             )
-        if problem or retain is None:
+        if retain is None:
             return ServerPlan(name, Action.FAIL, f"not backed up: {problem}")
         running = own_running(mine)
         if running is not None:
@@ -311,7 +269,7 @@ def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | 
         reverse=True,
     )
     manual = [b for b in older if b.is_manual]
-    return _Candidate(
+    return Candidate(
         server,
         retain,
         pool,
@@ -331,7 +289,7 @@ def plan(
         by_name.setdefault(backup.server_name, []).append(backup)
 
     plans: dict[str, ServerPlan] = {}
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     # A retry names the servers it is for; one gone or no longer selected needs nothing.
     current = {s.name for s in servers}
     gone_or_unselected = sorted(set(policy.within or ()) - {s.name for s in chosen})
@@ -352,8 +310,8 @@ def plan(
             candidates.append(part)
 
     adopters = [c for c in candidates if c.adopted is not None]
-    ranked = sorted((c for c in candidates if c.adopted is None), key=_Candidate.priority)
-    starting = _most_that_fit(adopters, ranked, quota)
+    ranked = sorted((c for c in candidates if c.adopted is None), key=Candidate.priority)
+    starting = sharing.most_that_fit(adopters, ranked, quota)
     started = {c.name for c in starting}
     for left_out in [c for c in ranked if c.name not in started]:
         plans[left_out.name] = ServerPlan(
@@ -378,107 +336,40 @@ def plan(
     )
 
 
-def _most_that_fit(
-    adopters: Sequence[_Candidate], ranked: Sequence[_Candidate], quota: Quota
-) -> list[_Candidate]:
-    """The most servers whose new backups fit now, in priority order.
-
-    Starting a set S fits when the backups its servers can lose now cover the overflow:
-    used + |S| - maximum <= sum of spare over S and the adopters. A server with a spare backup
-    adds at least as much room as its new backup takes, so all of those start; each server
-    without one takes one slot of what is left (`slack`), most in need first.
-    """
-    bringing = [c for c in ranked if c.spare >= 1]
-    slack = (
-        quota.maximum
-        - quota.used
-        + sum(c.spare for c in adopters)
-        + sum(c.spare - 1 for c in bringing)
-    )
-    if slack < 0:
-        return []
-    needing = [c for c in ranked if c.spare == 0][:slack]
-    chosen = {c.name for c in [*bringing, *needing]}
-    return [c for c in ranked if c.name in chosen]
-
-
-def _fair_shares(participants: Sequence[_Candidate], capacity: int) -> dict[str, int]:
-    """Water-fill `capacity` slots: everyone gets one, nobody more than its demand, shares differ
-    by at most one among those held below their demand, and leftovers go to the earlier ones.
-
-    A transient server holds two slots while it keeps one backup (its old newest one until the
-    new one is OK), so its second share is free.
-    """
-    shares = {c.name: 2 if c.transient and c.demand >= 2 else 1 for c in participants}
-    remaining = capacity - sum(1 + c.transient for c in participants)
-    demand = {c.name: c.demand for c in participants}
-    while remaining > 0:
-        hungry = [c.name for c in participants if shares[c.name] < demand[c.name]]
-        if not hungry:
-            break
-        level = min(shares[name] for name in hungry)
-        for name in hungry:
-            if remaining == 0:
-                break
-            if shares[name] == level:
-                shares[name] += 1
-                remaining -= 1
-    return shares
-
-
-def _retention(
-    participants: Sequence[_Candidate], quota: Quota, need: int
-) -> dict[str, ServerPlan]:
-    """Each participant's plan: what it keeps, what goes once its new backup is OK, and the
-    `need` deletions that must happen now for the new backups to fit."""
-    pooled = sum(len(c.pool) for c in participants)
-    adopted = sum(c.adopted is not None for c in participants)
-    # The slots the run's servers can share: the limit minus what nobody here may delete.
-    capacity = quota.maximum - (quota.used - pooled - adopted)
-    shares = _fair_shares(participants, capacity)
-    results: dict[str, ServerPlan] = {}
-    surplus: list[tuple[Backup, ServerPlan]] = []
-    for candidate in participants:
-        share = shares[candidate.name]
-        granted = candidate.retain if share >= candidate.demand else share
-        keeping = _keep_reason(candidate.retain, granted, len(participants), quota)
-        result = ServerPlan(
-            candidate.name,
+def _retention(participants: Sequence[Candidate], quota: Quota, need: int) -> dict[str, ServerPlan]:
+    """Each participant's plan from its share of the limit (see sharing.allocate)."""
+    results = {}
+    for name, share in sharing.allocate(participants, quota, need).items():
+        candidate = share.candidate
+        keeping = _keep_reason(candidate.retain, share.granted, len(participants), quota)
+        results[name] = ServerPlan(
+            name,
             Action.CREATE if candidate.adopted is None else Action.ADOPT,
             keeping if candidate.adopted is None else f"{ADOPTED}; {keeping}",
             backup_id=candidate.adopted.backup_id if candidate.adopted else None,
             retain_asked=candidate.retain,
-            retain_granted=granted,
-        )
-        kept = 0
-        for backup in candidate.pool:
-            if backup.status == "OK" and kept < share - 1:  # the new backup takes one slot
-                kept += 1
-                continue
-            why = (
-                "failed backup, removed once the new backup is OK"
-                if backup.status == "FAILED"
-                else f"beyond retention ({granted} kept), removed once the new backup is OK"
-            )
-            result.deferred.append(Deletion(backup.backup_id, candidate.name, why))
-            surplus.append((backup, result))
-        results[candidate.name] = result
-
-    protected = {c.protected.backup_id for c in participants if c.protected is not None}
-    now = sorted(
-        ((b, owner) for b, owner in surplus if b.backup_id not in protected),
-        key=lambda item: (item[0].status != "FAILED", item[0].created_at, item[0].backup_id),
-    )[: max(0, need)]
-    for backup, owner in now:
-        owner.deferred = [d for d in owner.deferred if d.backup_id != backup.backup_id]
-        owner.delete_now.append(
-            Deletion(
-                backup.backup_id,
-                owner.server_name,
-                f"deleted now to make room under the account's manual-backup limit "
-                f"({quota.used} of {quota.maximum} used); "
-                + ("it had failed" if backup.status == "FAILED" else "it was beyond retention"),
-            )
+            retain_granted=share.granted,
+            delete_now=[
+                Deletion(
+                    b.backup_id,
+                    name,
+                    f"deleted now to make room under the account's manual-backup limit "
+                    f"({quota.used} of {quota.maximum} used); "
+                    + ("it had failed" if b.status == "FAILED" else "it was beyond retention"),
+                )
+                for b in share.now
+            ],
+            deferred=[
+                Deletion(
+                    b.backup_id,
+                    name,
+                    "failed backup, removed once the new backup is OK"
+                    if b.status == "FAILED"
+                    else f"beyond retention ({share.granted} kept), removed once the new backup "
+                    "is OK",
+                )
+                for b in share.deferred
+            ],
         )
     return results
 

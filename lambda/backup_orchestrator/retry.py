@@ -64,7 +64,7 @@ class RetryPolicy:
 def is_retryable(exc: Exception) -> tuple[bool, bool]:
     """(retry?, was it throttling?) for an error from an OpsWorks CM call."""
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = exc.response.get("Error", {}).get("Code")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in THROTTLING_CODES:
             return True, True

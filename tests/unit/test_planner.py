@@ -573,3 +573,91 @@ def test_a_server_left_out_for_room_still_says_what_it_asked() -> None:
     [only] = plan([server("chef-a")], backups, quota_for(backups, 1), policy(retain=4)).servers
 
     assert (only.action, only.retain_asked, only.retain_granted) == (Action.FAIL, 4, None)
+
+
+# ---- a scheduled slot's busy servers, and its later tries -----------------------------------
+
+
+def test_a_busy_server_is_tried_again_when_the_slot_can() -> None:
+    servers = [server(n, status) for n, status in (("chef-a", "MODIFYING"), ("chef-b", "HEALTHY"))]
+
+    result = by_name(plan(servers, [], Quota(0, 50), policy(retry_busy=True)))
+
+    assert result["chef-a"].action is Action.RETRY
+    assert (
+        result["chef-a"].reason == "the server is MODIFYING, so it is tried again later in the slot"
+    )
+    assert result["chef-a"].retain_asked == 7
+    assert result["chef-b"].action is Action.CREATE
+
+
+def test_a_server_that_is_not_merely_busy_is_not_tried_again() -> None:
+    lost = server("chef-a", "CONNECTION_LOST")
+
+    [only] = plan([lost], [], Quota(0, 50), policy(retry_busy=True)).servers
+
+    assert only.action is Action.FAIL
+
+
+def test_the_last_try_counts_a_server_still_busy_missed() -> None:
+    busy = server("chef-a", "UNDER_MAINTENANCE")
+
+    [only] = plan([busy], [], Quota(0, 50), policy(within=("chef-a",), retried=True)).servers
+
+    assert only.action is Action.FAIL
+    assert only.reason == (
+        "not backed up: the server is UNDER_MAINTENANCE at every try of the slot's retry window; "
+        "backups can start only when it is RUNNING, HEALTHY or UNHEALTHY"
+    )
+
+
+def test_a_retry_is_about_its_servers_only_and_still_needs_the_tag() -> None:
+    servers = [
+        server("chef-a"),
+        server("chef-b"),
+        server("chef-untagged", tags={}),
+    ]
+
+    result = plan(
+        servers,
+        [],
+        Quota(0, 50),
+        policy(within=("chef-a", "chef-untagged", "chef-gone"), retried=True),
+    )
+
+    parts = by_name(result)
+    assert [p.server_name for p in result.servers] == ["chef-a", "chef-gone", "chef-untagged"]
+    assert parts["chef-a"].action is Action.CREATE
+    assert (parts["chef-untagged"].action, parts["chef-untagged"].reason) == (
+        Action.NOTHING,
+        "not selected any more (its selection tag was removed)",
+    )
+    assert (parts["chef-gone"].action, parts["chef-gone"].reason) == (
+        Action.NOTHING,
+        "the server no longer exists",
+    )
+
+
+def test_a_failed_backup_waits_for_the_new_one_too_and_says_so() -> None:
+    failed = backup("chef-a", 1, status="FAILED")
+
+    [only] = plan([server("chef-a")], [failed], quota_for([failed]), policy()).servers
+
+    assert [(d.backup_id, d.reason) for d in only.deferred] == [
+        (failed.backup_id, "failed backup, removed once the new backup is OK")
+    ]
+
+
+def test_an_adopted_backup_of_a_server_whose_tags_cannot_be_read_gets_no_retention() -> None:
+    run = "scheduled-20260105T120000Z"
+    started = backup("chef-a", 0.01, status="IN_PROGRESS", run_id=run)
+    older = [backup("chef-a", d) for d in (1, 2, 3)]
+    unreadable = server("chef-a", "BACKING_UP", tags={}, tags_error="ThrottlingException")
+
+    [only] = plan(
+        [unreadable], [started, *older], quota_for([started, *older]), policy(run_id=run)
+    ).servers
+
+    assert (only.action, only.backup_id) == (Action.ADOPT, started.backup_id)
+    assert only.deferred == only.delete_now == []
+    assert only.reason == f"{ADOPTED}; no retention is applied: ThrottlingException"

@@ -38,12 +38,22 @@ def failing(*errors: Exception) -> Any:
         (client_error("ServiceUnavailable", 503), False),
         (client_error("RequestTimeout", 400), False),
         (client_error("SomethingNew", 502), False),
+        (client_error("SomethingElse", 500), False),
         (
             EndpointConnectionError(endpoint_url="https://opsworks-cm.us-east-1.amazonaws.com"),
             False,
         ),
     ],
-    ids=["throttling", "too-many", "500", "503", "request-timeout", "any-5xx", "connection"],
+    ids=[
+        "throttling",
+        "too-many",
+        "500",
+        "503",
+        "request-timeout",
+        "any-5xx",
+        "exactly-500",
+        "connection",
+    ],
 )
 def test_throttling_and_transient_faults_are_retried(error: Exception, throttling: bool) -> None:
     stats = RetryStats()
@@ -63,6 +73,7 @@ def test_throttling_and_transient_faults_are_retried(error: Exception, throttlin
         "ResourceNotFoundException",
         "ValidationException",
         "AccessDeniedException",
+        "SomethingNew",
     ],
 )
 def test_service_answers_are_not_retried(code: str) -> None:
