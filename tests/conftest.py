@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +30,15 @@ from local.fleet import add_own_backup as seed_own_backup  # noqa: E402
 from local.runtime import LocalLambdaContext  # noqa: E402
 
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
+# The stock AWS CLI v1, which `make venv` installs off the PATH (see requirements-awscli.txt).
+AWS_CLI_V1 = Path(sys.prefix) / "awscli" / "bin" / "aws"
+
+
+@pytest.fixture(scope="session")
+def aws_cli_v1() -> Path:
+    if not AWS_CLI_V1.is_file():
+        pytest.fail(f"{AWS_CLI_V1} is missing: `make venv` installs it")
+    return AWS_CLI_V1
 
 
 @pytest.fixture
