@@ -175,6 +175,25 @@ def test_every_tagged_server_is_backed_up_by_hand_when_the_event_says_dry_run_fa
     assert mutating_calls(emulator) == ["CreateBackup"]
 
 
+def test_a_scheduled_runs_report_is_in_the_log_under_its_run_id(
+    emulator: Emulator, cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.backend.add_server("chef-prod")
+    emulator.backend.add_server("chef-busy", status="UNDER_MAINTENANCE")
+    tag(emulator, "chef-prod", "chef-busy")
+    log_stream = io.StringIO()
+    monkeypatch.setattr(handler.logger.registered_handler, "stream", log_stream)
+
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    logged = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    mine = [entry for entry in logged if entry.get("run_id") == report["runId"]]
+    [run_line] = [entry for entry in mine if entry["message"] == "run report"]
+    assert run_line["report"] == {k: v for k, v in report.items() if k != "results"}
+    servers = [entry["result"] for entry in mine if entry["message"] == "server result"]
+    assert servers == report["results"]
+
+
 def test_same_slot_delivered_twice_backs_up_once(emulator: Emulator, cloud: Cloud) -> None:
     emulator.backend.add_server("chef-prod")
     tag(emulator, "chef-prod")
