@@ -216,10 +216,8 @@ def command_delete_orphans(args: argparse.Namespace) -> int:
                 f"{len(found)} backups of deleted servers found; nothing deleted: confirm with "
                 "--yes (standard input is not a terminal to ask on)"
             )
-        answer = input(
-            f"\nDelete these {len(found)} backups? This cannot be undone. "
-            f"Type {len(found)} to confirm: "
-        )
+        these = "this backup" if len(found) == 1 else f"these {len(found)} backups"
+        answer = input(f"\nDelete {these}? This cannot be undone. Type {len(found)} to confirm: ")
         if answer.strip() != str(len(found)):
             print("Nothing deleted.")
             return Exit.OK
