@@ -32,7 +32,10 @@ def _event(args: argparse.Namespace, dry_run: bool) -> dict[str, Any]:
     return event
 
 
-def _run_once(args: argparse.Namespace, dry_run: bool) -> tuple[dict[str, Any], OpsWorksCM]:
+def _run_once(
+    args: argparse.Namespace, dry_run: bool
+) -> tuple[dict[str, Any], OpsWorksCM, tuple[str, str]]:
+    """The run's report, the adapter it used, and the selection tag it went by."""
     settings = session.settings(args)
     request = parse_event(_event(args, dry_run), request_id=uuid.uuid4().hex)
     service = session.opsworkscm(args)
@@ -44,7 +47,7 @@ def _run_once(args: argparse.Namespace, dry_run: bool) -> tuple[dict[str, Any], 
     except InvalidRequestError:
         # run() refuses a request only for names that are not servers of the account.
         raise CliError(_unknown(service, request.servers or ())) from None
-    return report.to_json(), service
+    return report.to_json(), service, settings.select_tag
 
 
 def _unknown(service: OpsWorksCM, names: tuple[str, ...]) -> str:
@@ -61,13 +64,19 @@ def _region(service: OpsWorksCM) -> str:
 
 
 def _selection(
-    args: argparse.Namespace, service: OpsWorksCM, report: dict[str, Any]
+    args: argparse.Namespace,
+    service: OpsWorksCM,
+    report: dict[str, Any],
+    select_tag: tuple[str, str],
 ) -> tuple[str, str]:
     """What was selected, for the table; and, when nothing was, why (empty otherwise)."""
     chosen = [r["serverName"] for r in report["results"]]
     if args.servers:
         return f"Selected: {len(chosen)} named with --servers.", ""
-    key, value = session.settings(args).select_tag
+    if chosen and args.json:
+        # The report says it all to a program; the account need not be read again.
+        return "", ""
+    key, value = select_tag
     tag = f"{key}={value}"
     servers = service.servers()
     if chosen:
@@ -115,8 +124,8 @@ def _print_report(
 
 
 def command_plan(args: argparse.Namespace) -> int:
-    report, service = _run_once(args, dry_run=True)
-    selected, nothing = _selection(args, service, report)
+    report, service, select_tag = _run_once(args, dry_run=True)
+    selected, nothing = _selection(args, service, report, select_tag)
     _print_report(args, report, selected)
     if nothing:
         print(nothing, file=sys.stderr)
@@ -125,7 +134,7 @@ def command_plan(args: argparse.Namespace) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    report, service = _run_once(args, dry_run=False)
+    report, service, select_tag = _run_once(args, dry_run=False)
     waited = None
     if args.wait:
         waited = follow(
@@ -136,7 +145,7 @@ def command_run(args: argparse.Namespace) -> int:
             progress=progress_for(sys.stderr),
         )
         report["final"] = waited.to_json()
-    selected, nothing = _selection(args, service, report)
+    selected, nothing = _selection(args, service, report, select_tag)
     _print_report(args, report, selected, waited)
     if waited and waited.interrupted:
         print(_interrupted(waited), file=sys.stderr)
