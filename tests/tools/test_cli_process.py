@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import operator_shell
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OWCM_BACKUP = str(Path(sys.executable).parent / "owcm-backup")
 # Each server has three backups of this product; with retain=1 all three go once a new one is OK.
@@ -53,7 +55,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def environment(endpoint: str) -> dict[str, str]:
-    return {**os.environ, "AWS_ENDPOINT_URL_OPSWORKSCM": endpoint, "TERM": "xterm-256color"}
+    return operator_shell(AWS_ENDPOINT_URL_OPSWORKSCM=endpoint, TERM="xterm-256color")
 
 
 def read_until(fd: int, wanted: bytes, seconds: float = 60) -> bytes:

@@ -29,6 +29,7 @@ from backup_orchestrator.report import OrphanReport, QuotaReport, RunReport, Ser
 from backup_orchestrator.settings import SettingsError, parse_settings
 from infra.config import ConfigError, from_context
 from local import fleet
+from tests.conftest import operator_shell
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = (REPO_ROOT / "README.md").read_text()
@@ -184,10 +185,12 @@ def shell(url: str) -> dict[str, str]:
     going to the emulator, and no AWS_DATA_PATH unless a command exports it."""
     venv_bin = str(Path(sys.prefix) / "bin")
     aws_cli = str(Path(sys.prefix) / "awscli" / "bin")
-    env = {k: v for k, v in os.environ.items() if k != "AWS_DATA_PATH"}
-    env["PATH"] = os.pathsep.join([venv_bin, aws_cli, env.get("PATH", "")])
-    env.update(VIRTUAL_ENV=sys.prefix, AWS_ENDPOINT_URL_OPSWORKSCM=url, TERM="dumb")
-    return env
+    return operator_shell(
+        PATH=os.pathsep.join([venv_bin, aws_cli, os.environ.get("PATH", "")]),
+        VIRTUAL_ENV=sys.prefix,
+        AWS_ENDPOINT_URL_OPSWORKSCM=url,
+        TERM="dumb",
+    )
 
 
 def placeholders(url: str) -> dict[str, str]:
