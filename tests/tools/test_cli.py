@@ -212,6 +212,22 @@ def test_throttling_is_paced_and_retried_like_the_function(
     assert "Manual backups: 2 of 50 used" in capsys.readouterr().out
 
 
+@pytest.mark.chaos
+def test_throttling_that_outlasts_the_retries_says_what_to_do(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The account's servers are never read: every attempt is throttled.
+    fleet.faults.append(RandomErrors(1.0, seed=1, operations=["DescribeServers"]))
+
+    code = main(["status"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: AWS answered ThrottlingException: Rate exceeded (still ")
+    assert "throttled after 10 attempts" in err and "OPSWORKSCM_RATE" in err
+    assert len(fleet.calls_to("DescribeServers")) == 10
+
+
 def test_status_shows_servers_backups_and_quota(
     fleet: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
