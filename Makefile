@@ -34,12 +34,13 @@ help:
 	@echo "make model      regenerate lambda/models from botocore 1.40.18"
 	@echo "make clean      remove .venv and build output"
 
+# The project's own package is installed with -qq: that keeps setuptools' note on how an
+# editable install finds a package outside the project root (lambda/backup_orchestrator) out of
+# every setup. Errors still show.
 $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	# Our own package only; -qq keeps setuptools' note on how editable installs find a package
-	# outside the project root (lambda/backup_orchestrator) from every setup. Errors still show.
 	$(BIN)/python -m pip install -qq --no-deps -e .
 	touch $@
 

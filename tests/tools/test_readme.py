@@ -12,6 +12,8 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,39 +144,29 @@ def test_every_command_is_run_here_or_needs_an_account() -> None:
     assert len([c for c in commands if kind(c) == "run"]) >= 15
 
 
-@pytest.fixture
-def scratch(tmp_path: Path) -> Path:
+def operators_directory(where: Path) -> Path:
     """The project's directory as an operator has it, for files the commands write."""
     for name in ("lambda", "local"):
-        (tmp_path / name).symlink_to(REPO_ROOT / name)
-    (tmp_path / ".venv").symlink_to(sys.prefix)
-    return tmp_path
+        (where / name).symlink_to(REPO_ROOT / name)
+    (where / ".venv").symlink_to(sys.prefix)
+    return where
 
 
-def start_emulator(command: str, cwd: Path) -> tuple[subprocess.Popen[str], str]:
-    # Backups end at once, so that run --wait does not wait them out.
-    argv = [*shlex.split(command, comments=True), "--backup-seconds", "0"]
+EMULATOR_COMMAND = next(c for b in blocks() for c in b.commands if kind(c) == "emulator")
+
+
+@contextmanager
+def emulator(fleet_file: Path | None, cwd: Path) -> Iterator[str]:
+    """The README's emulator, on a free port, seeded from `fleet_file` (default: as written);
+    its URL. Backups end at once, so that run --wait does not wait them out."""
+    argv = [*shlex.split(EMULATOR_COMMAND, comments=True), "--backup-seconds", "0"]
     argv[argv.index("--port") + 1] = "0"
+    if fleet_file is not None:
+        argv[argv.index("--fleet") + 1] = str(fleet_file)
     process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
-    return process, process.stdout.readline().strip().rsplit(" ", 1)[-1]
-
-
-@pytest.fixture
-def emulator_command() -> str:
-    [command] = [c for b in blocks() for c in b.commands if kind(c) == "emulator"]
-    return command
-
-
-@pytest.fixture
-def account(scratch: Path, emulator_command: str) -> Iterator[str]:
-    """An emulator started by the README's command, seeded with FLEET: its URL."""
-    fleet_file = scratch / "fleet.json"
-    fleet_file.write_text(json.dumps(FLEET))
-    command = emulator_command.replace("local/fleets/demo.json", str(fleet_file))
-    process, url = start_emulator(command, scratch)
     try:
-        yield url
+        yield process.stdout.readline().strip().rsplit(" ", 1)[-1]
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -195,7 +187,7 @@ def shell(url: str) -> dict[str, str]:
 
 def placeholders(url: str) -> dict[str, str]:
     """What the README's <placeholders> stand for, in the emulated account."""
-    service = OpsWorksCM(opsworkscm_client(endpoint_url=url))
+    service = OpsWorksCM(opsworkscm_client(boto3.session.Session(), endpoint_url=url))
     servers = {s.name: s for s in service.servers()}
     own = [b for b in service.backups("chef-prod") if b.is_own and b.status == "OK"]
     return {
@@ -206,57 +198,72 @@ def placeholders(url: str) -> dict[str, str]:
     }
 
 
-def run_block(commands: list[str], url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    port = url.rsplit(":", 1)[-1]
-    script = ["set -euxo pipefail"]
-    values = placeholders(url)
-    for command in commands:
-        for placeholder in re.findall(r"<[^<>]+>", command):
-            assert placeholder in values, f"no value for {placeholder} in: {command}"
-            command = command.replace(placeholder, values[placeholder])
-        script.append(command.replace("4580", port))
-    # A terminal to ask on, with the answer typed ahead (delete-orphans asks for a count).
-    terminal, attached = pty.openpty()
-    os.write(terminal, f"{ORPHANS}\n".encode())
-    try:
-        return subprocess.run(
-            ["/bin/bash", "-c", "\n".join(script)],
-            cwd=cwd,
-            env=shell(url),
-            stdin=attached,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    finally:
-        os.close(attached)
-        os.close(terminal)
+def run_section(block: Block, where: Path) -> subprocess.CompletedProcess[str]:
+    """The section's commands in one shell, against an emulator of its own (FLEET, but for
+    the emulator's own section, which uses the fleet it names)."""
+    cwd = operators_directory(where)
+    fleet_file = None
+    if block.heading != "The OpsWorks CM emulator":
+        fleet_file = cwd / "fleet.json"
+        fleet_file.write_text(json.dumps(FLEET))
+    with emulator(fleet_file, cwd) as url:
+        script = ["set -euxo pipefail"]
+        values = placeholders(url) if any("<" in c for c in block.runnable) else {}
+        for command in block.runnable:
+            for placeholder in re.findall(r"<[^<>]+>", command):
+                assert placeholder in values, f"no value for {placeholder} in: {command}"
+                command = command.replace(placeholder, values[placeholder])
+            script.append(command.replace("4580", url.rsplit(":", 1)[-1]))
+        # A terminal to ask on, with the answer typed ahead (delete-orphans asks for a count).
+        terminal, attached = pty.openpty()
+        os.write(terminal, f"{ORPHANS}\n".encode())
+        try:
+            return subprocess.run(
+                ["/bin/bash", "-c", "\n".join(script)],
+                cwd=cwd,
+                env=shell(url),
+                stdin=attached,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+        finally:
+            os.close(attached)
+            os.close(terminal)
 
 
-RUN_HERE = [b for b in blocks() if b.runnable and b.heading != "The OpsWorks CM emulator"]
+SECTIONS = [b for b in blocks() if b.runnable]
 
 
-@pytest.mark.parametrize("block", RUN_HERE, ids=[b.heading for b in RUN_HERE])
-def test_the_offline_commands_run_as_written(block: Block, account: str, scratch: Path) -> None:
-    result = run_block(block.runnable, account, scratch)
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every section run, two at a time (each has its own directory and emulator)."""
+    with ThreadPoolExecutor(2) as pool:
+        running = {
+            b.heading: pool.submit(run_section, b, tmp_path_factory.mktemp("operator"))
+            for b in SECTIONS
+        }
+    return {heading: future.result() for heading, future in running.items()}
+
+
+@pytest.mark.parametrize("heading", [b.heading for b in SECTIONS])
+def test_the_offline_commands_run_as_written(
+    heading: str, ran: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    result = ran[heading]
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
 
 
-def test_the_emulator_starts_as_written(emulator_command: str, scratch: Path) -> None:
-    process, url = start_emulator(emulator_command, scratch)
-    try:
-        [use] = [b for b in blocks() if b.heading == "The OpsWorks CM emulator"]
-        result = run_block(use.runnable, url, scratch)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def test_the_emulator_serves_the_demo_fleet_as_written(
+    ran: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    out = ran["The OpsWorks CM emulator"].stdout
 
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "chef-prod\tHEALTHY" in result.stdout
-    assert "Manual backups: 21 of 22 used" in result.stdout
+    assert "chef-prod\tHEALTHY" in out
+    assert "Manual backups: 21 of 22 used" in out
 
 
 def test_the_fleet_file_example_is_a_fleet_file(tmp_path: Path) -> None:

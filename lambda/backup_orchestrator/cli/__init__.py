@@ -3,7 +3,8 @@
 The same code path as the Lambda (event validation, planner, orchestrator), against real AWS or
 any endpoint (--endpoint-url, for example the local emulator). Not part of the Lambda asset.
 
-    main.py      the entry point: exit codes, one-line errors, Ctrl-C, a closed pipe
+    main.py      the entry point: one-line errors, Ctrl-C, a closed pipe
+    errors.py    the exit codes, and the error a person can fix
     parser.py    the command line, each flag checked by the rule the function applies
     session.py   the carried API model, the AWS session, the paced and retrying adapter
     commands.py  plan, run and delete-orphans

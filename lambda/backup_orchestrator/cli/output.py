@@ -104,7 +104,7 @@ def format_report(report: dict[str, Any], waited: Waited | None = None) -> str:
         if not waited:
             lines.append(
                 "Nothing follows these backups: their deferred deletions will not be applied "
-                "(run with --wait to follow them here; the next run applies retention again)."
+                "(the next run applies retention again; run --wait follows the backups itself)."
             )
     return "\n".join(lines)
 
