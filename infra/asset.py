@@ -6,14 +6,13 @@ from pathlib import Path
 
 LAMBDA_ROOT = Path(__file__).resolve().parent.parent / "lambda"
 PACKAGE = "backup_orchestrator"
-# The operator CLI runs on people's machines, not in Lambda.
-NOT_SHIPPED = frozenset({"cli.py"})
 # What botocore loads from AWS_DATA_PATH for a service: models/<service>/<api version>/<file>.
 MODEL_FILES = ("service-2.json", "paginators-1.json", "endpoint-rule-set-1.json")
 
 
 def asset_files(root: Path = LAMBDA_ROOT) -> list[Path]:
-    """The files the function ships, sorted: the package's modules (not the CLI) and the model."""
-    modules = [p for p in (root / PACKAGE).glob("*.py") if p.name not in NOT_SHIPPED]
+    """The files the function ships, sorted: the package's modules and the model. Its
+    subpackages do not ship: the operator CLI (`cli/`) runs on people's machines."""
+    modules = list((root / PACKAGE).glob("*.py"))
     model = [p for name in MODEL_FILES for p in (root / "models").glob(f"*/*/{name}")]
     return sorted(p for p in modules + model if p.is_file())

@@ -9,8 +9,9 @@ the time -> Choice. OK applies that backup's deferred deletions, each on its own
 (a backup already gone is fine; one the service refuses is a retention problem, counted in
 RetentionDeleteFailures, and the others still go), and records success; FAILED, DELETING or a
 vanished backup is a failure; IN_PROGRESS past the deadline is a time-out. Each item ends with a
-one-line summary. After the Map, a failure or a retention problem publishes one alert to the
-topic; a failure also fails the execution.
+one-line summary for a person: what happened, the service's reason, what to do. After the Map, a
+failure or a retention problem publishes one alert to the topic, one line per backup; a failure
+also fails the execution.
 
 JSONPath only (moto's interpreter runs no JSONata), and `States.ArrayGetItem(...[*]...)` rather
 than an index path, which moto's interpreter returns as a list.
@@ -43,16 +44,28 @@ RETRYABLE = [
     "States.Timeout",
 ]
 GONE_OR_GOING = ["OpsWorksCm.ResourceNotFoundException", "OpsWorksCm.InvalidStateException"]
-# Inside a States.Format string: no single quotes.
-WHAT_TO_DO = (
-    "What to do: for a backup that did not end OK, read the server events (aws opsworkscm "
-    "describe-events --server-name NAME), fix the cause, then back the server up again by "
-    "invoking the orchestrator function with the server named in servers; retention deletions "
-    "for it were not applied, so no good backup was removed. For a retention problem the new "
-    "backup is OK, but an old backup could not be deleted: it stays and counts toward the "
-    "manual-backup limit of the account, and the next run tries again; the error says why "
-    "(delete it by hand with aws opsworkscm delete-backup --backup-id ID if it must go now)."
+# Inside a States.Format template: no single quotes and no braces but the placeholders.
+CLOSING = (
+    "Each backup that needs attention says what to do. One that did not end OK kept the old "
+    "backups it would have replaced. Tracker execution: {}"
 )
+# The service's words for a backup, with these when it gives none (StatusDescription is optional).
+NO_REASON = "no reason given"
+
+
+def padded(path: str, count: int) -> str:
+    """An intrinsic: [the strings at `path`, `count` blanks]. Flattened (`[*][*]`, which only a
+    path outside an intrinsic can do) it is what `joined` takes apart."""
+    blanks = ",".join([" "] * count)
+    return f"States.Array({path}, States.StringSplit('{blanks}', ','))"
+
+
+def joined(count: int) -> str:
+    """An intrinsic: the first `count` strings of the state's input (a flattened `padded`),
+    joined. The language has no join, so `count` placeholders take the strings and the blanks
+    after them; each string brings its own line break."""
+    items = ", ".join(f"States.ArrayGetItem($, {i})" for i in range(count))
+    return f"States.Format('{'{}' * count}', {items})"
 
 
 def _retry(task: sfn.TaskStateBase, errors: list[str] = RETRYABLE) -> sfn.TaskStateBase:
@@ -87,7 +100,8 @@ def _outcome(
             "ok": outcome == "OK",
             "retentionProblem": retention_problem,
             "elapsedSeconds.$": "$.clock.elapsed",
-            "line.$": f"States.Format('{line}', {', '.join(args)})",
+            # Each line brings its own break: the alert joins them as they are.
+            "line.$": f"States.Format('\n{line}', {', '.join(args)})",
         },
     )
 
@@ -146,14 +160,25 @@ class Tracker(Construct):
             iam_action="opsworks-cm:DescribeBackups",
             iam_resources=["*"],
             parameters={"BackupId.$": "$.backup.backupId"},
-            result_selector={"status.$": "States.ArrayGetItem($.Backups[*].Status, 0)"},
+            result_selector={
+                "status.$": "States.ArrayGetItem($.Backups[*].Status, 0)",
+                # [[StatusDescription], [NO_REASON]]: the first of it flattened is the service's
+                # words when it gave any (an absent field yields no item, not an error).
+                "said.$": "States.Array($.Backups[*].StatusDescription, "
+                f"States.Array('{NO_REASON}'))",
+            },
             result_path="$.describe",
         )
         _retry(describe)
         count = sfn.Pass(
             self,
             "CountTime",
-            parameters={"elapsed.$": "States.MathAdd($.clock.elapsed, $.pollSeconds)"},
+            parameters={
+                "elapsed.$": "States.MathAdd($.clock.elapsed, $.pollSeconds)",
+                # The service's words at this poll, flat: [StatusDescription..., NO_REASON].
+                # Flattening takes a path outside an intrinsic, which the line's cannot be.
+                "said.$": "$.describe.said[*][*]",
+            },
             result_path="$.clock",
         )
 
@@ -177,7 +202,8 @@ class Tracker(Construct):
             "DeleteRefused",
             parameters={
                 "backupId.$": "$.backupId",
-                "refused.$": "States.Format('{}: {}', $.error.Error, $.error.Cause)",
+                "refused.$": "States.Format('{} ({}: {})', $.backupId, $.error.Error, "
+                "$.error.Cause)",
             },
         )
         delete.add_catch(refused, errors=["States.ALL"], result_path="$.error")
@@ -191,11 +217,13 @@ class Tracker(Construct):
             items_path="$.backup.deferredDeletes",
             item_selector={"backupId.$": "$$.Map.Item.Value"},
             max_concurrency=1,
-            result_selector={"deletions.$": "States.JsonToString($)"},
+            # The deletions as a text for the choice below, and as they are for the alert.
+            result_selector={"deletions.$": "States.JsonToString($)", "each.$": "$"},
             result_path="$.retention",
         )
         apply_deletes.item_processor(delete)
 
+        refusals = "$.retention.each[*].refused"
         ok = _outcome(
             self,
             "BackupOk",
@@ -208,46 +236,66 @@ class Tracker(Construct):
             self,
             "BackupOkRetentionProblem",
             "OK",
-            "{}: backup {} is OK. Retention problem, the deferred deletions: {}.",
+            "{}: backup {} is OK, but {} of the old backups it replaces could not be deleted, "
+            "first {}. They stay and count toward the manual-backup limit of the account. To do: "
+            "nothing, the next run tries again; or delete them by hand (aws opsworkscm "
+            "delete-backup --backup-id ID).",
             "$.backup.serverName",
             "$.backup.backupId",
-            "$.retention.deletions",
+            f"States.ArrayLength({refusals})",
+            f"States.ArrayGetItem({refusals}, 0)",
             retention_problem=True,
         )
         failed = _outcome(
             self,
             "BackupFailed",
             "FAILED",
-            "{}: backup {} ended {}.",
+            '{}: backup {} ended {} (OpsWorks CM: "{}"). Its old backups were kept. To do: read '
+            "the server events (aws opsworkscm describe-events --server-name {}), fix the cause, "
+            "then back it up again (owcm-backup run --servers {}, or invoke the function with "
+            "the server named in servers).",
             "$.backup.serverName",
             "$.backup.backupId",
             "$.describe.status",
+            "States.ArrayGetItem($.clock.said, 0)",
+            "$.backup.serverName",
+            "$.backup.serverName",
         )
         timed_out = _outcome(
             self,
             "BackupTimedOut",
             "TIMED_OUT",
-            "{}: backup {} was still IN_PROGRESS after {} seconds, its deadline.",
+            "{}: backup {} was still IN_PROGRESS after {} seconds, its deadline. Its old backups "
+            "were kept. To do: check it (aws opsworkscm describe-backups --backup-id {}); if it "
+            "ends OK the next run applies retention, if not back the server up again.",
             "$.backup.serverName",
             "$.backup.backupId",
             "$.clock.elapsed",
+            "$.backup.backupId",
         )
         vanished = _outcome(
             self,
             "BackupVanished",
             "VANISHED",
-            "{}: backup {} no longer exists.",
+            "{}: backup {} no longer exists (it, or its server, was deleted). Its old backups "
+            "were kept. To do: check the server (aws opsworkscm describe-servers --server-name "
+            "{}) and back it up again if it is still there.",
             "$.backup.serverName",
             "$.backup.backupId",
+            "$.backup.serverName",
         )
         untracked = _outcome(
             self,
             "TrackingFailed",
             "ERROR",
-            "{}: backup {} could not be followed ({}).",
+            "{}: backup {} could not be followed ({}: {}). Its old backups were kept. To do: "
+            "check it (aws opsworkscm describe-backups --backup-id {}); if it is OK the next run "
+            "applies retention.",
             "$.backup.serverName",
             "$.backup.backupId",
             "$.error.Error",
+            "$.error.Cause",
+            "$.backup.backupId",
         )
         describe.add_catch(
             vanished, errors=["OpsWorksCm.ResourceNotFoundException"], result_path="$.error"
@@ -317,6 +365,7 @@ class Tracker(Construct):
                 "anyFailed.$": "States.ArrayContains($.results[*].ok, false)",
                 "anyRetentionProblem.$": "States.ArrayContains($.results[*].retentionProblem, "
                 "true)",
+                "lines.$": padded("$.results[*].line", MAP_CONCURRENCY),
             },
             result_path="$.summary",
         )
@@ -325,10 +374,14 @@ class Tracker(Construct):
             "Alert",
             topic=topic,
             subject="OpsWorks CM backup needs attention",
+            # The lines, flat: one execution follows at most MAP_CONCURRENCY backups (the
+            # orchestrator's batch). The state's own output stays its input (the result is
+            # discarded), so the run's id comes from the execution's input.
+            input_path="$.summary.lines[*][*]",
             message=sfn.TaskInput.from_json_path_at(
-                "States.Format('OpsWorks CM backup run {} did not end cleanly.\n\n"
-                "Per backup: {}\n\n" + WHAT_TO_DO + "', $.runId, "
-                "States.JsonToString($.results[*].line))"
+                "States.Format('OpsWorks CM backup run {} needs attention.\n{}\n\n"
+                + CLOSING
+                + f"', $$.Execution.Input.runId, {joined(MAP_CONCURRENCY)}, $$.Execution.Id)"
             ),
             result_path=sfn.JsonPath.DISCARD,
         )

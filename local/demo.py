@@ -19,11 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from local import MODELS_DIR, fleet
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock
 from local.emulator.faults import PollTime
+
+if TYPE_CHECKING:
+    from backup_orchestrator.cli.follow import Waited
 
 EMULATED_SECONDS_PER_POLL = 60
 BACKUP_MINUTES = 4
@@ -83,7 +86,6 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from backup_orchestrator.cli import format_report
     from backup_orchestrator.handler import lambda_handler
     from backup_orchestrator.settings import get_settings
     from local.cloud import LocalCloud, synthesize
@@ -153,6 +155,7 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
         alerts = cloud.alerts()
         after = _quota(emulator)
         final = {b.backup_id: b.status for b in emulator.backend.backups.values()}
+        reasons = {b.backup_id: b.status_description for b in emulator.backend.backups.values()}
 
     get_settings.cache_clear()
     facts = {
@@ -164,7 +167,7 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
         "quotaAfter": after,
         "final": final,
     }
-    _print_summary(out, facts, demo_fleet, format_report)
+    _print_summary(out, facts, demo_fleet, reasons)
     return facts
 
 
@@ -178,28 +181,43 @@ def _quota(emulator: Emulator) -> dict[str, int]:
         }
 
 
+def _as_waited(report: dict[str, Any], final: dict[str, str], reasons: dict[str, str]) -> Waited:
+    """How the tracker left each new backup and its deferred deletions, as `run --wait` says it."""
+    from backup_orchestrator.cli.follow import VANISHED, Deletion, Done, Followed, Waited
+
+    def done(backup_id: str, ok: bool) -> Done:
+        if final.get(backup_id, "GONE") in ("DELETING", "GONE"):
+            return Done.DELETED
+        return Done.REFUSED if ok else Done.KEPT
+
+    followed = []
+    for result in report["results"]:
+        if result["outcome"] != "STARTED":
+            continue
+        status = final.get(result["backupId"], VANISHED)
+        deletions = [
+            Deletion(d["backupId"], d["reason"], done(d["backupId"], status == "OK"))
+            for d in result["deferredDeletes"]
+        ]
+        reason = "" if status == "OK" else reasons.get(result["backupId"], "").rstrip(". ")
+        followed.append(
+            Followed(result["serverName"], result["backupId"], deletions, status, reason)
+        )
+    return Waited(followed, by_tracker=True)
+
+
 def _print_summary(
-    out: TextIO,
-    facts: dict[str, Any],
-    demo_fleet: fleet.Fleet,
-    format_report: Any,
+    out: TextIO, facts: dict[str, Any], demo_fleet: fleet.Fleet, reasons: dict[str, str]
 ) -> None:
+    from backup_orchestrator.cli.output import format_report
+
     report = facts["report"]
     final = facts["final"]
-    statuses = {
-        r["backupId"]: final.get(r["backupId"], "GONE") for r in report["results"] if r["backupId"]
-    }
-    out.write("\n" + format_report(report, statuses) + "\n")
+    out.write("\n" + format_report(report, _as_waited(report, final, reasons)) + "\n")
     retry = facts["retry"]
     if retry is not None:
-        statuses = {
-            r["backupId"]: final.get(r["backupId"], "GONE")
-            for r in retry["results"]
-            if r["backupId"]
-        }
-        out.write(
-            "\nThe slot's busy servers, tried again:\n" + format_report(retry, statuses) + "\n"
-        )
+        waited = _as_waited(retry, final, reasons)
+        out.write("\nThe slot's busy servers, tried again:\n" + format_report(retry, waited) + "\n")
 
     selected_tag = os.environ.get("SELECT_TAG", "opsworks-cm-backup=enabled")
     reported = {r["serverName"] for r in report["results"]}

@@ -136,7 +136,10 @@ def seed(emulator: Emulator, fleet: Fleet) -> None:
     backend = emulator.backend
     backend.config.manual_backup_limit = fleet.account.manual_backup_limit
     backend.config.server_limit = max(fleet.account.server_limit, len(fleet.servers))
-    backend.config.fail_backups = tuple(fleet.fail_backups)
+    # Added to what the account was already set to fail (the emulator's --fail-backups).
+    backend.config.fail_backups = tuple(
+        dict.fromkeys((*backend.config.fail_backups, *fleet.fail_backups))
+    )
     backend.config.deleting_counts_toward_limit = (
         backend.config.deleting_counts_toward_limit or fleet.account.deleting_counts_toward_limit
     )

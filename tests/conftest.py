@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +30,27 @@ from local.fleet import add_own_backup as seed_own_backup  # noqa: E402
 from local.runtime import LocalLambdaContext  # noqa: E402
 
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
+# The stock AWS CLI v1, which `make venv` installs off the PATH (see requirements-awscli.txt).
+AWS_CLI_V1 = Path(sys.prefix) / "awscli" / "bin" / "aws"
+
+
+# What a person's shell has that the tools under test read: no AWS settings of the test run's
+# and none of the function's (running the function in-process, the demo sets them).
+SHELL_VARIABLES = ("HOME", "LANG", "LC_ALL", "PATH", "TMPDIR", "USER")
+
+
+def operator_shell(**variables: str) -> dict[str, str]:
+    """A person's shell environment, with fake credentials and a region, plus `variables`."""
+    shell = {k: v for k, v in os.environ.items() if k in SHELL_VARIABLES}
+    shell.update(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1")
+    return {**shell, **variables}
+
+
+@pytest.fixture(scope="session")
+def aws_cli_v1() -> Path:
+    if not AWS_CLI_V1.is_file():
+        pytest.fail(f"{AWS_CLI_V1} is missing: `make venv` installs it")
+    return AWS_CLI_V1
 
 
 @pytest.fixture

@@ -88,12 +88,19 @@ class RetryEvent(ScheduledEvent):
 
 
 class ManualEvent(BaseModel):
-    """What a person sends with `aws lambda invoke`; every field is optional."""
+    """What a person sends with `aws lambda invoke`; every field is optional.
+
+    An event that names no servers and does not say `"dryRun": false` is a dry run: `{}` is what
+    `aws lambda invoke` sends without `--payload`, and an accidental invoke must not back up the
+    whole fleet and delete backups to make room. Named servers are backed up unless
+    `"dryRun": true`.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     servers: Annotated[list[StrictStr] | None, Field(min_length=1, max_length=200)] = None
-    dry_run: Annotated[StrictBool, Field(alias="dryRun")] = False
+    # None: not said, and then `dry_run` decides by whether servers are named.
+    dry_run_asked: Annotated[StrictBool | None, Field(alias="dryRun")] = None
     retain: Annotated[StrictInt | None, Field(ge=RETAIN_MIN, le=RETAIN_MAX)] = None
     description: Annotated[StrictStr | None, Field(max_length=MAX_DESCRIPTION)] = None
 
@@ -102,12 +109,26 @@ class ManualEvent(BaseModel):
     def _names(cls, names: list[str] | None) -> list[str] | None:
         return None if names is None else _server_names(names)
 
+    @field_validator("dry_run_asked", mode="before")
+    @classmethod
+    def _said(cls, value: Any) -> Any:
+        # Leaving dryRun out means "decide by the servers"; a null is a mistake, not a choice.
+        if value is None:
+            raise ValueError("must be true or false")
+        return value
+
     @field_validator("description")
     @classmethod
     def _printable(cls, text: str | None) -> str | None:
         if text is not None and not text.isprintable():
             raise ValueError("must be printable text on one line")
         return text
+
+    @property
+    def dry_run(self) -> bool:
+        if self.dry_run_asked is not None:
+            return self.dry_run_asked
+        return self.servers is None
 
 
 @dataclass(frozen=True)

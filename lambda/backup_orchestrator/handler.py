@@ -81,7 +81,9 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     def execute() -> dict[str, Any]:
         report = run(request, settings, services, remaining_ms=context.get_remaining_time_in_millis)
         _record_metrics(report, whole_selection=request.scheduled)
-        return report.to_json()
+        answer = report.to_json()
+        _log_report(answer)
+        return answer
 
     if request.dry_run:
         return execute()
@@ -118,6 +120,17 @@ def _once_per_slot(
     if not ran:
         logger.info("repeated delivery: returning the first run's report")
     return report
+
+
+def _log_report(report: dict[str, Any]) -> None:
+    """The report in the function's log, where a scheduled run's can be found (the schedule
+    keeps no answer) by its run_id: one line for the run; each server has its own line,
+    "server outcome" (after_run.log_servers), so a large fleet's report never outgrows a log
+    event (256 KB)."""
+    logger.info(
+        "run report",
+        extra={"report": {k: v for k, v in report.items() if k not in ("results", "compliance")}},
+    )
 
 
 def _record_metrics(report: RunReport, *, whole_selection: bool) -> None:

@@ -66,6 +66,8 @@ class Backup:
     created_at: datetime
     description: str = ""
     engine: str = ""
+    # The service's words about the status, for example why a backup FAILED.
+    status_description: str = ""
 
     @property
     def is_manual(self) -> bool:

@@ -28,6 +28,7 @@ from backup_orchestrator.retry import (
 
 if TYPE_CHECKING:
     from types_boto3_opsworkscm import OpsWorksCMClient
+    from types_boto3_opsworkscm.type_defs import ServerEventTypeDef
 
 T = TypeVar("T")
 # Tags are read this many servers at a time (every call still takes the client's pace).
@@ -197,6 +198,11 @@ class OpsWorksCM:
         with ThreadPoolExecutor(TAG_READERS) as pool:
             return list(pool.map(read, servers))
 
+    def events(self, server_name: str) -> list[ServerEventTypeDef]:
+        """The server's latest events, newest first (one page: what explains a failure)."""
+        answer = self._call(lambda: self.client.describe_events(ServerName=server_name))
+        return list(answer.get("ServerEvents", []))
+
     def tags(self, server: Server) -> dict[str, str]:
         tags: dict[str, str] = {}
         page: dict[str, Any] = {"ResourceArn": server.arn}
@@ -283,4 +289,5 @@ def to_backup(data: Any) -> Backup:
         created_at=data["CreatedAt"],
         description=data.get("Description") or "",
         engine=data.get("Engine", ""),
+        status_description=data.get("StatusDescription") or "",
     )

@@ -1,4 +1,8 @@
-"""python -m local.emulator: serve an emulated OpsWorks CM account on 127.0.0.1."""
+"""python -m local.emulator: serve an emulated OpsWorks CM account on 127.0.0.1.
+
+A fleet file seeds the account and sets what it states; options given on the command line win
+over it, and `--fail-backups` adds to the fleet's `failBackups`.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,29 @@ from local.emulator.backend import EmulatorConfig
 from local.emulator.http import make_server
 from local.emulator.wire import Emulator
 
+# Options that set the account (EmulatorConfig fields): left out, they are None and the fleet
+# file, else the default, decides.
+ACCOUNT_OPTIONS = (
+    "manual_backup_limit",
+    "server_limit",
+    "backup_seconds",
+    "server_seconds",
+    "delete_seconds",
+    "deleting_counts_toward_limit",
+)
 
-def _number(kind: Callable[[str], float], low: float, what: str) -> Callable[[str], float]:
+
+def _number(
+    kind: Callable[[str], float], low: float, what: str, high: float | None = None
+) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{what} must be a number, not {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{what} must be at least {low}, not {text}")
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{what} must be {bounds}, not {text}")
         return value
 
     return parse
@@ -34,39 +52,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add = parser.add_argument
     add(
         "--port",
-        type=_number(int, 0, "--port"),
+        type=_number(int, 0, "--port", high=65535),
         default=4580,
         help="TCP port; 0 picks a free one (default 4580)",
     )
     add(
         "--manual-backup-limit",
         type=_number(int, 0, "--manual-backup-limit"),
-        default=50,
-        help="account-wide manual backups (default 50)",
+        help="account-wide manual backups (default: the fleet file's, else 50)",
     )
     add(
         "--server-limit",
         type=_number(int, 0, "--server-limit"),
-        default=10,
-        help="servers in the account (default 10)",
+        help="servers in the account (default: the fleet file's, else 10)",
     )
     add(
         "--backup-seconds",
         type=_number(float, 0, "--backup-seconds"),
-        default=120.0,
         help="how long a backup stays IN_PROGRESS (default 120)",
     )
     add(
         "--server-seconds",
         type=_number(float, 0, "--server-seconds"),
-        default=60.0,
         help="how long CREATING, MODIFYING, UNDER_MAINTENANCE, RESTORING, DELETING last"
         " (default 60)",
     )
     add(
         "--delete-seconds",
         type=_number(float, 0, "--delete-seconds"),
-        default=5.0,
         help="how long a backup stays DELETING (default 5)",
     )
     add(
@@ -86,7 +99,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="GLOB",
         action="append",
         default=[],
-        help="backups of servers whose name matches end FAILED (repeatable)",
+        help="backups of servers whose name matches end FAILED (repeatable; added to the fleet "
+        "file's failBackups)",
     )
     add(
         "--latency-ms",
@@ -96,9 +110,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add(
         "--deleting-counts",
-        action="store_true",
+        dest="deleting_counts_toward_limit",
+        action=argparse.BooleanOptionalAction,
         help="a manual backup being deleted counts toward the limit until it is gone (the API "
-        "reference leaves it open; default: the slot is free once deletion starts)",
+        "reference leaves it open; default: the fleet file's, else the slot is free once "
+        "deletion starts)",
     )
     add("--region", default="us-east-1", help="region in ARNs (default us-east-1)")
     add(
@@ -110,25 +126,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = EmulatorConfig(
-        manual_backup_limit=int(args.manual_backup_limit),
-        server_limit=int(args.server_limit),
-        backup_seconds=args.backup_seconds,
-        server_seconds=args.server_seconds,
-        delete_seconds=args.delete_seconds,
-        fail_backups=tuple(args.fail_backups),
-        deleting_counts_toward_limit=args.deleting_counts,
-        region=args.region,
-    )
+def build(args: argparse.Namespace) -> Emulator:
+    """The emulated account: defaults, then the fleet file, then the command line.
+
+    Raises fleet.FleetError when the fleet file is not valid.
+    """
+    config = EmulatorConfig(region=args.region)
     emulator = Emulator(config, rate=args.rate, burst=int(args.burst), latency_ms=args.latency_ms)
     if args.fleet:
-        try:
-            fleet.seed(emulator, fleet.load(args.fleet))
-        except fleet.FleetError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        fleet.seed(emulator, fleet.load(args.fleet))
+    for field in ACCOUNT_OPTIONS:
+        value = getattr(args, field)
+        if value is not None:
+            setattr(config, field, value)
+    config.fail_backups = tuple(dict.fromkeys((*config.fail_backups, *args.fail_backups)))
+    return emulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        emulator = build(args)
+    except fleet.FleetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         server = make_server(emulator, "127.0.0.1", int(args.port))
     except OSError as exc:

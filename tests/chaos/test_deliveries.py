@@ -100,7 +100,7 @@ def test_slot_retried_after_a_crash_still_tracks_the_backups_the_slot_started(
 
 
 @pytest.mark.parametrize(
-    "manual", [{}, {"servers": ["chef-00", "chef-02"]}], ids=["all-tagged", "named"]
+    "manual", [{"dryRun": False}, {"servers": ["chef-00", "chef-02"]}], ids=["all-tagged", "named"]
 )
 def test_manual_run_during_scheduled_backups_starts_no_second_backup(
     emulator: Emulator, cloud: Cloud, manual: dict[str, Any]

@@ -166,7 +166,10 @@ def test_fuzzed_manual_events_are_refused_naming_the_field_or_run_safely(
         assert not names_missing, f"{case.event} ran with a server that does not exist"
         selected = named or TAGGED
         assert sorted(r["serverName"] for r in report["results"]) == sorted(selected)
-        if case.event.get("dryRun"):
+        # An event naming no servers is a dry run unless it says "dryRun": false.
+        dry_run = case.event.get("dryRun", not named)
+        assert report["dryRun"] is dry_run, case.event
+        if dry_run:
             outcomes["dry run"] += 1
             assert mutating(calls) == []
         else:

@@ -57,13 +57,12 @@ def test_boto3_talks_to_the_http_endpoint(endpoint: str) -> None:
     assert attributes == {"ServerLimit": 10, "ManualBackupLimit": 3}
 
 
-def test_stock_aws_cli_works_with_endpoint_url(endpoint: str) -> None:
+def test_stock_aws_cli_works_with_endpoint_url(endpoint: str, aws_cli_v1: Path) -> None:
     env = {**os.environ, "AWS_DATA_PATH": str(REPO_ROOT / "lambda" / "models")}
-    aws = Path(sys.executable).parent / "aws"
 
     result = subprocess.run(
         [
-            str(aws),
+            str(aws_cli_v1),
             "opsworkscm",
             "describe-servers",
             "--endpoint-url",
@@ -80,6 +79,12 @@ def test_stock_aws_cli_works_with_endpoint_url(endpoint: str) -> None:
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"Servers": []}
+
+
+def test_the_virtualenv_leaves_the_operators_aws_cli_alone() -> None:
+    # An activated virtualenv puts its bin/ first on PATH: an `aws` there would shadow the
+    # operator's AWS CLI v2 (whose --cli-binary-format v1 does not know).
+    assert not (Path(sys.executable).parent / "aws").exists()
 
 
 def test_cli_arguments_are_checked(tmp_path: Path) -> None:

@@ -252,7 +252,10 @@ def test_tracker_definition_loops_and_decides(template_json: dict[str, Any]) -> 
     }
     describe = loop["DescribeBackup"]
     assert describe["Resource"] == "arn:aws:states:::aws-sdk:opsworkscm:describeBackups"
-    assert describe["ResultSelector"] == {"status.$": "States.ArrayGetItem($.Backups[*].Status, 0)"}
+    assert describe["ResultSelector"] == {
+        "status.$": "States.ArrayGetItem($.Backups[*].Status, 0)",
+        "said.$": "States.Array($.Backups[*].StatusDescription, States.Array('no reason given'))",
+    }
     [retry] = describe["Retry"]
     assert "OpsWorksCm.ThrottlingException" in retry["ErrorEquals"]
     assert (retry["BackoffRate"], retry["MaxAttempts"], retry["JitterStrategy"]) == (2, 6, "FULL")

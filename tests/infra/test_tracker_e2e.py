@@ -95,10 +95,11 @@ def test_a_refused_retention_delete_leaves_the_backup_a_success_and_the_rest_del
     assert emulator.backend.backups[kept].status == "OK"
     assert emulator.backend.backups[deleted].status == "DELETING"
     [alert] = cloud.alerts()
-    assert f"chef-a: backup {new} is OK. Retention problem" in alert["message"]
-    assert kept in alert["message"]
-    assert "ValidationException" in alert["message"]
-    assert "legal hold" in alert["message"]
+    assert (
+        f"chef-a: backup {new} is OK, but 1 of the old backups it replaces could not be "
+        f"deleted, first {kept} (OpsWorksCm.ValidationException: The backup is locked by a legal "
+        "hold"
+    ) in alert["message"]
     metrics = metric_names()
     assert {"BackupsSucceeded", "RetentionDeleteFailures"} <= metrics
     assert "BackupsFailed" not in metrics
@@ -135,6 +136,81 @@ def test_failed_backup_alerts_fails_and_keeps_old_backups(
     assert "describe-events" in alert["message"]
     assert emulator.backend.backups[older].status == "OK"
     assert "BackupsFailed" in metric_names()
+
+
+def test_the_alert_is_written_for_a_person(emulator: Emulator, cloud: LocalCloud) -> None:
+    # Given one execution following a backup that ends OK, one whose old backup cannot be
+    # deleted, one the service fails and one that vanishes
+    emulator.config.fail_backups = ("puppet-*",)
+    for name in ("chef-ok", "chef-locked", "puppet-bad"):
+        emulator.backend.add_server(
+            name, engine="Puppet" if name.startswith("puppet") else "ChefAutomate"
+        )
+    locked = add_own_backup(emulator, "chef-locked", 2)
+    kept = add_own_backup(emulator, "puppet-bad", 2)
+    new = {
+        name: emulator.backend.op_create_backup({"ServerName": name}, "caller")["Backup"][
+            "BackupId"
+        ]
+        for name in ("chef-ok", "chef-locked", "puppet-bad")
+    }
+    gone = "chef-gone-20200101000000000"
+
+    def refuse(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "DeleteBackup" and params.get("BackupId") == locked:
+            return ValidationException("The backup is locked by a legal hold")
+        return None
+
+    emulator.faults.append(refuse)
+
+    # When the tracker follows them to the end
+    result = run_tracker(
+        cloud,
+        [
+            {"serverName": "chef-ok", "backupId": new["chef-ok"], "deferredDeletes": []},
+            {
+                "serverName": "chef-locked",
+                "backupId": new["chef-locked"],
+                "deferredDeletes": [locked],
+            },
+            {"serverName": "puppet-bad", "backupId": new["puppet-bad"], "deferredDeletes": [kept]},
+            {"serverName": "chef-gone", "backupId": gone, "deferredDeletes": []},
+        ],
+    )
+
+    # Then one alert says, one line per backup, what happened, the service's reason and what
+    # to do; no JSON
+    assert result["status"] == "FAILED"
+    [alert] = cloud.alerts()
+    lines = [line.strip() for line in alert["message"].splitlines() if line.strip()]
+    assert lines[0] == "OpsWorks CM backup run run-1 needs attention."
+    retention = lines.pop(2)
+    assert retention.startswith(
+        f"chef-locked: backup {new['chef-locked']} is OK, but 1 of the old backups it replaces "
+        f"could not be deleted, first {locked} (OpsWorksCm.ValidationException: The backup is "
+        "locked by a legal hold"
+    )
+    assert retention.endswith(
+        "They stay and count toward the manual-backup limit of the account. To do: nothing, the "
+        "next run tries again; or delete them by hand (aws opsworkscm delete-backup --backup-id "
+        "ID)."
+    )
+    assert lines[1:4] == [
+        f"chef-ok: backup {new['chef-ok']} is OK.",
+        f'puppet-bad: backup {new["puppet-bad"]} ended FAILED (OpsWorks CM: "The backup '
+        "failed (emulator set to fail servers matching 'puppet-*').\"). Its old backups were kept. "
+        "To do: read the server events (aws opsworkscm describe-events --server-name "
+        "puppet-bad), fix the cause, then back it up again (owcm-backup run --servers "
+        "puppet-bad, or invoke the function with the server named in servers).",
+        f"chef-gone: backup {gone} no longer exists (it, or its server, was deleted). Its old "
+        "backups were kept. To do: check the server (aws opsworkscm describe-servers "
+        "--server-name chef-gone) and back it up again if it is still there.",
+    ]
+    assert lines[4].startswith("Each backup that needs attention says what to do.")
+    assert lines[4].endswith(f"Tracker execution: {result['executionArn']}")
+    assert len(lines) == 5
+    assert "[" not in alert["message"] and "{" not in alert["message"]
+    assert emulator.backend.backups[kept].status == "OK"
 
 
 def test_backup_that_never_finishes_hits_the_deadline(

@@ -142,6 +142,75 @@ def test_dry_run_changes_nothing_and_says_what_would_happen(
     assert cloud.idempotency_records() == []
 
 
+def test_an_empty_invoke_only_reports_what_a_run_would_do(emulator: Emulator, cloud: Cloud) -> None:
+    # Given a full account, where a real run would delete a backup to make room
+    emulator.config.manual_backup_limit = 2
+    emulator.backend.add_server("chef-prod")
+    tag(emulator, "chef-prod", **{"opsworks-cm-backup:retain": "1"})
+    for days in (1, 2):
+        add_own_backup(emulator, "chef-prod", days)
+
+    # When the function is invoked without a payload (the AWS CLI then sends {})
+    report = lambda_handler({}, FakeLambdaContext())
+
+    # Then it is a dry run: the plan is reported and nothing is created or deleted
+    assert report["dryRun"] is True
+    assert results(report)["chef-prod"]["outcome"] == "PLANNED"
+    assert results(report)["chef-prod"]["deleted"] != []
+    assert mutating_calls(emulator) == []
+    assert cloud.executions() == []
+
+
+def test_every_tagged_server_is_backed_up_by_hand_when_the_event_says_dry_run_false(
+    emulator: Emulator, cloud: Cloud
+) -> None:
+    emulator.backend.add_server("chef-prod")
+    emulator.backend.add_server("chef-untagged")
+    tag(emulator, "chef-prod")
+
+    report = lambda_handler({"dryRun": False}, FakeLambdaContext())
+
+    assert report["dryRun"] is False
+    assert {name: r["outcome"] for name, r in results(report).items()} == {"chef-prod": "STARTED"}
+    assert mutating_calls(emulator) == ["CreateBackup"]
+
+
+def test_a_scheduled_runs_report_is_in_the_log_under_its_run_id(
+    emulator: Emulator, cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.backend.add_server("chef-prod")
+    emulator.backend.add_server("chef-busy", status="UNDER_MAINTENANCE")
+    tag(emulator, "chef-prod", "chef-busy")
+    log_stream = io.StringIO()
+    monkeypatch.setattr(handler.logger.registered_handler, "stream", log_stream)
+
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    logged = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    mine = [entry for entry in logged if entry.get("run_id") == report["runId"]]
+    [run_line] = [entry for entry in mine if entry["message"] == "run report"]
+    assert run_line["report"] == {
+        k: v for k, v in report.items() if k not in ("results", "compliance")
+    }
+    # Each server has its own line: what it got, and where it stands against its RPO.
+    servers = {e["server"]: e for e in mine if e["message"] == "server outcome"}
+    judged = {c["serverName"]: c for c in report["compliance"]}
+    assert set(servers) == {r["serverName"] for r in report["results"]}
+    for result in report["results"]:
+        line = servers[result["serverName"]]
+        assert (line["outcome"], line["reason"], line.get("backup_id")) == (
+            result["outcome"],
+            result["reason"],
+            result["backupId"],
+        )
+        assert (line.get("retain_asked"), line.get("retain_granted")) == (
+            result["retain"]["asked"],
+            result["retain"]["granted"],
+        )
+        assert line["compliant"] == judged[result["serverName"]]["compliant"]
+        assert line["rpo_hours"] == judged[result["serverName"]]["rpoHours"]
+
+
 def test_same_slot_delivered_twice_backs_up_once(emulator: Emulator, cloud: Cloud) -> None:
     emulator.backend.add_server("chef-prod")
     tag(emulator, "chef-prod")

@@ -1,18 +1,21 @@
-"""owcm-backup against the emulator: tables, JSON, and one-line errors."""
+"""owcm-backup against the emulator: tables, JSON, exit codes, and one-line errors."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from moto import mock_aws
 
 from backup_orchestrator.cli import main
 from local.emulator import Emulator, ManualClock
 from local.emulator.backend import MUTATING_OPERATIONS
+from local.emulator.faults import RandomErrors
 from tests.conftest import add_own_backup
 
 TAG = {"opsworks-cm-backup": "enabled"}
@@ -32,6 +35,34 @@ def fleet(emulator: Emulator, clock: ManualClock) -> Emulator:
     return emulator
 
 
+@pytest.fixture
+def time_passes(fleet: Emulator, clock: ManualClock) -> None:
+    """Each check of the backups finds them a backup's length older."""
+
+    def advance(operation: str, params: dict[str, object]) -> None:
+        if operation == "DescribeBackups":
+            clock.advance(fleet.config.backup_seconds)
+
+    fleet.faults.append(advance)
+
+
+def cli(argv: Sequence[str]) -> int:
+    """The exit code, whether the command returned it or argparse exited with it."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def mutations(emulator: Emulator) -> list[str]:
+    return [c.operation for c in emulator.calls if c.operation in MUTATING_OPERATIONS]
+
+
+def row(out: str, server: str) -> list[str]:
+    """The first row of `server` in the outcome table (the retention table lists it too)."""
+    return next(line.split() for line in out.splitlines() if line.startswith(f"{server} "))
+
+
 def test_plan_prints_a_table_and_changes_nothing(
     fleet: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -43,7 +74,8 @@ def test_plan_prints_a_table_and_changes_nothing(
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[4:7]}
     assert rows == {"chef-busy": "FAILED", "chef-prod": "PLANNED", "puppet-prod": "PLANNED"}
     assert "after OK  puppet-prod-" in out
-    assert [c for c in fleet.calls if c.operation in MUTATING_OPERATIONS] == []
+    assert "Selected: 3 tagged opsworks-cm-backup=enabled." in out
+    assert mutations(fleet) == []
 
 
 def test_plan_as_json(fleet: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,38 +86,146 @@ def test_plan_as_json(fleet: Emulator, capsys: pytest.CaptureFixture[str]) -> No
     assert [r["outcome"] for r in report["results"]] == ["PLANNED"]
 
 
-def test_run_wait_follows_backups_and_applies_retention(
-    fleet: Emulator, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+def test_servers_are_trimmed_around_commas_and_named_once(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def time_passes(operation: str, params: dict[str, object]) -> None:
-        if operation == "DescribeBackups":
-            clock.advance(fleet.config.backup_seconds)
+    code = main(["plan", "--json", "--servers", "chef-prod, puppet-prod", "--servers", "chef-prod"])
 
-    fleet.faults.append(time_passes)
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert sorted(r["serverName"] for r in report["results"]) == ["chef-prod", "puppet-prod"]
 
+
+def test_run_wait_follows_backups_applies_retention_and_says_so(
+    fleet: Emulator, time_passes: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(
-        [
-            "run",
-            "--wait",
-            "--poll",
-            "0.01",
-            "--servers",
-            "puppet-prod",
-            "--description",
-            "pre-upgrade",
-        ]
+        ["run", "--wait", "--poll", "0.01", "--servers", "puppet-prod", "--description", "pre"]
     )
 
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert code == 0
-    # The first row of the server in the outcome table (the retention table lists it too).
-    row = next(line.split() for line in out.splitlines() if line.startswith("puppet-prod "))
-    assert row[:2] == ["puppet-prod", "STARTED"]
-    assert row[4] == "OK"  # the FINAL column, on the server's own row
+    [server, outcome, backup_id, _, final, *_] = row(captured.out, "puppet-prod")
+    assert (server, outcome, final) == ("puppet-prod", "STARTED", "OK")
     statuses = sorted(
         b.status for b in fleet.backend.backups.values() if b.server_name == "puppet-prod"
     )
     assert statuses == ["DELETING", "DELETING", "OK"]
+    # Each deferred deletion is confirmed, not merely announced.
+    deferred = [line.split() for line in captured.out.splitlines() if "  after OK  " in line]
+    assert deferred and all(cells[4] == "deleted" for cells in deferred)
+    # Piped (not a terminal): plain progress lines naming the server, the backup and the time.
+    progress = captured.err.splitlines()
+    assert progress[0].startswith("following 1 backup, checking every 0.01s")
+    assert any(
+        line.startswith("[") and f"puppet-prod {backup_id}: OK after " in line for line in progress
+    )
+
+
+def test_run_wait_shows_why_the_service_failed_a_backup_and_exits_1(
+    fleet: Emulator, time_passes: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet.config.fail_backups = ("puppet-*",)
+
+    code = main(["run", "--wait", "--poll", "0.01", "--servers", "puppet-prod", "--json"])
+
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    [followed] = report["final"]["backups"]
+    assert code == 1
+    assert followed["status"] == "FAILED"
+    assert "emulator set to fail servers matching 'puppet-*'" in followed["reason"]
+    # Retention waits for a good backup: the old ones stay.
+    assert {d["done"] for d in followed["deletions"]} == {"kept"}
+    assert f"puppet-prod's backup {followed['backupId']} ended FAILED" in captured.err
+
+    main(["run", "--wait", "--poll", "0.01", "--servers", "puppet-prod"])
+    why = " ".join(row(capsys.readouterr().out, "puppet-prod")[5:])
+    assert why.startswith("backup ended FAILED: The backup failed (emulator set to fail")
+
+
+def test_run_exits_1_when_a_named_server_is_not_backed_up(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--servers", "chef-prod"]) == 0
+    capsys.readouterr()
+
+    # chef-prod's backup from the first run is still in progress: this run starts nothing.
+    code = main(["run", "--servers", "chef-prod"])
+
+    assert code == 1
+    assert row(capsys.readouterr().out, "chef-prod")[1] == "SKIPPED"
+    assert mutations(fleet) == ["CreateBackup"]
+
+
+def test_run_exits_1_when_the_tracker_did_not_start(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:no-such-tracker"
+    with mock_aws():
+        code = main(["run", "--servers", "chef-prod", "--tracker-arn", missing])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Tracker NOT started" in captured.out
+    assert "their deferred deletions will not be applied" in captured.out
+    assert "the tracker did not start" in captured.err
+    assert mutations(fleet) == ["CreateBackup"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["plan", "--select-tag", "opsworks-cm-backup=Enabled"], "chef-prod has opsworks-cm"),
+        (["run", "--select-tag", "backup=yes"], "none of the 3 servers in us-east-1 carries"),
+    ],
+)
+def test_a_selection_that_matches_nothing_says_why_and_exits_1(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    code = main(argv)
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("nothing selected: ")
+    assert expected in err
+    assert mutations(fleet) == []
+
+
+def test_an_account_without_servers_says_so(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan"]) == 1
+    assert "there is no OpsWorks CM server in us-east-1" in capsys.readouterr().err
+
+
+def test_throttling_is_paced_and_retried_like_the_function(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The account's servers are read only after five refusals in a row, one more than the CLI
+    # used to try.
+    fleet.faults.append(RandomErrors(1.0, seed=1, operations=["DescribeServers"], max_in_a_row=5))
+
+    code = main(["status"])
+
+    assert code == 0, capsys.readouterr().err
+    assert "Manual backups: 2 of 50 used" in capsys.readouterr().out
+
+
+@pytest.mark.chaos
+def test_throttling_that_outlasts_the_retries_says_what_to_do(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The account's servers are never read: every attempt is throttled.
+    fleet.faults.append(RandomErrors(1.0, seed=1, operations=["DescribeServers"]))
+
+    code = main(["status"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: AWS answered ThrottlingException: Rate exceeded (still ")
+    assert "throttled after 10 attempts" in err and "OPSWORKSCM_RATE" in err
+    assert len(fleet.calls_to("DescribeServers")) == 10
 
 
 def test_status_shows_servers_backups_and_quota(
@@ -181,7 +321,7 @@ def test_delete_orphans_without_confirmation_deletes_nothing(
 
     assert code == 2
     assert "confirm with --yes" in capsys.readouterr().err
-    assert [c for c in fleet.calls if c.operation in MUTATING_OPERATIONS] == []
+    assert mutations(fleet) == []
 
 
 def test_delete_orphans_with_yes_deletes_only_the_products_own(
@@ -207,22 +347,49 @@ def test_delete_orphans_can_include_others_backups_when_asked(
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["plan", "--retain", "0"], "field 'retain'"),
-        (["plan", "--servers", "ghost"], "no OpsWorks CM server named 'ghost'"),
-        (["plan", "--select-tag", "oops"], "SELECT_TAG='oops'"),
+        (["plan", "--retain", "0"], "argument --retain: Input should be greater than or equal"),
+        (["plan", "--retain", "50"], "argument --retain: Input should be less than or equal"),
+        (["plan", "--retain", "three"], "argument --retain: must be a whole number"),
+        (["plan", "--servers", "ghost"], "--servers: no OpsWorks CM server named 'ghost'"),
+        (["plan", "--servers", "chef prod"], "argument --servers: 'chef prod' is not an OpsWorks"),
+        (["plan", "--servers", " , "], "argument --servers: names no server"),
+        (["run", "--description", "two\nlines"], "argument --description: must be printable"),
+        (["plan", "--select-tag", "oops"], "argument --select-tag: must look like key=value"),
+        (["plan", "--retian", "3"], "unrecognized arguments: --retian 3 (did you mean --retain?)"),
+        (["plan", "--retian", "3"], "see `owcm-backup plan --help`"),
+        (["status", "--endpoint-url", "127.0.0.1:4580"], "--endpoint-url: must be a URL with its"),
+        (["run", "--poll", "0"], "argument --poll: must be more than 0"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(
+def test_bad_input_is_one_line_naming_the_flag_and_exit_2(
     fleet: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
 ) -> None:
-    code = main(argv)
+    code = cli(argv)
 
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1
     assert err.startswith("error: ")
     assert expected in err
-    assert [c for c in fleet.calls if c.operation in MUTATING_OPERATIONS] == []
+    assert mutations(fleet) == []
+
+
+def test_an_endpoint_from_the_environment_without_a_scheme_is_one_line(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_OPSWORKSCM", "127.0.0.1:4580")
+
+    code = cli(["status"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: Invalid endpoint: 127.0.0.1:4580")
+    assert err.count("\n") == 1
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("owcm-backup 0.")
 
 
 def test_unreachable_endpoint_is_one_line_not_a_traceback() -> None:
@@ -243,4 +410,5 @@ def test_unreachable_endpoint_is_one_line_not_a_traceback() -> None:
 
     assert result.returncode == 1
     assert result.stderr.startswith("error: Could not connect to the endpoint URL")
+    assert "OpsWorks CM answers in us-east-1, us-east-2" in result.stderr
     assert "Traceback" not in result.stderr

@@ -59,10 +59,27 @@ def test_a_retried_invocation_keeps_its_run_id() -> None:
     assert other.run_id != first.run_id
 
 
-def test_empty_manual_event_runs_over_tagged_servers() -> None:
-    request = parse_event({}, request_id="x")
+@pytest.mark.parametrize(
+    ("event", "dry_run"),
+    [
+        # What `aws lambda invoke` sends without --payload: harmless, it only reports.
+        ({}, True),
+        ({"retain": 3, "description": "x"}, True),
+        ({"servers": None}, True),
+        # The whole tagged fleet is backed up only when the event says so.
+        ({"dryRun": False}, False),
+        ({"servers": ["chef-prod"]}, False),
+        ({"servers": ["chef-prod"], "dryRun": True}, True),
+        ({"dryRun": True}, True),
+    ],
+)
+def test_a_manual_event_naming_no_servers_is_a_dry_run_unless_it_says_otherwise(
+    event: dict[str, Any], dry_run: bool
+) -> None:
+    request = parse_event(event, request_id="x")
 
-    assert (request.servers, request.dry_run, request.retain) == (None, False, None)
+    assert request.dry_run is dry_run
+    assert request.servers == (tuple(event["servers"]) if event.get("servers") else None)
 
 
 @pytest.mark.parametrize(
@@ -77,6 +94,7 @@ def test_empty_manual_event_runs_over_tagged_servers() -> None:
         ({"servers": [7]}, "servers.0"),
         ({"dryRun": "yes"}, "dryRun"),
         ({"dryRun": 1}, "dryRun"),
+        ({"dryRun": None}, "dryRun"),
         ({"retain": 0}, "retain"),
         ({"retain": 50}, "retain"),
         ({"retain": "5"}, "retain"),
