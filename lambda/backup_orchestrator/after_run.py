@@ -249,6 +249,7 @@ def log_servers(report: RunReport) -> None:
                 "backup_id": result.backup_id,
                 "deleted": [d.backup_id for d in result.deleted],
                 "deferred_deletes": [d.backup_id for d in result.deferred_deletes],
+                "warnings": result.warnings,
                 "retain_asked": result.retain.asked,
                 "retain_granted": result.retain.granted,
                 "compliant": verdict.compliant if verdict else None,
