@@ -38,8 +38,10 @@ class Target:
     sources: tuple[str, ...]  # paths in the stage
     tests: tuple[str, ...]
     # Mutants run one at a time: the tests synthesize with jsii, whose one Node.js process a
-    # forked child inherits and must not share with a sibling.
-    serial: bool = False
+    # forked child inherits and must not share with a sibling. Each test also synthesizes for
+    # itself (the suite shares one synth a session): mutmut picks a mutant's tests by the calls
+    # each test made, and a shared synth would count only for the first test that asked for it.
+    synthesizes: bool = False
 
 
 TARGETS = {
@@ -58,13 +60,24 @@ TARGETS = {
     "tracker-definition": Target(
         ("infra/tracker.py",),
         (
-            "tests/infra/test_stack.py",
             "tests/infra/test_definition.py",
-            "tests/infra/test_tracker_e2e.py",
+            "tests/infra/test_stack.py::test_tracker_is_standard_logged_and_traced",
+            "tests/infra/test_stack.py::test_tracker_logs_to_a_vended_logs_group",
         ),
-        serial=True,
+        synthesizes=True,
     ),
 }
+PER_TEST_SYNTH = """
+
+@pytest.fixture
+def template_json(tmp_path: Path) -> dict[str, Any]:  # mutation testing: a synth per test
+    return synthesize(outdir=tmp_path)
+
+
+@pytest.fixture
+def template(template_json: dict[str, Any]) -> Template:
+    return Template.from_json(template_json)
+"""
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 
 
@@ -96,6 +109,9 @@ def stage(name: str, target: Target) -> Path:
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not chaos"]\n'
     )
     (where / "pyproject.toml").write_text(pyproject)
+    if target.synthesizes:
+        with (where / "tests" / "infra" / "conftest.py").open("a") as conftest:
+            conftest.write(PER_TEST_SYNTH)
     return where
 
 
@@ -103,7 +119,7 @@ def mutate(name: str, target: Target) -> dict[str, str]:
     """Run mutmut for one target; return mutant name -> status."""
     where = stage(name, target)
     mutmut = Path(sys.executable).parent / "mutmut"
-    children = "1" if target.serial else str(os.cpu_count() or 2)
+    children = "1" if target.synthesizes else str(os.cpu_count() or 2)
     env = {**os.environ, "AWS_DATA_PATH": str(where / "lambda" / "models")}
     subprocess.run(
         [str(mutmut), "run", "--max-children", children],

@@ -4,6 +4,7 @@ validator, with the virtualenv's Node.js (both installed by `make venv`)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,20 @@ VENV = Path(sys.executable).parent.parent
 NODE = VENV / "bin" / "node"
 ASL_VALIDATOR = VENV / "asl" / "node_modules" / "asl-validator" / "dist" / "bin"
 ASL_VALIDATOR /= "asl-validator.js"
+
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tracker-definition.json"
+
+
+def test_the_definition_is_the_reviewed_one(template_json: dict[str, Any]) -> None:
+    # Every state, path, retry and catch of the tracker, as reviewed: a change to the definition
+    # shows here as a diff to read and commit (UPDATE_SNAPSHOTS=1 rewrites the file), and the
+    # tests below and in test_tracker_e2e.py say whether it still behaves.
+    synthesized = definition(template_json)
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(json.dumps(synthesized, indent=2, sort_keys=True) + "\n")
+
+    assert synthesized == json.loads(SNAPSHOT.read_text())
 
 
 def asl_validate(definition: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
