@@ -51,7 +51,7 @@ TARGETS = {
     ),
     "orchestrator": Target(
         (f"{PACKAGE}/orchestrator.py",),
-        ("tests/orchestrator", "tests/chaos", "tests/tools/test_cli.py"),
+        ("tests/orchestrator", "tests/chaos"),
     ),
     "retry": Target(
         (f"{PACKAGE}/retry.py",),
@@ -61,8 +61,12 @@ TARGETS = {
         ("infra/tracker.py",),
         (
             "tests/infra/test_definition.py",
+            "tests/infra/test_stack.py::test_tracker_role_has_exactly_the_actions_it_uses",
             "tests/infra/test_stack.py::test_tracker_is_standard_logged_and_traced",
             "tests/infra/test_stack.py::test_tracker_logs_to_a_vended_logs_group",
+            "tests/infra/test_stack.py::test_log_groups_have_retention",
+            "tests/infra/test_stack.py::test_what_holds_state_keeps_its_logical_id",
+            "tests/infra/test_variant.py::test_tracker_log_level_comes_from_context",
         ),
         synthesizes=True,
     ),

@@ -410,3 +410,29 @@ def test_cfn_lint_passes(cdk_out: Path, template_json: dict[str, Any]) -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_what_holds_state_keeps_its_logical_id(template_json: dict[str, Any]) -> None:
+    # A resource whose logical id changes is replaced by the next deploy: the tables would lose
+    # their items (a slot's claim, the history), the key and topic their subscriptions and
+    # policies, the tracker its running executions. Renaming one must be a decision, not a slip.
+    stateful = (
+        "AWS::DynamoDB::GlobalTable",
+        "AWS::KMS::Key",
+        "AWS::SNS::Topic",
+        "AWS::SQS::Queue",
+        "AWS::StepFunctions::StateMachine",
+        "AWS::Logs::LogGroup",
+        "AWS::Lambda::Function",
+    )
+    ids = {kind: sorted(resources(template_json, kind)) for kind in stateful}
+
+    assert ids == {
+        "AWS::DynamoDB::GlobalTable": ["HistoryC127576E", "IdempotencyC15CBC33"],
+        "AWS::KMS::Key": ["AlertsKey9E1197AF"],
+        "AWS::SNS::Topic": ["AlertsTopicCF7C81C9"],
+        "AWS::SQS::Queue": ["DeadLettersBBF8BAAB"],
+        "AWS::StepFunctions::StateMachine": ["TrackerStateMachineE6261FB4"],
+        "AWS::Logs::LogGroup": ["OrchestratorLogsDA257AF9", "TrackerLogs6F324061"],
+        "AWS::Lambda::Function": ["Orchestrator6EF1216F"],
+    }
