@@ -74,10 +74,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
-	$(BIN)/pytest -m "not chaos"
+	$(BIN)/pytest -m "not chaos" -n auto
 
 chaos: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
-	$(BIN)/pytest tests/chaos
+	$(BIN)/pytest tests/chaos -n auto
 
 mutation: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/python scripts/mutation.py $(ARGS)
