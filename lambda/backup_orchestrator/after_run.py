@@ -19,6 +19,7 @@ from backup_orchestrator import compliance, retry_schedule
 from backup_orchestrator.events import RunRequest
 from backup_orchestrator.history import History
 from backup_orchestrator.models import GONE, Backup, Outcome, Server
+from backup_orchestrator.planner import tagged_for_backup
 from backup_orchestrator.report import ComplianceReport, NextTryReport, RunReport
 from backup_orchestrator.settings import Settings
 
@@ -102,8 +103,7 @@ def _judged(
     remembered one that is not any more; in a manual run the servers it names."""
     if request.servers is not None:
         return [s for s in tagged if s.status != GONE], set(request.servers)
-    key, value = settings.select_tag
-    selected = {s.name for s in tagged if s.tags_error or s.tags.get(key) == value}
+    selected = {s.name for s in tagged if tagged_for_backup(s, settings.select_tag)}
     judged = [
         s for s in tagged if s.status != GONE and (s.name in selected or s.name in remembered)
     ]

@@ -152,9 +152,15 @@ def check_named(servers: Sequence[Server], names: Sequence[str] | None) -> None:
         )
 
 
+def tagged_for_backup(server: Server, select_tag: tuple[str, str]) -> bool:
+    """Whether the selection tag picks the server. One whose tags could not be read may be
+    picked, so it counts as picked (and fails, saying why) rather than silently left out."""
+    key, value = select_tag
+    return server.tags_error is not None or server.tags.get(key) == value
+
+
 def select(servers: Sequence[Server], policy: Policy) -> list[Server]:
-    """The servers this run is about, in a stable order. A server whose tags could not be read
-    may be selected, so it is included (and fails, saying why) rather than silently left out.
+    """The servers this run is about, in a stable order (named, or tagged: `tagged_for_backup`).
 
     Raises PlanningError when a named server does not exist.
     """
@@ -162,12 +168,11 @@ def select(servers: Sequence[Server], policy: Policy) -> list[Server]:
         check_named(servers, policy.servers)
         by_name = {s.name: s for s in servers}
         return [by_name[name] for name in sorted(set(policy.servers))]
-    key, value = policy.select_tag
     return sorted(
         (
             s
             for s in servers
-            if (s.tags_error is not None or s.tags.get(key) == value)
+            if tagged_for_backup(s, policy.select_tag)
             and (policy.within is None or s.name in policy.within)
         ),
         key=lambda s: s.name,

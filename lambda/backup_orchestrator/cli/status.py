@@ -16,7 +16,7 @@ from backup_orchestrator.cli.output import table
 from backup_orchestrator.cli.session import opsworkscm as _service
 from backup_orchestrator.cli.session import settings as _settings
 from backup_orchestrator.models import Backup, Server
-from backup_orchestrator.planner import Policy, orphaned, resolve_retain
+from backup_orchestrator.planner import Policy, orphaned, resolve_retain, tagged_for_backup
 
 
 def command_status(args: argparse.Namespace) -> int:
@@ -28,8 +28,7 @@ def command_status(args: argparse.Namespace) -> int:
     servers = service.with_tags(service.servers())
     backups = service.backups()
     quota = service.manual_backup_quota()
-    key, value = settings.select_tag
-    selected = {s.name for s in servers if s.tags_error or s.tags.get(key) == value}
+    selected = {s.name for s in servers if tagged_for_backup(s, settings.select_tag)}
     judged = compliance.evaluate(
         [s for s in servers if s.name in selected],
         selected,
