@@ -89,6 +89,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="backups of servers whose name matches end FAILED (repeatable)",
     )
     add(
+        "--restore-seconds",
+        type=_number(float, 0, "--restore-seconds"),
+        default=180.0,
+        help="how long a server created from a backup stays CREATING (default 180)",
+    )
+    add(
+        "--fail-restores",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="servers created from a backup of a server whose name matches end FAILED (repeatable)",
+    )
+    add(
         "--latency-ms",
         type=_number(float, 0, "--latency-ms"),
         default=0.0,
@@ -110,19 +123,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = EmulatorConfig(
+def config_of(args: argparse.Namespace) -> EmulatorConfig:
+    """The emulated account's behaviour as the command line asks for it."""
+    return EmulatorConfig(
         manual_backup_limit=int(args.manual_backup_limit),
         server_limit=int(args.server_limit),
         backup_seconds=args.backup_seconds,
         server_seconds=args.server_seconds,
         delete_seconds=args.delete_seconds,
         fail_backups=tuple(args.fail_backups),
+        restore_seconds=args.restore_seconds,
+        fail_restores=tuple(args.fail_restores),
         deleting_counts_toward_limit=args.deleting_counts,
         region=args.region,
     )
-    emulator = Emulator(config, rate=args.rate, burst=int(args.burst), latency_ms=args.latency_ms)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    emulator = Emulator(
+        config_of(args), rate=args.rate, burst=int(args.burst), latency_ms=args.latency_ms
+    )
     if args.fleet:
         try:
             fleet.seed(emulator, fleet.load(args.fleet))

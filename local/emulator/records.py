@@ -42,6 +42,10 @@ class EmulatorConfig:
     server_seconds: float = 60.0
     delete_seconds: float = 5.0
     fail_backups: tuple[str, ...] = ()
+    # A server created from a backup (CreateServer with BackupId) is CREATING this long; it
+    # ends FAILED instead of HEALTHY when the backup's server matches one of `fail_restores`.
+    restore_seconds: float = 180.0
+    fail_restores: tuple[str, ...] = ()
     # Whether a manual backup that is being deleted still counts toward the limit until it is
     # gone. The API reference does not say; the product must be right under both readings.
     deleting_counts_toward_limit: bool = False

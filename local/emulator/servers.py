@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import uuid
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from local.emulator.records import (
     SERVER_STATUSES,
     UPDATE_ALLOWED,
     WEEKDAYS,
+    Backup,
     Server,
 )
 
@@ -38,9 +40,10 @@ class ServerOperations(BackupOperations):
         at: datetime,
         why: str,
         seconds: float | None = None,
+        reason: str = "",
     ) -> None:
         """Put `server` in a passing state that ends in `then` after `seconds` (default
-        `server_seconds`)."""
+        `server_seconds`), with `reason` as its StatusReason then."""
         server.generation += 1
         generation = server.generation
         server.status = status
@@ -51,9 +54,12 @@ class ServerOperations(BackupOperations):
             current = self.servers.get(server.name)
             if current is server and server.generation == generation:
                 server.status = then
+                server.status_reason = reason
                 if status == "UNDER_MAINTENANCE":
                     server.maintenance_status = "SUCCESS"
-                self._event(server.name, when, f"Server {server.name} is now {then}.")
+                self._event(
+                    server.name, when, f"Server {server.name} is now {then}. {reason}".strip()
+                )
 
         self._after(at, self.config.server_seconds if seconds is None else seconds, finish)
 
@@ -173,18 +179,27 @@ class ServerOperations(BackupOperations):
     def op_create_server(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         now = self.settle()
         tags = self._checked_tags(params)
-        if "BackupId" in params:
-            source = self._backup(params["BackupId"])
+        source = self._backup(params["BackupId"]) if "BackupId" in params else None
+        if source is not None:
             if source.status != "OK":
                 raise ValidationException(
                     f"Backup {source.backup_id} is {source.status}; "
                     "only an OK backup can seed a server."
                 )
+            engine = source.server_fields["Engine"]
+            if engine != params["Engine"]:
+                raise ValidationException(
+                    f"Backup {source.backup_id} is of a {engine} server; it cannot seed a "
+                    f"{params['Engine']} server."
+                )
         server = self._new_server(params, now, "CREATING")
         server.tags = tags
-        self._pass_through(
-            server, "CREATING", "HEALTHY", now, f"Server {server.name} creation started."
-        )
+        if source is None:
+            self._pass_through(
+                server, "CREATING", "HEALTHY", now, f"Server {server.name} creation started."
+            )
+        else:
+            self._restore_into(server, source, now)
         self._schedule_window(server, now)
         secret_name = (
             "CHEF_AUTOMATE_ADMIN_PASSWORD"
@@ -194,6 +209,28 @@ class ServerOperations(BackupOperations):
         described = server.describe()
         described["EngineAttributes"] = [{"Name": secret_name, "Value": uuid.uuid4().hex}]
         return {"Server": described}
+
+    def _restore_into(self, server: Server, source: Backup, at: datetime) -> None:
+        """A new server created from `source`: CREATING for `restore_seconds`, then HEALTHY, or
+        FAILED when the emulator is set to fail restores of the backup's server."""
+        failing = [
+            g for g in self.config.fail_restores if fnmatch.fnmatchcase(source.server_name, g)
+        ]
+        reason = (
+            f"The restore from backup {source.backup_id} failed (emulator set to fail restores "
+            f"of servers matching {failing[0]!r})."
+            if failing
+            else ""
+        )
+        self._pass_through(
+            server,
+            "CREATING",
+            "FAILED" if failing else "HEALTHY",
+            at,
+            f"Server {server.name} creation from backup {source.backup_id} started.",
+            seconds=self.config.restore_seconds,
+            reason=reason,
+        )
 
     def op_delete_server(self, params: dict[str, Any], caller: str) -> dict[str, Any]:
         now = self.settle()
