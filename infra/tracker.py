@@ -18,8 +18,6 @@ than an index path, which moto's interpreter returns as a list.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -27,21 +25,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from backup_orchestrator.tracker import BATCH, TASK_RETRIES
+from backup_orchestrator.tracker import BATCH
+from infra.tasks import metric, retry
 
-METRIC_NAMESPACE = "OpsWorksCMBackup"
-SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
 # The most an inline Map runs in parallel; the orchestrator starts one execution per this many
 # backups (backup_orchestrator.tracker.BATCH), so every backup is polled from the start.
 MAP_CONCURRENCY = BATCH
-# Errors of the SDK integration worth retrying: throttling and the service's transient faults.
-RETRYABLE = [
-    "OpsWorksCm.ThrottlingException",
-    "OpsWorksCm.OpsWorksCmException",
-    "OpsWorksCm.InternalFailureException",
-    "OpsWorksCm.ServiceUnavailableException",
-    "States.Timeout",
-]
 GONE_OR_GOING = ["OpsWorksCm.ResourceNotFoundException", "OpsWorksCm.InvalidStateException"]
 # Inside a States.Format string: no single quotes.
 WHAT_TO_DO = (
@@ -53,18 +42,6 @@ WHAT_TO_DO = (
     "manual-backup limit of the account, and the next run tries again; the error says why "
     "(delete it by hand with aws opsworkscm delete-backup --backup-id ID if it must go now)."
 )
-
-
-def _retry(task: sfn.TaskStateBase, errors: list[str] = RETRYABLE) -> sfn.TaskStateBase:
-    task.add_retry(
-        errors=errors,
-        interval=Duration.seconds(2),
-        max_attempts=TASK_RETRIES,
-        backoff_rate=2,
-        max_delay=Duration.seconds(60),
-        jitter_strategy=sfn.JitterType.FULL,
-    )
-    return task
 
 
 def _outcome(
@@ -90,35 +67,6 @@ def _outcome(
             "line.$": f"States.Format('{line}', {', '.join(args)})",
         },
     )
-
-
-def _metric(scope: Construct, name: str, metric: str, value: Any) -> tasks.CallAwsService:
-    """Record one data point; metrics are best effort and never fail a backup."""
-    datum: dict[str, Any] = {
-        "MetricName": metric,
-        "Unit": "Count",
-        "Dimensions": [SERVICE_DIMENSION],
-    }
-    if isinstance(value, str):
-        datum["Value.$"] = value
-        datum["Unit"] = "Seconds"
-    else:
-        datum["Value"] = value
-    task = tasks.CallAwsService(
-        scope,
-        name,
-        service="cloudwatch",
-        action="putMetricData",
-        iam_action="cloudwatch:PutMetricData",
-        iam_resources=["*"],
-        parameters={"Namespace": METRIC_NAMESPACE, "MetricData": [datum]},
-        result_path=sfn.JsonPath.DISCARD,
-    )
-    _retry(task, ["States.TaskFailed"])
-    task.add_catch(
-        sfn.Pass(scope, f"{name}Skipped"), errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD
-    )
-    return task
 
 
 class Tracker(Construct):
@@ -149,7 +97,7 @@ class Tracker(Construct):
             result_selector={"status.$": "States.ArrayGetItem($.Backups[*].Status, 0)"},
             result_path="$.describe",
         )
-        _retry(describe)
+        retry(describe)
         count = sfn.Pass(
             self,
             "CountTime",
@@ -167,7 +115,7 @@ class Tracker(Construct):
             parameters={"BackupId.$": "$.backupId"},
             result_path=sfn.JsonPath.DISCARD,
         )
-        _retry(delete)
+        retry(delete)
         delete.add_catch(
             sfn.Pass(self, "AlreadyGone"), errors=GONE_OR_GOING, result_path=sfn.JsonPath.DISCARD
         )
@@ -181,7 +129,7 @@ class Tracker(Construct):
             },
         )
         delete.add_catch(refused, errors=["States.ALL"], result_path="$.error")
-        refused.next(_metric(self, "RecordRetentionFailure", "RetentionDeleteFailures", 1))
+        refused.next(metric(self, "RecordRetentionFailure", "RetentionDeleteFailures", 1))
         # The deletions as one text, [{"backupId": ...}, {"backupId": ..., "refused": ...}],
         # never empty: a JSONPath filter picking the refused ones fails in moto's interpreter
         # when none matches, the usual case.
@@ -254,9 +202,9 @@ class Tracker(Construct):
         )
         describe.add_catch(untracked, errors=["States.ALL"], result_path="$.error")
 
-        succeeded_metric = _metric(self, "RecordSuccess", "BackupsSucceeded", 1)
-        duration_metric = _metric(self, "RecordDuration", "BackupDuration", "$.elapsedSeconds")
-        failed_metric = _metric(self, "RecordFailure", "BackupsFailed", 1)
+        succeeded_metric = metric(self, "RecordSuccess", "BackupsSucceeded", 1)
+        duration_metric = metric(self, "RecordDuration", "BackupDuration", "$.elapsedSeconds")
+        failed_metric = metric(self, "RecordFailure", "BackupsFailed", 1)
         ok.next(succeeded_metric)
         ok_but_retention.next(succeeded_metric)
         succeeded_metric.next(duration_metric)
@@ -332,7 +280,7 @@ class Tracker(Construct):
             ),
             result_path=sfn.JsonPath.DISCARD,
         )
-        _retry(alert, ["States.TaskFailed"])
+        retry(alert, ["States.TaskFailed"])
         failure = sfn.Fail(
             self,
             "BackupsNeedAttention",

@@ -2,9 +2,9 @@
 
 `synthesize` builds the real CloudFormation template (offline, cdk-nag included). `LocalCloud`
 creates, inside an active `moto.mock_aws`, the pieces of that template the product runs on: the
-alert topic, the idempotency table and the tracker state machine with its *synthesized*
-definition (CloudFormation references resolved to the moto resources), and gives the
-orchestrator function's environment exactly as the template sets it.
+alert topic, the idempotency and history tables, and the tracker and restore drill state
+machines with their *synthesized* definitions (CloudFormation references resolved to the moto
+resources), and gives the orchestrator function's environment exactly as the template sets it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from local import MODELS_DIR
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# The stack's state machines, by the construct that makes each.
+MACHINES = ("Tracker", "Drill")
 PSEUDO = {
     "AWS::Partition": "aws",
     "AWS::Region": REGION,
@@ -128,16 +130,18 @@ class LocalCloud:
         for role_id, _ in _all(self.template, "AWS::IAM::Role"):
             self.physical[f"{role_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{role_id}"
 
-        machine_id, machine = _one(self.template, "AWS::StepFunctions::StateMachine")
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        arn = sfn.create_state_machine(
-            name="opsworks-cm-backup-tracker",
-            definition=self.definition(),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/tracker",
-            type=machine["Properties"].get("StateMachineType", "STANDARD"),
-        )["stateMachineArn"]
-        self.physical[machine_id] = arn
-        self.physical[f"{machine_id}.Name"] = "opsworks-cm-backup-tracker"
+        for kind in MACHINES:
+            machine_id, machine = self._machine(kind)
+            name = f"opsworks-cm-backup-{kind.lower()}"
+            arn = sfn.create_state_machine(
+                name=name,
+                definition=self.definition(kind),
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/{kind.lower()}",
+                type=machine["Properties"].get("StateMachineType", "STANDARD"),
+            )["stateMachineArn"]
+            self.physical[machine_id] = arn
+            self.physical[f"{machine_id}.Name"] = name
 
         # An operator's mailbox: an SQS queue subscribed to the alert topic.
         self.inbox = sqs.create_queue(QueueName="opsworks-cm-backup-alert-inbox")["QueueUrl"]
@@ -154,9 +158,19 @@ class LocalCloud:
         bodies = [json.loads(m["Body"]) for m in answer.get("Messages", [])]
         return [{"subject": b.get("Subject", ""), "message": b.get("Message", "")} for b in bodies]
 
-    def definition(self) -> str:
-        """The tracker's synthesized definition, references resolved."""
-        _, machine = _one(self.template, "AWS::StepFunctions::StateMachine")
+    def _machine(self, kind: str) -> tuple[str, dict[str, Any]]:
+        """The state machine of construct `kind` (one of MACHINES)."""
+        [found] = [
+            (logical, resource)
+            for logical, resource in _all(self.template, "AWS::StepFunctions::StateMachine")
+            if logical.startswith(f"{kind}StateMachine")
+        ]
+        return found
+
+    def definition(self, kind: str = "Tracker") -> str:
+        """A state machine's synthesized definition (`kind`: one of MACHINES), references
+        resolved."""
+        _, machine = self._machine(kind)
         text = resolve(machine["Properties"]["DefinitionString"], self.physical)
         json.loads(text)
         return str(text)
@@ -167,7 +181,15 @@ class LocalCloud:
 
     @property
     def tracker_arn(self) -> str:
-        return self.physical[_one(self.template, "AWS::StepFunctions::StateMachine")[0]]
+        return self.physical[self._machine("Tracker")[0]]
+
+    @property
+    def drill_arn(self) -> str:
+        return self.physical[self._machine("Drill")[0]]
+
+    def history_table(self) -> str:
+        [name] = [n for logical, n in self.physical.items() if logical.startswith("History")]
+        return name
 
     def function_environment(self) -> dict[str, str]:
         """The orchestrator's environment as synthesized, with the model path made local."""

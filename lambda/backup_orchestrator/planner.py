@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from backup_orchestrator import sharing
+from backup_orchestrator.drill_servers import is_drill_server
 from backup_orchestrator.models import (
     BACKUP_ALLOWED_STATES,
     BUSY_STATES,
@@ -42,6 +43,7 @@ from backup_orchestrator.sharing import Candidate
 
 _RETAIN_VALUE = re.compile(r"[0-9]{1,2}", re.ASCII)
 ADOPTED = "backup started by an earlier attempt of this run; it is followed now"
+DRILL_SERVER = "a restore drill's temporary server: never backed up (it is deleted after its drill)"
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ def select(servers: Sequence[Server], policy: Policy) -> list[Server]:
             for s in servers
             if (s.tags_error is not None or s.tags.get(key) == value)
             and (policy.within is None or s.name in policy.within)
+            and not is_drill_server(s)
         ),
         key=lambda s: s.name,
     )
@@ -233,6 +236,8 @@ def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | 
     if adopted is None:
         if server.status == GONE:
             return ServerPlan(name, Action.NOTHING, "the server no longer exists")
+        if is_drill_server(server):
+            return ServerPlan(name, Action.NOTHING, DRILL_SERVER)
         if server.tags_error:
             return ServerPlan(
                 name,

@@ -53,6 +53,11 @@ VARIANT_CONTEXT = {
     "powertoolsLayerArn": (
         "arn:aws-cn:lambda:cn-north-1:123456789012:layer:PowertoolsPython313Arm64:7"
     ),
+    "restoreDrill": "monthly",
+    "drillDeadlineSeconds": "3600",
+    "drillServiceRoleArn": "arn:aws:iam::123456789012:role/cm-service",
+    "drillInstanceProfileArn": "arn:aws:iam::123456789012:instance-profile/cm-ec2",
+    "drillInstanceRoleArn": "arn:aws:iam::123456789012:role/cm-ec2",
 }
 
 
@@ -108,15 +113,25 @@ def only(template_json: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]
     return logical, resource
 
 
-def definition(template_json: dict[str, Any]) -> dict[str, Any]:
-    """The tracker's definition, with references replaced by their logical ids."""
-    _, machine = only(template_json, "AWS::StepFunctions::StateMachine")
+def machine(template_json: dict[str, Any], kind: str = "Tracker") -> tuple[str, dict[str, Any]]:
+    """The state machine of construct `kind` (local.cloud.MACHINES: the tracker or the drill)."""
+    [(logical, resource)] = [
+        (k, v)
+        for k, v in resources(template_json, "AWS::StepFunctions::StateMachine").items()
+        if k.startswith(f"{kind}StateMachine")
+    ]
+    return logical, resource
+
+
+def definition(template_json: dict[str, Any], kind: str = "Tracker") -> dict[str, Any]:
+    """A state machine's definition, with references replaced by their logical ids."""
+    _, machine_ = machine(template_json, kind)
     names = {k: k for k in template_json["Resources"]}
-    parsed: dict[str, Any] = json.loads(resolve(machine["Properties"]["DefinitionString"], names))
+    parsed: dict[str, Any] = json.loads(resolve(machine_["Properties"]["DefinitionString"], names))
     return parsed
 
 
-__all__ = ["LocalCloud", "definition", "only", "resources", "stack_in_moto"]
+__all__ = ["LocalCloud", "definition", "machine", "only", "resources", "stack_in_moto"]
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from backup_orchestrator.tracker import TASK_RETRIES
-from infra.tracker import RETRYABLE
+from infra.tasks import RETRYABLE
 from local.cloud import LocalCloud
 from tests.infra.conftest import definition
 
