@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_orchestrator import compliance
 from backup_orchestrator.clients import opsworkscm_client, service_pace
+from backup_orchestrator.drill_command import add_drill_command, add_last_drills, print_last_drills
 from backup_orchestrator.events import InvalidRequestError, parse_event
 from backup_orchestrator.models import Backup, Outcome, Server
 from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown
@@ -282,6 +283,7 @@ def command_status(args: argparse.Namespace) -> int:
     verdicts = {c.server_name: c for c in judged}
     policy = Policy(select_tag=settings.select_tag, retain=settings.retain)
     rows = [_server_status(s, verdicts.get(s.name), backups, policy) for s in servers]
+    add_last_drills(args, rows)
     orphans = [_orphan(b) for b in orphaned(servers, backups)]
     late = any(r["selected"] and not r["compliant"] for r in rows)
     if args.json:
@@ -315,6 +317,7 @@ def command_status(args: argparse.Namespace) -> int:
             [_status_row(r) for r in rows],
         )
     )
+    print_last_drills(rows)
     reasons = [(r["serverName"], why) for r in rows for why in r["reasons"]]
     if reasons:
         print("\nWhy not compliant:\n" + "\n".join(f"  {name}: {why}" for name, why in reasons))
@@ -528,6 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     orphans.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     orphans.set_defaults(command=command_delete_orphans)
+    add_drill_command(commands, common)
     return parser
 
 
