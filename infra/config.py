@@ -118,7 +118,7 @@ class Config(BaseModel):
     # service's standard ones in the deploying account).
     restore_drill: Annotated[Frequency, Field(alias="restoreDrill")] = Frequency.OFF
     drill_deadline_seconds: Annotated[
-        int, Field(alias="drillDeadlineSeconds", ge=900, le=21_600)
+        int, Field(alias="drillDeadlineSeconds", ge=1800, le=21_600)
     ] = 7200
     drill_service_role_arn: Annotated[
         str | None, Field(alias="drillServiceRoleArn", pattern=_ROLE_ARN)

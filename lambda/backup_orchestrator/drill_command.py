@@ -188,7 +188,9 @@ def _run_here(
             result["secondsToHealthy"] = round(elapsed)
     except ERRORS as exc:
         result.update(outcome="ERROR", reason=f"the drill could not go on: {exc}")
-    result["cleanupConfirmed"] = _delete_here(service, name, poll=poll, sleep=sleep)
+    result["cleanupConfirmed"] = _delete_here(
+        service, name, within=payload["cleanupSeconds"], poll=poll, sleep=sleep
+    )
     if not result["cleanupConfirmed"]:
         result["reason"] += (
             f"; URGENT: {name} could not be deleted or its deletion confirmed: delete it now "
@@ -198,13 +200,13 @@ def _run_here(
 
 
 def _delete_here(
-    service: OpsWorksCM, name: str, *, poll: float, sleep: Callable[[float], None]
+    service: OpsWorksCM, name: str, *, within: int, poll: float, sleep: Callable[[float], None]
 ) -> bool:
     """Delete the drill server (asking again while it is not DELETING) and wait until it is
-    gone, at most CLEANUP_SECONDS on the service's clock. True when it is."""
+    gone, at most `within` seconds on the service's clock. True when it is."""
     began = service.now()
     try:
-        while (service.now() - began).total_seconds() < drill_servers.CLEANUP_SECONDS:
+        while (service.now() - began).total_seconds() < within:
             found = service.server_status(name)
             if found is None:
                 return True

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backup_orchestrator.models import GONE, Backup, Server
-from backup_orchestrator.tracker import HISTORY_BUDGET, RETRY_EVENTS, TASK_RETRIES
+from backup_orchestrator.tracker import HISTORY_BUDGET, RETRY_EVENTS, SKIP_EVENTS, TASK_RETRIES
 
 # The tags of a drill's temporary server (never the selection tag: it is never backed up).
 DRILL_OF = "opsworks-cm-backup:drill-of"
@@ -29,8 +29,9 @@ NAME_PREFIX = "drill-"
 # ServerName in the API model: [a-zA-Z][a-zA-Z0-9\-]*, at most 40 characters.
 NAME_MAX = 40
 SUFFIX_LENGTH = 6
-# How long a drill waits for its deleted server to be gone (the service deletes the server's
-# CloudFormation stack with it, which takes minutes).
+# How long a drill waits at most for its deleted server to be gone (the service deletes the
+# server's CloudFormation stack with it, which takes minutes): an hour, or the drill's deadline
+# when that is shorter (see cleanup_seconds).
 CLEANUP_SECONDS = 3600
 # The drill state machine's own limit, beyond the waits it counts, for the calls between them.
 CALLS_SECONDS = 900
@@ -58,10 +59,11 @@ COPIED = (
 OPTIONAL = ("KeyPair",)
 # History events of the drill's definition, without retries, as measured on the synthesized
 # definition in moto (tests/infra/test_drill_history.py keeps them true):
-DRILL_EVENTS = 0  # a whole drill on its longest path, without its polls
+DRILL_EVENTS = 70  # a whole drill on its longest path (OK, cleanup failed), without its polls
 POLL_EVENTS = 11  # Wait, DescribeServers, count the time, decide
 REDELETE_EVENTS = 5  # DeleteServer asked again within the cleanup
 DRILL_TASKS = 9  # the tasks outside the polls, each of which may retry
+SKIPPABLE = 4  # the metrics and the record: skipped when they still fail after their retries
 # The drill-expires tag's time, in UTC.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # An execution named by `execution_name`: a run id of this product (marker.py), then the server.
@@ -115,10 +117,15 @@ def is_drill_server(server: Server) -> bool:
     return DRILL_OF in server.tags
 
 
+def cleanup_seconds(deadline_seconds: int) -> int:
+    """How long a drill waits at most for its deleted server to be gone."""
+    return min(CLEANUP_SECONDS, deadline_seconds)
+
+
 def execution_seconds(deadline_seconds: int) -> int:
     """The drill state machine's own time limit: the wait for the source to be idle and the
     restore (each up to the deadline), the cleanup, and the calls between."""
-    return 2 * deadline_seconds + CLEANUP_SECONDS + CALLS_SECONDS
+    return 2 * deadline_seconds + cleanup_seconds(deadline_seconds) + CALLS_SECONDS
 
 
 def expires_at(started: datetime, deadline_seconds: int) -> datetime:
@@ -129,16 +136,19 @@ def expires_at(started: datetime, deadline_seconds: int) -> datetime:
 def drill_polls(deadline_seconds: int, poll_seconds: int) -> int:
     """The most polls of one drill: the wait for the source, the restore, the cleanup."""
     return 2 * math.ceil(deadline_seconds / poll_seconds) + math.ceil(
-        CLEANUP_SECONDS / poll_seconds
+        cleanup_seconds(deadline_seconds) / poll_seconds
     )
 
 
 def drill_history(polls: int) -> int:
     """The most history events one drill execution can write: every task retried to its limit,
-    and DeleteServer asked again at every poll of the cleanup."""
+    every metric skipped, and DeleteServer asked again at every poll."""
     retries = RETRY_EVENTS * TASK_RETRIES
     return (
-        DRILL_EVENTS + DRILL_TASKS * retries + polls * (POLL_EVENTS + REDELETE_EVENTS + 2 * retries)
+        DRILL_EVENTS
+        + DRILL_TASKS * retries
+        + SKIPPABLE * SKIP_EVENTS
+        + polls * (POLL_EVENTS + REDELETE_EVENTS + 2 * retries)
     )
 
 
@@ -200,7 +210,7 @@ def execution_input(
         "backupAgeSeconds": int((now - start.backup.created_at).total_seconds()),
         "pollSeconds": poll_seconds,
         "deadlineSeconds": deadline_seconds,
-        "cleanupSeconds": CLEANUP_SECONDS,
+        "cleanupSeconds": cleanup_seconds(deadline_seconds),
         # The history item's expiry (the table's TTL attribute).
         "expiration": int(now.timestamp()) + KEEP_SECONDS,
         "create": create_parameters(

@@ -483,6 +483,7 @@ def test_a_drill_is_over_at_the_latest_after_both_waits_the_cleanup_and_a_margin
 
 def test_the_poll_slows_only_when_a_drill_would_not_fit_its_history() -> None:
     assert drill_servers.drill_poll_seconds(7200, 60) == 60
+    assert drill_servers.drill_poll_seconds(60, 1) == 1  # a short deadline waits less to clean up
     slower = drill_servers.drill_poll_seconds(21_600, 10)
     assert slower > 10
     limit = HISTORY_BUDGET
