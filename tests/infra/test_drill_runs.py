@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+from backup_orchestrator.cli import main
 from backup_orchestrator.drill_runner import LEFT_RUNNING
 from backup_orchestrator.handler import lambda_handler
 from backup_orchestrator.planner import DRILL_SERVER
@@ -212,3 +213,27 @@ def test_a_manual_run_starts_no_drill_and_never_backs_up_a_drill_server(
     assert [(r["outcome"], r["reason"]) for r in report["results"]] == [("SKIPPED", DRILL_SERVER)]
     assert report["drills"] == [] and report["compliance"] == []
     assert emulator.calls_to("CreateBackup", "DeleteServer") == []
+
+
+def test_the_operators_drill_runs_in_the_same_state_machine_and_status_shows_it(
+    emulator: Emulator, clock: ManualClock, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.config.restore_seconds = 60
+    emulator.backend.add_server("chef-prod", tags=SELECTED)
+    backup = add_own_backup(emulator, "chef-prod", 1)
+
+    machine = ["--state-machine-arn", cloud.drill_arn]
+    code = main(["drill", "--servers", "chef-prod", "--wait", "--poll", "0.2", *machine])
+    drilled = capsys.readouterr().out
+    main(["status"])
+    status = capsys.readouterr().out
+    main(["status", "--json"])
+    [row] = json.loads(capsys.readouterr().out)["servers"]
+
+    assert code == 0
+    assert "chef-prod  OK" in drilled and "1 s" in drilled
+    assert drill_executions(cloud)[0].startswith("manual-")
+    assert (row["lastDrill"]["result"], row["lastDrill"]["backupId"]) == ("OK", backup)
+    assert row["lastDrill"]["cleanupConfirmed"] is True
+    last = status[status.index("Last restore drills:") :]
+    assert "chef-prod  OK" in last and "HEALTHY after 1 s" in last
