@@ -337,9 +337,12 @@ def from_context(context: dict[str, Any]) -> Config:
     try:
         return Config.model_validate(values)
     except ValidationError as exc:
+        # A key left out but checked against another is named by its field: give its key.
+        named = {field: key for key, field in ours.items()}
         raise ConfigError(
             "; ".join(
-                f"context key {key}={context.get(key, '')!r}: {message}"
+                f"context key {named.get(key, key)}={context.get(named.get(key, key), '')!r}: "
+                f"{message}"
                 for key, message in problems(exc)
             )
         ) from None
