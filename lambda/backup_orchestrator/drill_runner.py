@@ -109,13 +109,8 @@ def after_backups(
     """
     machine = settings.drill_state_machine_arn
     client = services.stepfunctions
-    if (
-        not request.scheduled
-        or request.attempt
-        or request.dry_run
-        or machine is None
-        or client is None
-    ):
+    # Only a scheduled run's first attempt (never a dry run: scheduled runs are not dry).
+    if not request.scheduled or request.attempt or machine is None or client is None:
         return []
     service = services.opsworkscm
     now = service.now()

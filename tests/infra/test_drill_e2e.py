@@ -143,10 +143,14 @@ def test_a_drill_whose_server_ends_failed_alerts_counts_and_deletes_it(
     emulator: Emulator, cloud: LocalCloud, chef: str
 ) -> None:
     emulator.config.fail_restores = ("chef-*",)
+    emulator.config.server_seconds = 180  # deleting it takes three polls
 
     payload, execution = drill(cloud, emulator)
 
     assert (execution["status"], execution["error"]) == ("FAILED", "DrillNeedsAttention")
+    # Deleted once: while it is DELETING the drill waits, it does not ask again.
+    asked = [c.params["ServerName"] for c in emulator.calls_to("DeleteServer")]
+    assert asked == [payload["drillServer"]]
     assert output(execution) == {}
     [alert] = cloud.alerts()
     assert alert["subject"] == "OpsWorks CM restore drill failed"
