@@ -75,6 +75,7 @@ def test_a_drill_that_fails_here_exits_1_with_the_servers_reason(
     emulator: Emulator, chef: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     emulator.config.fail_restores = ("chef-*",)
+    emulator.config.server_seconds = 180  # deleting it takes three polls
 
     code = main(["drill", "--servers", "chef-prod", "--wait", "--poll", "0.01"])
 
@@ -82,6 +83,8 @@ def test_a_drill_that_fails_here_exits_1_with_the_servers_reason(
     assert code == 1
     assert "chef-prod  FAILED" in out and "The restore from backup" in out
     assert list(emulator.backend.servers) == ["chef-prod"]
+    # Asked once: while it is DELETING the command waits, it does not ask again.
+    assert len(emulator.calls_to("DeleteServer")) == 1
 
 
 @pytest.mark.parametrize(
