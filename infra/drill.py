@@ -39,23 +39,69 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from backup_orchestrator.drill_servers import COPIED, OPTIONAL
-from infra.tasks import metric, retry
+from infra.drill_record import record_and_alert
+from infra.tasks import retry
 
 NOT_FOUND = ["OpsWorksCm.ResourceNotFoundException"]
 IDLE = ("RUNNING", "HEALTHY", "UNHEALTHY")
 # Inside a States.Format string: no single quotes.
-WHAT_TO_DO = (
-    "What to do: FAILED or TIMED_OUT means the backup could not be restored into a working "
-    "server within the deadline: restore it by hand (aws opsworkscm create-server with "
-    "--backup-id) to see why, and make sure a newer backup restores; until then, treat the "
-    "server as without a proven backup. ERROR is the drill itself failing (a permission, an "
-    "answer of the service): the line above says which. The server is drilled again when it is "
-    "next due."
-)
 CLEANUP_TO_DO = (
     "It is still running and costs money: delete it now (aws opsworkscm delete-server "
     "--server-name {}) and check that it is gone (aws opsworkscm describe-servers)."
 )
+
+
+SOURCE, BACKUP, DRILL = "$.sourceServer", "$.backupId", "$.drillServer"
+# Every result a drill can end with, by state name: its outcome (SKIPPED: nothing was created),
+# and a line (a States.Format template and its arguments) that the record and the alert quote.
+RESULTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "Restored": (
+        "OK",
+        "{}: backup {} ({} s old) restored into {}: HEALTHY after {} s.",
+        (SOURCE, BACKUP, "$.backupAgeSeconds", DRILL, "$.clocks.server.elapsed"),
+    ),
+    "RestoreFailed": (
+        "FAILED",
+        "{}: the server restored from backup {} ({}) ended FAILED after {} s: {}.",
+        (SOURCE, BACKUP, DRILL, "$.clocks.server.elapsed", "States.JsonToString($.server.reasons)"),
+    ),
+    "RestoreTimedOut": (
+        "TIMED_OUT",
+        "{}: the server restored from backup {} ({}) was still {} after {} s, the deadline.",
+        (SOURCE, BACKUP, DRILL, "$.server.status", "$.clocks.server.elapsed"),
+    ),
+    "DrillError": (
+        "ERROR",
+        "{}: the drill of backup {} could not go on: {}: {}",
+        (SOURCE, BACKUP, "$.error.Error", "$.error.Cause"),
+    ),
+    "DrillServerVanished": (
+        "ERROR",
+        "{}: the drill server {} vanished while it was being created from backup {}.",
+        (SOURCE, DRILL, BACKUP),
+    ),
+    "SourceBusy": (
+        "SKIPPED",
+        "{}: still {} after {} s, so no drill server was created; the next run tries again.",
+        (SOURCE, "$.source.status", "$.clocks.source.elapsed"),
+    ),
+    "SourceGone": (
+        "SKIPPED",
+        "{}: the server no longer exists, so no drill server was created.",
+        (SOURCE,),
+    ),
+    "NoFreeSlot": (
+        "SKIPPED",
+        "{}: no free server slot ({} of {} used; one is kept free for you), so no drill server "
+        "was created.",
+        (SOURCE, "$.slots.used", "$.slots.maximum"),
+    ),
+    "SlotTaken": (
+        "SKIPPED",
+        "{}: CreateServer found no free server slot ({}), so no drill server was created.",
+        (SOURCE, "$.error.Cause"),
+    ),
+}
 
 
 def _describe(scope: Construct, name: str, server: str, result: str) -> tasks.CallAwsService:
@@ -142,90 +188,20 @@ class Drill(Construct):
         log_level: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        source, drill = "$.sourceServer", "$.drillServer"
+        source, drill = SOURCE, DRILL
 
-        # ---- results ----------------------------------------------------------------------
-        healthy = _result(
-            self,
-            "Restored",
-            "OK",
-            "{}: backup {} ({} s old) restored into {}: HEALTHY after {} s.",
-            source,
-            "$.backupId",
-            "$.backupAgeSeconds",
-            drill,
-            "$.clocks.server.elapsed",
+        results = {
+            name: _result(self, name, outcome, line, *args)
+            for name, (outcome, line, args) in RESULTS.items()
+        }
+        healthy, failed, timed_out = (
+            results[n] for n in ("Restored", "RestoreFailed", "RestoreTimedOut")
         )
-        failed = _result(
-            self,
-            "RestoreFailed",
-            "FAILED",
-            "{}: the server restored from backup {} ({}) ended FAILED after {} s: {}.",
-            source,
-            "$.backupId",
-            drill,
-            "$.clocks.server.elapsed",
-            "States.JsonToString($.server.reasons)",
-        )
-        timed_out = _result(
-            self,
-            "RestoreTimedOut",
-            "TIMED_OUT",
-            "{}: the server restored from backup {} ({}) was still {} after {} s, the deadline.",
-            source,
-            "$.backupId",
-            drill,
-            "$.server.status",
-            "$.clocks.server.elapsed",
-        )
-        errored = _result(
-            self,
-            "DrillError",
-            "ERROR",
-            "{}: the drill of backup {} could not go on: {}: {}",
-            source,
-            "$.backupId",
-            "$.error.Error",
-            "$.error.Cause",
-        )
-        source_busy = _result(
-            self,
-            "SourceBusy",
-            "SKIPPED",
-            "{}: still {} after {} s, so no drill server was created; the next run tries again.",
-            source,
-            "$.source.status",
-            "$.clocks.source.elapsed",
-        )
-        source_gone = _result(
-            self,
-            "SourceGone",
-            "SKIPPED",
-            "{}: the server no longer exists, so no drill server was created.",
-            source,
-        )
-        no_slot = _result(
-            self,
-            "NoFreeSlot",
-            "SKIPPED",
-            "{}: no free server slot ({} of {} used; one is kept free for you), so no drill "
-            "server was created.",
-            source,
-            "$.slots.used",
-            "$.slots.maximum",
-        )
-        refused_slot = _result(
-            self,
-            "SlotTaken",
-            "SKIPPED",
-            "{}: CreateServer found no free server slot ({}), so no drill server was created.",
-            source,
-            "$.error.Cause",
-        )
+        errored, vanished = results["DrillError"], results["DrillServerVanished"]
 
         # ---- 1. wait for the source to be idle, and for a slot ----------------------------
         check_source = _describe(self, "CheckSource", source, "$.source")
-        check_source.add_catch(source_gone, errors=NOT_FOUND, result_path="$.error")
+        check_source.add_catch(results["SourceGone"], errors=NOT_FOUND, result_path="$.error")
         check_source.add_catch(errored, errors=["States.ALL"], result_path="$.error")
         wait_source = sfn.Wait(
             self, "WaitForSource", time=sfn.WaitTime.seconds_path("$.pollSeconds")
@@ -282,22 +258,13 @@ class Drill(Construct):
                 result_path=sfn.JsonPath.DISCARD,
             )
             create.add_catch(
-                refused_slot,
+                results["SlotTaken"],
                 errors=["OpsWorksCm.LimitExceededException"],
                 result_path="$.error",
             )
             create.add_catch(errored, errors=["States.ALL"], result_path="$.error")
             create.next(wait_server)
         check_server = _describe(self, "CheckDrillServer", drill, "$.server")
-        vanished = _result(
-            self,
-            "DrillServerVanished",
-            "ERROR",
-            "{}: the drill server {} vanished while it was being created from backup {}.",
-            source,
-            drill,
-            "$.backupId",
-        )
         check_server.add_catch(vanished, errors=NOT_FOUND, result_path="$.error")
         check_server.add_catch(errored, errors=["States.ALL"], result_path="$.error")
         status = "$.server.status"
@@ -366,121 +333,11 @@ class Drill(Construct):
             .when(sfn.Condition.string_equals("$.deleting.status", "DELETING"), wait_gone)
             .otherwise(delete)
         )
-        for outcome in (
-            healthy,
-            failed,
-            timed_out,
-            errored,
-            vanished,
-            source_busy,
-            source_gone,
-            no_slot,
-            refused_slot,
-        ):
-            outcome.next(delete)
+        for result in results.values():
+            result.next(delete)
 
         # ---- 4. record and alert ----------------------------------------------------------
-        remember = tasks.DynamoPutItem(
-            self,
-            "RememberDrill",
-            table=history,
-            item={
-                "id": tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.format("drill#{}", sfn.JsonPath.string_at(source))
-                ),
-                "result": _string("$.result.outcome"),
-                "startedAt": _string("$.startedAt"),
-                "seconds": _number("$.result.seconds"),
-                "backupId": _string("$.backupId"),
-                "backupAgeSeconds": _number("$.backupAgeSeconds"),
-                "drillServer": _string(drill),
-                "cleanupConfirmed": tasks.DynamoAttributeValue.boolean_from_json_path(
-                    sfn.JsonPath.string_at("$.cleanup.confirmed")
-                ),
-                "line": _string("$.result.line"),
-                "execution": _string("$$.Execution.Id"),
-                "expiration": _number("$.expiration"),
-            },
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        retry(remember, ["States.TaskFailed"])
-        remember.add_catch(
-            sfn.Pass(self, "RememberDrillSkipped"),
-            errors=["States.ALL"],
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        alert = tasks.SnsPublish(
-            self,
-            "Alert",
-            topic=topic,
-            subject=sfn.JsonPath.string_at("$.alert.subject"),
-            message=sfn.TaskInput.from_json_path_at("$.alert.message"),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        retry(alert, ["States.TaskFailed"])
-        alert.next(
-            sfn.Fail(
-                self,
-                "DrillNeedsAttention",
-                error="DrillNeedsAttention",
-                cause="The restore drill failed, timed out, erred, or its server was not deleted.",
-            )
-        )
-        urgent = sfn.Pass(
-            self,
-            "UrgentAlert",
-            parameters={
-                "subject": "URGENT: OpsWorks CM restore drill server left running",
-                "message.$": "States.Format('{}\n\nThe drill: {}', $.cleanup.line, $.result.line)",
-            },
-            result_path="$.alert",
-        )
-        drill_alert = sfn.Pass(
-            self,
-            "FailedDrillAlert",
-            parameters={
-                "subject": "OpsWorks CM restore drill failed",
-                "message.$": "States.Format('Restore drill of {} (run {}), {}:\n\n{}\n\nThe drill "
-                "server was deleted and is gone.\n\n" + WHAT_TO_DO + "', $.sourceServer, "
-                "$.runId, $.result.outcome, $.result.line)",
-            },
-            result_path="$.alert",
-        )
-        urgent.next(alert)
-        drill_alert.next(alert)
-        cleaned = sfn.Condition.boolean_equals("$.cleanup.confirmed", True)
-        remember.next(
-            sfn.Choice(self, "NeedsAttention")
-            .when(sfn.Condition.not_(cleaned), urgent)
-            .when(sfn.Condition.boolean_equals("$.result.ok", True), sfn.Succeed(self, "Done"))
-            .when(sfn.Condition.boolean_equals("$.result.drilled", True), drill_alert)
-            .otherwise(sfn.Succeed(self, "NotDrilled"))
-        )
-        cleanup_metric = metric(self, "RecordCleanupFailure", "RestoreDrillCleanupFailures", 1)
-        cleanup_metric.next(remember)
-        counted = (
-            sfn.Choice(self, "CleanupCounted")
-            .when(sfn.Condition.not_(cleaned), cleanup_metric)
-            .otherwise(remember)
-        )
-        succeeded = metric(self, "RecordSuccess", "RestoreDrillsSucceeded", 1, per_server=source)
-        succeeded.next(
-            metric(
-                self,
-                "RecordRecoveryTime",
-                "RestoreDrillSeconds",
-                "$.result.seconds",
-                per_server=source,
-            )
-        ).next(counted)
-        failure = metric(self, "RecordFailure", "RestoreDrillsFailed", 1, per_server=source)
-        failure.next(counted)
-        record = (
-            sfn.Choice(self, "Record")
-            .when(sfn.Condition.boolean_equals("$.result.ok", True), succeeded)
-            .when(sfn.Condition.boolean_equals("$.result.drilled", True), failure)
-            .otherwise(counted)
-        )
+        record = record_and_alert(self, topic=topic, history=history)
         gone.next(record)
         left.next(record)
 
@@ -501,7 +358,7 @@ class Drill(Construct):
                 sfn.Condition.number_greater_than_equals_json_path(
                     "$.clocks.source.elapsed", "$.deadlineSeconds"
                 ),
-                source_busy,
+                results["SourceBusy"],
             )
             .otherwise(wait_source)
         )
@@ -515,7 +372,7 @@ class Drill(Construct):
                 .when(sfn.Condition.is_present("$.create.KeyPair"), creates[1])
                 .otherwise(creates[0]),
             )
-            .otherwise(no_slot)
+            .otherwise(results["NoFreeSlot"])
         )
 
         # Under /aws/vendedlogs/ Step Functions needs no CloudWatch Logs resource policy.
@@ -552,13 +409,3 @@ class Drill(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "opsworks-cm.amazonaws.com"}},
             )
         )
-
-
-def _string(path: str) -> tasks.DynamoAttributeValue:
-    return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))
-
-
-def _number(path: str) -> tasks.DynamoAttributeValue:
-    return tasks.DynamoAttributeValue.number_from_string(
-        sfn.JsonPath.format("{}", sfn.JsonPath.string_at(path))
-    )
