@@ -183,7 +183,8 @@ def _run_here(
             print(f"waiting: {name} is {status} after {elapsed:.0f} s", file=sys.stderr)
             sleep(poll)
         outcome = {"HEALTHY": "OK", "FAILED": "FAILED", "GONE": "ERROR"}.get(status, "TIMED_OUT")
-        result.update(outcome=outcome, reason=f"{name} was {status} after {elapsed:.0f} s {reason}")
+        said = f": {reason}" if reason else ""
+        result.update(outcome=outcome, reason=f"{name} was {status} after {elapsed:.0f} s{said}")
         if outcome == "OK":
             result["secondsToHealthy"] = round(elapsed)
     except ERRORS as exc:

@@ -79,11 +79,6 @@ def _last(item: dict[str, Any]) -> drills.LastDrill:
     )
 
 
-def _last_drills(services: Services) -> dict[str, drills.LastDrill]:
-    history = services.followers.history
-    return {} if history is None else DrillRecords(history.client, history.table).load()
-
-
 def running_executions(client: SFNClient, state_machine_arn: str) -> list[str]:
     """The ARNs of the drill state machine's executions still running."""
     found: list[str] = []
@@ -126,14 +121,19 @@ def after_backups(
     _alert_left([r for r in reports if r.outcome == "NOT_DELETED"], settings, services)
     if not drills.wanted(servers, settings.select_tag, settings.restore_drill):
         return _logged(reports)
+    history = services.followers.history
     problem: str | None = None
     if running is None:
         problem = "the running drills could not be listed"
+    elif history is None:
+        # Without the last drills every server would look due at every run: never guess.
+        problem = "there is no history table (HISTORY_TABLE) to tell when a drill is due"
     elif remaining_ms() < TIME_NEEDED_MS:
         problem = "the run was close to its time limit"
     else:
         try:
-            last, quota = _last_drills(services), service.server_quota()
+            last = DrillRecords(history.client, history.table).load()
+            quota = service.server_quota()
         except ERRORS as exc:
             problem = f"what planning needs could not be read ({exc})"
     if problem is not None:

@@ -23,17 +23,26 @@ from tests.orchestrator.test_metrics import published
 SLOT = "2026-01-05T12:00:00Z"
 SCHEDULED = {"source": "schedule", "scheduledTime": SLOT}
 WEEKLY = {"opsworks-cm-backup:restore-drill": "weekly"}
+HISTORY = "opsworks-cm-backup-history"
 
 
 @pytest.fixture
 def drills(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The drill state machine's ARN, set for the function as the stack sets it."""
+    """The drill state machine's ARN, set for the function as the stack sets it, with the
+    history table (where the last drills are: none yet)."""
     arn = cloud.sfn.create_state_machine(
         name="opsworks-cm-backup-drill",
         definition=json.dumps(PASS_MACHINE),
         roleArn="arn:aws:iam::123456789012:role/drill",
     )["stateMachineArn"]
+    cloud.dynamodb.create_table(
+        TableName=HISTORY,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     monkeypatch.setenv("DRILL_STATE_MACHINE_ARN", arn)
+    monkeypatch.setenv("HISTORY_TABLE", HISTORY)
     get_settings.cache_clear()
     yield arn
     get_settings.cache_clear()
@@ -132,3 +141,20 @@ def test_a_leftover_that_cannot_be_deleted_counts_as_a_failed_cleanup(
     assert [d["outcome"] for d in report["drills"]] == ["NOT_DELETED"]
     [metrics] = published(capsys)
     assert metrics["RestoreDrillCleanupFailures"] in (1.0, [1.0])
+
+
+def test_without_a_history_table_no_drill_starts_as_none_can_be_told_due(
+    emulator: Emulator, cloud: Cloud, drills: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HISTORY_TABLE")
+    get_settings.cache_clear()
+    emulator.backend.add_server("chef-prod")
+    tag(emulator, "chef-prod", **WEEKLY)
+    add_own_backup(emulator, "chef-prod", 1)
+
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    [drill] = report["drills"]
+    assert drill["outcome"] == "SKIPPED"
+    assert "no history table (HISTORY_TABLE) to tell when a drill is due" in drill["reason"]
+    assert started(drills) == []
