@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,9 @@ class LocalCloud:
     physical: dict[str, str] = field(default_factory=dict)
     inbox: str = ""
 
-    def create(self) -> LocalCloud:
+    def create(self, machines: Sequence[str] = MACHINES) -> LocalCloud:
+        """Create the pieces; of the state machines, only `machines` (moto parses each
+        definition, which takes a while: tests that need one state machine create one)."""
         sns = boto3.client("sns", region_name=REGION)
         topic_id, _ = _one(self.template, "AWS::SNS::Topic")
         self.physical[topic_id] = sns.create_topic(Name="opsworks-cm-backup-alerts")["TopicArn"]
@@ -131,7 +133,7 @@ class LocalCloud:
             self.physical[f"{role_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{role_id}"
 
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        for kind in MACHINES:
+        for kind in machines:
             machine_id, machine = self._machine(kind)
             name = f"opsworks-cm-backup-{kind.lower()}"
             arn = sfn.create_state_machine(
@@ -192,8 +194,15 @@ class LocalCloud:
         return name
 
     def function_environment(self) -> dict[str, str]:
-        """The orchestrator's environment as synthesized, with the model path made local."""
+        """The orchestrator's environment as synthesized, with the model path made local; a
+        variable naming a resource that was not created (a state machine left out) is left out,
+        as if the stack had no such resource."""
         _, function = _one(self.template, "AWS::Lambda::Function")
-        variables = resolve(function["Properties"]["Environment"]["Variables"], self.physical)
+        variables: dict[str, str] = {}
+        for name, value in function["Properties"]["Environment"]["Variables"].items():
+            try:
+                variables[name] = str(resolve(value, self.physical))
+            except KeyError:
+                continue
         variables["AWS_DATA_PATH"] = str(MODELS_DIR)
-        return {k: str(v) for k, v in variables.items()}
+        return variables

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from backup_orchestrator.settings import get_settings
 from infra.asset import LAMBDA_ROOT
-from local.cloud import LocalCloud, resolve, synthesize
+from local.cloud import MACHINES, LocalCloud, resolve, synthesize
 from local.emulator import Emulator, ManualClock
 from local.emulator.faults import PollTime
 
@@ -140,14 +140,16 @@ def stack_in_moto(
     clock: ManualClock,
     template_json: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
+    machines: Sequence[str] = MACHINES,
 ) -> Iterator[LocalCloud]:
-    """The synthesized stack's runtime pieces in moto (its tracker running), and the function's
-    environment as synthesized. Each poll of a backup is a minute of its life, and a backup
-    takes two; the tracker polls every second, to a deadline of 60 polls."""
+    """The synthesized stack's runtime pieces in moto (its state machines running, or those of
+    `machines`), and the function's environment as synthesized. Each poll of a backup is a
+    minute of its life, and a backup takes two; the tracker polls every second, to a deadline of
+    60 polls."""
     emulator.faults.append(PollTime(emulator, clock, 60))
     emulator.config.backup_seconds = 120
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        local = LocalCloud(template_json).create()
+        local = LocalCloud(template_json).create(machines)
         for name, value in local.function_environment().items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("POLL_SECONDS", "1")

@@ -18,12 +18,13 @@ import pytest
 from backup_orchestrator import drill_servers, drills
 from backup_orchestrator.clients import opsworkscm_client
 from backup_orchestrator.drill_runner import DrillRecords
+from backup_orchestrator.drill_servers import DRILL_EVENTS, POLL_EVENTS
 from backup_orchestrator.opsworkscm import OpsWorksCM
 from backup_orchestrator.tracker import start_execution
 from local.cloud import LocalCloud
-from local.emulator import Emulator, ManualClock
+from local.emulator import Backend, Emulator, ManualClock
 from local.emulator.errors import ServiceError, ValidationException
-from local.emulator.faults import BeforeCall, PollTime
+from local.emulator.faults import BeforeCall, PollTime, account_change
 from local.runtime import wait_for_execution
 from tests.infra.conftest import stack_in_moto
 
@@ -41,7 +42,7 @@ def cloud(
     emulator.faults.append(PollTime(emulator, clock, 60, on="server"))
     emulator.config.restore_seconds = 120
     emulator.config.server_seconds = 60
-    with stack_in_moto(emulator, clock, template_json, monkeypatch) as local:
+    with stack_in_moto(emulator, clock, template_json, monkeypatch, ("Drill",)) as local:
         yield local
 
 
@@ -91,6 +92,27 @@ def metrics() -> dict[str, set[str]]:
 
 def recorded(cloud: LocalCloud) -> Any:
     return DrillRecords(boto3.client("dynamodb"), cloud.history_table()).load()["chef-prod"]
+
+
+def status_at(emulator: Emulator, operation: str, server: str) -> list[str]:
+    """The server's status each time `operation` is called, as the account has it then."""
+    seen: list[str] = []
+
+    def look(backend: Backend) -> None:
+        backend.settle()
+        seen.append(backend.servers[server].status)
+
+    emulator.faults.insert(0, BeforeCall(operation, account_change(emulator, look), times=9))
+    return seen
+
+
+def history(execution: dict[str, Any]) -> list[str]:
+    """The types of an execution's history events."""
+    sfn = boto3.client("stepfunctions")
+    pages = sfn.get_paginator("get_execution_history").paginate(
+        executionArn=execution["executionArn"]
+    )
+    return [event["type"] for page in pages for event in page["events"]]
 
 
 def calls(emulator: Emulator, operation: str) -> list[dict[str, Any]]:
@@ -198,6 +220,10 @@ def test_a_drill_server_that_cannot_be_deleted_is_an_urgent_alert(
     assert emulator.backend.servers[payload["drillServer"]].status == "HEALTHY"
     assert "RestoreDrillCleanupFailures" in metrics()
     assert recorded(cloud).cleanup_confirmed is False
+    # The longest path a drill takes (OK, then its cleanup fails): what its history is planned
+    # with (drill_servers.DRILL_EVENTS), besides its polls.
+    found = history(execution)
+    assert len(found) == DRILL_EVENTS + found.count("WaitStateEntered") * POLL_EVENTS
 
 
 def test_a_drill_waits_for_its_server_to_finish_a_backup_before_creating_anything(
@@ -205,14 +231,7 @@ def test_a_drill_waits_for_its_server_to_finish_a_backup_before_creating_anythin
 ) -> None:
     # The run that starts a drill has just started the server's backup: two minutes of it.
     emulator.backend.op_create_backup({"ServerName": "chef-prod"}, "caller")
-    seen: list[str] = []
-    emulator.faults.insert(
-        0,
-        BeforeCall(
-            "CreateServer",
-            lambda: seen.append(emulator.backend.servers["chef-prod"].status),
-        ),
-    )
+    seen = status_at(emulator, "CreateServer", "chef-prod")
 
     _, execution = drill(cloud, emulator)
 

@@ -1,12 +1,12 @@
 """The drill's execution history against Step Functions' quota of 25,000 events: the figures a
 drill's poll interval is chosen with (drill_servers.py), measured on the synthesized definition in
-moto, and the worst case at the extremes of what the configuration accepts."""
+moto (the longest path: test_drill_e2e.py's drill whose server cannot be deleted), and the worst
+case at the extremes of what the configuration accepts."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 
 from backup_orchestrator.drill_servers import (
@@ -21,19 +21,11 @@ from backup_orchestrator.tracker import HISTORY_BUDGET
 from infra.config import Config
 from local.cloud import LocalCloud
 from local.emulator import Emulator
-from local.emulator.errors import InvalidStateException, ServiceError, ValidationException
-from tests.infra.test_drill_e2e import chef, cloud, drill
+from local.emulator.errors import InvalidStateException, ServiceError
+from tests.infra.test_drill_e2e import chef, cloud, drill, history
 from tests.infra.test_history import bounds
 
 __all__ = ["chef", "cloud"]  # fixtures
-
-
-def events(execution: dict[str, Any]) -> list[str]:
-    sfn = boto3.client("stepfunctions")
-    pages = sfn.get_paginator("get_execution_history").paginate(
-        executionArn=execution["executionArn"]
-    )
-    return [event["type"] for page in pages for event in page["events"]]
 
 
 def refusing(operation: str, times: int, error: type[ServiceError]) -> Any:
@@ -49,19 +41,6 @@ def refusing(operation: str, times: int, error: type[ServiceError]) -> Any:
     return fault
 
 
-def test_the_longest_drill_writes_what_the_plan_counts(
-    emulator: Emulator, cloud: LocalCloud, chef: str
-) -> None:
-    # OK, then the cleanup fails (the longest path: two metrics, the cleanup's, the alert).
-    emulator.faults.append(refusing("DeleteServer", 1, ValidationException))
-
-    _, execution = drill(cloud, emulator)
-
-    found = events(execution)
-    assert found.count("WaitStateEntered") == 2  # the restore's polls
-    assert len(found) == DRILL_EVENTS + 2 * POLL_EVENTS
-
-
 def test_asking_again_to_delete_adds_a_poll_and_a_deletion(
     emulator: Emulator, cloud: LocalCloud, chef: str
 ) -> None:
@@ -74,8 +53,8 @@ def test_asking_again_to_delete_adds_a_poll_and_a_deletion(
     _, again = drill(cloud, emulator, source="chef-b")
 
     assert again["status"] == plain["status"] == "SUCCEEDED"
-    assert len(events(again)) == len(events(plain)) + POLL_EVENTS + REDELETE_EVENTS
-    assert len(events(again)) <= DRILL_EVENTS + events(again).count("WaitStateEntered") * (
+    assert len(history(again)) == len(history(plain)) + POLL_EVENTS + REDELETE_EVENTS
+    assert len(history(again)) <= DRILL_EVENTS + history(again).count("WaitStateEntered") * (
         POLL_EVENTS + REDELETE_EVENTS
     )
 

@@ -1,9 +1,10 @@
 """Restore drills from the scheduled run, end to end: the real handler with the synthesized
 stack's environment, its tracker and drill state machines in moto, and the emulator. A due server
-is drilled after its backup; no free slot skips the drill with the
-reason; a leftover drill server is deleted first (and alerts when it cannot be); a drill server
-is never backed up or judged. (When a server is due again: tests/unit/test_drills.py, from the
-record the drill state machine writes: tests/infra/test_drill_e2e.py.)"""
+is drilled after its backup; a leftover drill server is deleted first (and alerts when it cannot
+be); a drill server is never backed up or judged; an operator's drill runs in the same state
+machine. (When a server is due again: tests/unit/test_drills.py, from the record the drill state
+machine writes: tests/infra/test_drill_e2e.py; no free slot: tests/orchestrator/test_drill_starts.py
+and tests/infra/test_drill_e2e.py.)"""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from local.emulator.faults import PollTime
 from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.infra.conftest import stack_in_moto
+from tests.infra.test_drill_e2e import status_at
 
 SELECTED = {"opsworks-cm-backup": "enabled"}
 WEEKLY = {**SELECTED, "opsworks-cm-backup:restore-drill": "weekly"}
@@ -42,7 +44,8 @@ def cloud(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[LocalCloud]:
     emulator.faults.append(PollTime(emulator, clock, 60, on="server"))
-    emulator.config.restore_seconds = 120
+    # A restore and a deletion take a poll each.
+    emulator.config.restore_seconds = 60
     emulator.config.server_seconds = 60
     with stack_in_moto(emulator, clock, template_json, monkeypatch) as local:
         # A minute's deadline: the drill polls every second, like the tracker here.
@@ -88,8 +91,10 @@ def leftover(emulator: Emulator, clock: ManualClock, expires: datetime, **tags: 
 def test_the_slots_run_drills_a_due_server_after_its_backup(
     emulator: Emulator, clock: ManualClock, cloud: LocalCloud
 ) -> None:
+    emulator.config.backup_seconds = 60  # the run's backup: a poll of the tracker
     emulator.backend.add_server("chef-prod", tags=WEEKLY)
     restored = add_own_backup(emulator, "chef-prod", 1)
+    seen = status_at(emulator, "CreateServer", "chef-prod")
 
     report = scheduled(clock)
     [drilled] = report["drills"]
@@ -104,36 +109,10 @@ def test_the_slots_run_drills_a_due_server_after_its_backup(
     drill_input = json.loads(execution["input"])
     assert drill_input["pollSeconds"] == 1
     # The drill server was created once the run's own backup was done.
-    [created] = emulator.calls_to("CreateServer")
-    backups = [c for c in emulator.calls_to("CreateBackup") if c.error is None]
-    assert backups[0].at < created.at
+    assert seen == ["HEALTHY"]
+    assert len(emulator.calls_to("CreateServer")) == 1
     assert drilled["drillServer"] not in emulator.backend.servers
     assert cloud.alerts() == []
-
-
-def test_no_free_server_slot_skips_the_drill_with_the_reason_and_creates_nothing(
-    emulator: Emulator, clock: ManualClock, cloud: LocalCloud
-) -> None:
-    emulator.config.server_limit = 3
-    emulator.backend.add_server("chef-prod", tags=WEEKLY)
-    emulator.backend.add_server("chef-other")
-    add_own_backup(emulator, "chef-prod", 1)
-
-    report = scheduled(clock)
-    finished(report["trackerExecutionArns"])
-
-    assert report["drills"] == [
-        {
-            "serverName": "chef-prod",
-            "outcome": "SKIPPED",
-            "reason": "no free server slot (2 of 3 used; one is kept free for you)",
-            "drillServer": None,
-            "backupId": None,
-            "executionArn": None,
-        }
-    ]
-    assert drill_executions(cloud) == []
-    assert emulator.calls_to("CreateServer") == []
 
 
 def test_leftover_drill_servers_are_deleted_first_and_one_under_way_is_left_alone(
@@ -218,7 +197,6 @@ def test_a_manual_run_starts_no_drill_and_never_backs_up_a_drill_server(
 def test_the_operators_drill_runs_in_the_same_state_machine_and_status_shows_it(
     emulator: Emulator, clock: ManualClock, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    emulator.config.restore_seconds = 60
     emulator.backend.add_server("chef-prod", tags=SELECTED)
     backup = add_own_backup(emulator, "chef-prod", 1)
 

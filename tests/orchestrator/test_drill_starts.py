@@ -81,6 +81,31 @@ def test_the_slots_run_starts_each_due_drill_with_what_it_restores(
     assert tags[DRILL_EXECUTION] == execution["executionArn"]
 
 
+def test_no_free_server_slot_skips_the_drill_with_the_reason_and_creates_nothing(
+    emulator: Emulator, cloud: Cloud, drills: str
+) -> None:
+    emulator.config.server_limit = 3
+    emulator.backend.add_server("chef-prod")
+    emulator.backend.add_server("chef-other")
+    tag(emulator, "chef-prod", **WEEKLY)
+    add_own_backup(emulator, "chef-prod", 1)
+
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    assert report["drills"] == [
+        {
+            "serverName": "chef-prod",
+            "outcome": "SKIPPED",
+            "reason": "no free server slot (2 of 3 used; one is kept free for you)",
+            "drillServer": None,
+            "backupId": None,
+            "executionArn": None,
+        }
+    ]
+    assert started(drills) == []
+    assert emulator.calls_to("CreateServer") == []
+
+
 def test_a_backup_the_runs_retention_deletes_is_never_restored(
     emulator: Emulator, cloud: Cloud, drills: str
 ) -> None:
