@@ -8,9 +8,18 @@ import zoneinfo
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from backup_orchestrator.compliance import RPO_MAX, RPO_MIN
+from backup_orchestrator.drill_servers import execution_seconds
+from backup_orchestrator.drills import Frequency
 from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN, PruneScope
 from backup_orchestrator.tracker import (
     DELETIONS_ALLOWANCE,
@@ -48,6 +57,8 @@ LOG_RETENTION_DAYS = {
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+_PROFILE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:instance-profile/[\w+=,.@/-]+$"
 # Step Functions log levels: ERROR logs only failures, ALL every transition (about 11 events
 # per poll of each backup).
 TrackerLogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
@@ -102,6 +113,22 @@ class Config(BaseModel):
     # schedule (see `rpo`).
     rpo_hours: Annotated[int | None, Field(alias="rpoHours", ge=RPO_MIN, le=RPO_MAX)] = None
     compliance_counts_automated: Annotated[bool, Field(alias="complianceCountsAutomated")] = False
+    # Restore drills: how often each selected server is drilled unless its tag says otherwise,
+    # how long a restore may take, and the roles a drill may pass to OpsWorks CM (None: the
+    # service's standard ones in the deploying account).
+    restore_drill: Annotated[Frequency, Field(alias="restoreDrill")] = Frequency.OFF
+    drill_deadline_seconds: Annotated[
+        int, Field(alias="drillDeadlineSeconds", ge=1800, le=21_600)
+    ] = 7200
+    drill_service_role_arn: Annotated[
+        str | None, Field(alias="drillServiceRoleArn", pattern=_ROLE_ARN)
+    ] = None
+    drill_instance_profile_arn: Annotated[
+        str | None, Field(alias="drillInstanceProfileArn", pattern=_PROFILE_ARN)
+    ] = None
+    drill_instance_role_arn: Annotated[
+        str | None, Field(alias="drillInstanceRoleArn", pattern=_ROLE_ARN, validate_default=True)
+    ] = None
 
     @field_validator("schedule")
     @classmethod
@@ -212,6 +239,16 @@ class Config(BaseModel):
             )
         return value
 
+    @field_validator("drill_instance_role_arn")
+    @classmethod
+    def _instance_role_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("drill_instance_profile_arn") is not None:
+            raise ValueError(
+                "is needed with drillInstanceProfileArn: the role in that instance profile, "
+                "which a drill passes to OpsWorks CM"
+            )
+        return value
+
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
@@ -261,6 +298,11 @@ class Config(BaseModel):
         return min(900, 60 + 2 * -(-calls // 5))
 
     @property
+    def drill_timeout_seconds(self) -> int:
+        """The drill execution's own limit (see drill_servers.execution_seconds)."""
+        return execution_seconds(self.drill_deadline_seconds)
+
+    @property
     def tracker_timeout_seconds(self) -> int:
         """The tracker execution's own limit: the backup deadline plus time to clean up."""
         return self.deadline_seconds + 2 * self.poll_seconds + 3600
@@ -295,9 +337,12 @@ def from_context(context: dict[str, Any]) -> Config:
     try:
         return Config.model_validate(values)
     except ValidationError as exc:
+        # A key left out but checked against another is named by its field: give its key.
+        named = {field: key for key, field in ours.items()}
         raise ConfigError(
             "; ".join(
-                f"context key {key}={context.get(key, '')!r}: {message}"
+                f"context key {named.get(key, key)}={context.get(named.get(key, key), '')!r}: "
+                f"{message}"
                 for key, message in problems(exc)
             )
         ) from None

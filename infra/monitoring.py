@@ -14,14 +14,22 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.tracker import METRIC_NAMESPACE, SERVICE_DIMENSION
+from infra.tasks import METRIC_NAMESPACE, SERVICE_DIMENSION
 
 DIMENSIONS = {SERVICE_DIMENSION["Name"]: SERVICE_DIMENSION["Value"]}
-# Every server's BackupAgeHours series (the function publishes one per server, by ServerName).
-AGE_PER_SERVER = (
-    "SEARCH('{" + METRIC_NAMESPACE + ',ServerName,service} MetricName="BackupAgeHours"\', '
-    "'Maximum', 3600)"
-)
+
+
+def per_server(metric: str, statistic: str, period: Duration) -> str:
+    """A SEARCH for every server's series of `metric` (published with dimension ServerName)."""
+    return (
+        "SEARCH('{" + METRIC_NAMESPACE + ',ServerName,service} MetricName="' + metric + "\"', "
+        f"'{statistic}', {int(period.to_seconds())})"
+    )
+
+
+AGE_PER_SERVER = per_server("BackupAgeHours", "Maximum", Duration.hours(1))
+# The restore drills' panels look back further than the dashboard's week: drills are monthly.
+DRILL_RANGE = "-P32D"
 
 
 def product_metric(name: str, statistic: str = "Sum", period: Duration | None = None) -> cw.Metric:
@@ -103,6 +111,7 @@ class Monitoring(Construct):
         topic: sns.ITopic,
         function: lambda_.IFunction,
         state_machine: sfn.IStateMachine,
+        drill: sfn.IStateMachine,
         dead_letters: sqs.IQueue,
         watchdog_hours: int,
         rpo_hours: int,
@@ -170,6 +179,24 @@ class Monitoring(Construct):
                 period=five_minutes, statistic="Maximum"
             ),
             "A scheduled invocation could not be delivered or failed every retry.",
+        )
+        alarm(
+            "RestoreDrillsFailed",
+            product_metric("RestoreDrillsFailed", period=five_minutes),
+            "A restore drill's server ended FAILED, was not HEALTHY by the deadline, or the drill "
+            "erred: a backup is not proven to restore (the alert says which and why).",
+        )
+        alarm(
+            "RestoreDrillCleanupFailed",
+            product_metric("RestoreDrillCleanupFailures", period=five_minutes),
+            "URGENT: a restore drill's temporary server could not be deleted; it is still running "
+            "and costs money (the alert names it).",
+        )
+        alarm(
+            "RestoreDrillTimedOut",
+            drill.metric_timed_out(period=five_minutes, statistic="Sum"),
+            "URGENT: a restore drill ran past its own limit before its cleanup: its server may be "
+            "running; the next scheduled run deletes it (drill servers are tagged drill-of).",
         )
         # No backup succeeded for longer than the schedule allows: every hour of the window
         # without a success breaches, and missing data (no runs at all) counts as breaching.
@@ -248,6 +275,40 @@ class Monitoring(Construct):
                     state_machine.metric_timed_out(period=day),
                 ],
                 width=12,
+            ),
+            cw.SingleValueWidget(
+                title="Last good restore drill per server: recovery time (s, last 32 days)",
+                metrics=[
+                    cw.MathExpression(
+                        expression=per_server("RestoreDrillSeconds", "Maximum", day),
+                        label="",
+                        period=day,
+                    )
+                ],
+                start=DRILL_RANGE,
+                width=12,
+            ),
+            cw.SingleValueWidget(
+                title="Failed restore drills per server (last 32 days)",
+                metrics=[
+                    cw.MathExpression(
+                        expression=per_server("RestoreDrillsFailed", "Sum", Duration.days(32)),
+                        label="",
+                        period=Duration.days(32),
+                    )
+                ],
+                start=DRILL_RANGE,
+                width=6,
+            ),
+            cw.GraphWidget(
+                title="Restore drills per day",
+                left=[
+                    product_metric("RestoreDrillsSucceeded", period=day),
+                    product_metric("RestoreDrillsFailed", period=day),
+                    product_metric("RestoreDrillCleanupFailures", period=day),
+                ],
+                start=DRILL_RANGE,
+                width=6,
             ),
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
         )

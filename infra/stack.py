@@ -23,13 +23,16 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, IConstruct
 
 from infra.code import function_code
 from infra.config import LOG_RETENTION_DAYS, Config
+from infra.drill import Drill
 from infra.layer import layer_parameter, powertools_version
 from infra.monitoring import AlertTopic, Monitoring
-from infra.tracker import METRIC_NAMESPACE, Tracker
+from infra.tasks import METRIC_NAMESPACE
+from infra.tracker import Tracker
 
 HANDLER = "backup_orchestrator.handler.lambda_handler"
 # OpsWorks CM has no resource-level permissions, so its statements must use Resource "*";
@@ -37,11 +40,18 @@ HANDLER = "backup_orchestrator.handler.lambda_handler"
 ORCHESTRATOR_OPSWORKSCM_ACTIONS = [
     "opsworks-cm:CreateBackup",
     "opsworks-cm:DeleteBackup",
+    # A drill server left over from an earlier drill is deleted by the next scheduled run.
+    "opsworks-cm:DeleteServer",
     "opsworks-cm:DescribeAccountAttributes",
     "opsworks-cm:DescribeBackups",
     "opsworks-cm:DescribeServers",
     "opsworks-cm:ListTagsForResource",
 ]
+# The roles OpsWorks CM's console and documentation create (service role, instance profile and
+# the role in it): what a drill may pass unless the drill context keys name others.
+STANDARD_SERVICE_ROLE = "service-role/aws-opsworks-cm-service-role"
+STANDARD_INSTANCE_PROFILE = "aws-opsworks-cm-ec2-role"
+STANDARD_INSTANCE_ROLE = "service-role/aws-opsworks-cm-ec2-role"
 NO_RESOURCE_LEVEL = (
     "OpsWorks CM supports no resource-level permissions or condition keys, so its actions can "
     "only be granted on Resource '*'; the statement lists only the actions the code calls."
@@ -56,6 +66,33 @@ def _arn_of(construct: IConstruct) -> str:
     """How cdk-nag writes the ARN of a construct's resource in a finding id."""
     resource = cast(CfnElement, construct.node.default_child)
     return f"<{Stack.of(construct).get_logical_id(resource)}.Arn>"
+
+
+def _state_machine_role(machine: sfn.StateMachine, key_arn: str, log_level: str) -> None:
+    """What both state machines' roles have in common: the alert topic's key, and the reasons
+    cdk-nag's findings on them are acknowledged."""
+    # Publishing to a topic encrypted with a customer key needs the key.
+    machine.role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="AlertTopicKey",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[key_arn],
+        )
+    )
+    _ack(
+        machine.role,
+        "AwsSolutions-IAM5[Resource::*]",
+        NO_RESOURCE_LEVEL + " CloudWatch PutMetricData, X-Ray and the Step Functions log "
+        "delivery actions also have no resource-level permissions.",
+    )
+    if log_level != "ALL":
+        _ack(
+            machine,
+            "AwsSolutions-SF1",
+            "The state machines log at trackerLogLevel (ERROR by default): logging ALL writes "
+            "about 11 events per poll, while each execution's own history already keeps every "
+            "event for 90 days. trackerLogLevel=ALL logs everything.",
+        )
 
 
 def _table(scope: Construct, construct_id: str) -> dynamodb.TableV2:
@@ -107,29 +144,25 @@ class BackupOrchestratorStack(Stack):
             log_level=config.tracker_log_level,
         )
         self.tracker = tracker
-        if config.tracker_log_level != "ALL":
-            _ack(
-                tracker.state_machine,
-                "AwsSolutions-SF1",
-                "The tracker logs at trackerLogLevel (ERROR by default): logging ALL writes about "
-                "11 events per poll of each backup, while each execution's own history already "
-                "keeps every event for 90 days. trackerLogLevel=ALL logs everything.",
-            )
-        tracker_role = tracker.state_machine.role
-        # Publishing to a topic encrypted with a customer key needs the key.
-        tracker_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="AlertTopicKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[alerts.key.key_arn],
-            )
+        drill = Drill(
+            self,
+            "Drill",
+            topic=alerts.topic,
+            history=history,
+            timeout=Duration.seconds(config.drill_timeout_seconds),
+            log_retention=retention,
+            log_level=config.tracker_log_level,
         )
-        _ack(
-            tracker_role,
-            "AwsSolutions-IAM5[Resource::*]",
-            NO_RESOURCE_LEVEL + " CloudWatch PutMetricData, X-Ray and the Step Functions log "
-            "delivery actions also have no resource-level permissions.",
+        self.drill = drill
+        iam_arn = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}"
+        drill.may_pass(
+            [
+                config.drill_service_role_arn or f"{iam_arn}:role/{STANDARD_SERVICE_ROLE}",
+                config.drill_instance_role_arn or f"{iam_arn}:role/{STANDARD_INSTANCE_ROLE}",
+            ]
         )
+        for machine in (tracker.state_machine, drill.state_machine):
+            _state_machine_role(machine, alerts.key.key_arn, config.tracker_log_level)
 
         # Names of the one-time schedules that retry a slot's busy servers.
         retry_prefix = f"{self.stack_name}-retry"[:30]
@@ -159,6 +192,14 @@ class BackupOrchestratorStack(Stack):
                 sid="Tracker",
                 actions=["states:StartExecution"],
                 resources=[tracker.state_machine.state_machine_arn],
+            )
+        )
+        # Start the due drills, and see which are still running (one per server at a time).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="Drills",
+                actions=["states:StartExecution", "states:ListExecutions"],
+                resources=[drill.state_machine.state_machine_arn],
             )
         )
         role.add_to_policy(
@@ -260,6 +301,13 @@ class BackupOrchestratorStack(Stack):
                 "RETRY_WINDOW_MINUTES": str(config.retry_window),
                 "RETRY_SCHEDULE_PREFIX": retry_prefix,
                 "DEAD_LETTER_ARN": dead_letters.queue_arn,
+                "DRILL_STATE_MACHINE_ARN": drill.state_machine.state_machine_arn,
+                "RESTORE_DRILL": config.restore_drill.value,
+                "DRILL_DEADLINE_SECONDS": str(config.drill_deadline_seconds),
+                "DRILL_SERVICE_ROLE_ARN": config.drill_service_role_arn
+                or f"{iam_arn}:role/{STANDARD_SERVICE_ROLE}",
+                "DRILL_INSTANCE_PROFILE_ARN": config.drill_instance_profile_arn
+                or f"{iam_arn}:instance-profile/{STANDARD_INSTANCE_PROFILE}",
             },
         )
         _ack(
@@ -340,6 +388,7 @@ class BackupOrchestratorStack(Stack):
             topic=alerts.topic,
             function=self.function,
             state_machine=tracker.state_machine,
+            drill=drill.state_machine,
             dead_letters=dead_letters,
             watchdog_hours=config.watchdog,
             rpo_hours=config.rpo,
@@ -347,6 +396,9 @@ class BackupOrchestratorStack(Stack):
 
         CfnOutput(self, "OrchestratorFunctionName", value=self.function.function_name)
         CfnOutput(self, "TrackerStateMachineArn", value=tracker.state_machine.state_machine_arn)
+        CfnOutput(self, "DrillStateMachineArn", value=drill.state_machine.state_machine_arn)
+        # Where `owcm-backup status` reads each server's last drill (HISTORY_TABLE).
+        CfnOutput(self, "HistoryTableName", value=history.table_name)
         CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
         # What an operator pauses (README: Deploying to a real account).

@@ -19,8 +19,6 @@ than an index path, which moto's interpreter returns as a list.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -28,21 +26,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from backup_orchestrator.tracker import BATCH, TASK_RETRIES
+from backup_orchestrator.tracker import BATCH
+from infra.tasks import metric, retry
 
-METRIC_NAMESPACE = "OpsWorksCMBackup"
-SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
 # The most an inline Map runs in parallel; the orchestrator starts one execution per this many
 # backups (backup_orchestrator.tracker.BATCH), so every backup is polled from the start.
 MAP_CONCURRENCY = BATCH
-# Errors of the SDK integration worth retrying: throttling and the service's transient faults.
-RETRYABLE = [
-    "OpsWorksCm.ThrottlingException",
-    "OpsWorksCm.OpsWorksCmException",
-    "OpsWorksCm.InternalFailureException",
-    "OpsWorksCm.ServiceUnavailableException",
-    "States.Timeout",
-]
 GONE_OR_GOING = ["OpsWorksCm.ResourceNotFoundException", "OpsWorksCm.InvalidStateException"]
 # Inside a States.Format template: no single quotes and no braces but the placeholders.
 CLOSING = (
@@ -66,18 +55,6 @@ def joined(count: int) -> str:
     after them; each string brings its own line break."""
     items = ", ".join(f"States.ArrayGetItem($, {i})" for i in range(count))
     return f"States.Format('{'{}' * count}', {items})"
-
-
-def _retry(task: sfn.TaskStateBase, errors: list[str] = RETRYABLE) -> sfn.TaskStateBase:
-    task.add_retry(
-        errors=errors,
-        interval=Duration.seconds(2),
-        max_attempts=TASK_RETRIES,
-        backoff_rate=2,
-        max_delay=Duration.seconds(60),
-        jitter_strategy=sfn.JitterType.FULL,
-    )
-    return task
 
 
 def _outcome(
@@ -104,35 +81,6 @@ def _outcome(
             "line.$": f"States.Format('\n{line}', {', '.join(args)})",
         },
     )
-
-
-def _metric(scope: Construct, name: str, metric: str, value: Any) -> tasks.CallAwsService:
-    """Record one data point; metrics are best effort and never fail a backup."""
-    datum: dict[str, Any] = {
-        "MetricName": metric,
-        "Unit": "Count",
-        "Dimensions": [SERVICE_DIMENSION],
-    }
-    if isinstance(value, str):
-        datum["Value.$"] = value
-        datum["Unit"] = "Seconds"
-    else:
-        datum["Value"] = value
-    task = tasks.CallAwsService(
-        scope,
-        name,
-        service="cloudwatch",
-        action="putMetricData",
-        iam_action="cloudwatch:PutMetricData",
-        iam_resources=["*"],
-        parameters={"Namespace": METRIC_NAMESPACE, "MetricData": [datum]},
-        result_path=sfn.JsonPath.DISCARD,
-    )
-    _retry(task, ["States.TaskFailed"])
-    task.add_catch(
-        sfn.Pass(scope, f"{name}Skipped"), errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD
-    )
-    return task
 
 
 class Tracker(Construct):
@@ -169,7 +117,7 @@ class Tracker(Construct):
             },
             result_path="$.describe",
         )
-        _retry(describe)
+        retry(describe)
         count = sfn.Pass(
             self,
             "CountTime",
@@ -192,7 +140,7 @@ class Tracker(Construct):
             parameters={"BackupId.$": "$.backupId"},
             result_path=sfn.JsonPath.DISCARD,
         )
-        _retry(delete)
+        retry(delete)
         delete.add_catch(
             sfn.Pass(self, "AlreadyGone"), errors=GONE_OR_GOING, result_path=sfn.JsonPath.DISCARD
         )
@@ -207,7 +155,7 @@ class Tracker(Construct):
             },
         )
         delete.add_catch(refused, errors=["States.ALL"], result_path="$.error")
-        refused.next(_metric(self, "RecordRetentionFailure", "RetentionDeleteFailures", 1))
+        refused.next(metric(self, "RecordRetentionFailure", "RetentionDeleteFailures", 1))
         # The deletions as one text, [{"backupId": ...}, {"backupId": ..., "refused": ...}],
         # never empty: a JSONPath filter picking the refused ones fails in moto's interpreter
         # when none matches, the usual case.
@@ -302,9 +250,9 @@ class Tracker(Construct):
         )
         describe.add_catch(untracked, errors=["States.ALL"], result_path="$.error")
 
-        succeeded_metric = _metric(self, "RecordSuccess", "BackupsSucceeded", 1)
-        duration_metric = _metric(self, "RecordDuration", "BackupDuration", "$.elapsedSeconds")
-        failed_metric = _metric(self, "RecordFailure", "BackupsFailed", 1)
+        succeeded_metric = metric(self, "RecordSuccess", "BackupsSucceeded", 1)
+        duration_metric = metric(self, "RecordDuration", "BackupDuration", "$.elapsedSeconds")
+        failed_metric = metric(self, "RecordFailure", "BackupsFailed", 1)
         ok.next(succeeded_metric)
         ok_but_retention.next(succeeded_metric)
         succeeded_metric.next(duration_metric)
@@ -385,7 +333,7 @@ class Tracker(Construct):
             ),
             result_path=sfn.JsonPath.DISCARD,
         )
-        _retry(alert, ["States.TaskFailed"])
+        retry(alert, ["States.TaskFailed"])
         failure = sfn.Fail(
             self,
             "BackupsNeedAttention",

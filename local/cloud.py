@@ -2,9 +2,9 @@
 
 `synthesize` builds the real CloudFormation template (offline, cdk-nag included). `LocalCloud`
 creates, inside an active `moto.mock_aws`, the pieces of that template the product runs on: the
-alert topic, the idempotency table and the tracker state machine with its *synthesized*
-definition (CloudFormation references resolved to the moto resources), and gives the
-orchestrator function's environment exactly as the template sets it.
+alert topic, the idempotency and history tables, and the tracker and restore drill state
+machines with their *synthesized* definitions (CloudFormation references resolved to the moto
+resources), and gives the orchestrator function's environment exactly as the template sets it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from local import MODELS_DIR
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# The stack's state machines, by the construct that makes each.
+MACHINES = ("Tracker", "Drill")
 PSEUDO = {
     "AWS::Partition": "aws",
     "AWS::Region": REGION,
@@ -100,7 +102,9 @@ class LocalCloud:
     physical: dict[str, str] = field(default_factory=dict)
     inbox: str = ""
 
-    def create(self) -> LocalCloud:
+    def create(self, machines: Sequence[str] = MACHINES) -> LocalCloud:
+        """Create the pieces; of the state machines, only `machines` (moto parses each
+        definition, which takes a while: tests that need one state machine create one)."""
         sns = boto3.client("sns", region_name=REGION)
         topic_id, _ = _one(self.template, "AWS::SNS::Topic")
         self.physical[topic_id] = sns.create_topic(Name="opsworks-cm-backup-alerts")["TopicArn"]
@@ -128,16 +132,18 @@ class LocalCloud:
         for role_id, _ in _all(self.template, "AWS::IAM::Role"):
             self.physical[f"{role_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{role_id}"
 
-        machine_id, machine = _one(self.template, "AWS::StepFunctions::StateMachine")
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        arn = sfn.create_state_machine(
-            name="opsworks-cm-backup-tracker",
-            definition=self.definition(),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/tracker",
-            type=machine["Properties"].get("StateMachineType", "STANDARD"),
-        )["stateMachineArn"]
-        self.physical[machine_id] = arn
-        self.physical[f"{machine_id}.Name"] = "opsworks-cm-backup-tracker"
+        for kind in machines:
+            machine_id, machine = self._machine(kind)
+            name = f"opsworks-cm-backup-{kind.lower()}"
+            arn = sfn.create_state_machine(
+                name=name,
+                definition=self.definition(kind),
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/{kind.lower()}",
+                type=machine["Properties"].get("StateMachineType", "STANDARD"),
+            )["stateMachineArn"]
+            self.physical[machine_id] = arn
+            self.physical[f"{machine_id}.Name"] = name
 
         # An operator's mailbox: an SQS queue subscribed to the alert topic.
         self.inbox = sqs.create_queue(QueueName="opsworks-cm-backup-alert-inbox")["QueueUrl"]
@@ -154,9 +160,19 @@ class LocalCloud:
         bodies = [json.loads(m["Body"]) for m in answer.get("Messages", [])]
         return [{"subject": b.get("Subject", ""), "message": b.get("Message", "")} for b in bodies]
 
-    def definition(self) -> str:
-        """The tracker's synthesized definition, references resolved."""
-        _, machine = _one(self.template, "AWS::StepFunctions::StateMachine")
+    def _machine(self, kind: str) -> tuple[str, dict[str, Any]]:
+        """The state machine of construct `kind` (one of MACHINES)."""
+        [found] = [
+            (logical, resource)
+            for logical, resource in _all(self.template, "AWS::StepFunctions::StateMachine")
+            if logical.startswith(f"{kind}StateMachine")
+        ]
+        return found
+
+    def definition(self, kind: str = "Tracker") -> str:
+        """A state machine's synthesized definition (`kind`: one of MACHINES), references
+        resolved."""
+        _, machine = self._machine(kind)
         text = resolve(machine["Properties"]["DefinitionString"], self.physical)
         json.loads(text)
         return str(text)
@@ -167,11 +183,26 @@ class LocalCloud:
 
     @property
     def tracker_arn(self) -> str:
-        return self.physical[_one(self.template, "AWS::StepFunctions::StateMachine")[0]]
+        return self.physical[self._machine("Tracker")[0]]
+
+    @property
+    def drill_arn(self) -> str:
+        return self.physical[self._machine("Drill")[0]]
+
+    def history_table(self) -> str:
+        [name] = [n for logical, n in self.physical.items() if logical.startswith("History")]
+        return name
 
     def function_environment(self) -> dict[str, str]:
-        """The orchestrator's environment as synthesized, with the model path made local."""
+        """The orchestrator's environment as synthesized, with the model path made local; a
+        variable naming a resource that was not created (a state machine left out) is left out,
+        as if the stack had no such resource."""
         _, function = _one(self.template, "AWS::Lambda::Function")
-        variables = resolve(function["Properties"]["Environment"]["Variables"], self.physical)
+        variables: dict[str, str] = {}
+        for name, value in function["Properties"]["Environment"]["Variables"].items():
+            try:
+                variables[name] = str(resolve(value, self.physical))
+            except KeyError:
+                continue
         variables["AWS_DATA_PATH"] = str(MODELS_DIR)
-        return {k: str(v) for k, v in variables.items()}
+        return variables

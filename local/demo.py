@@ -1,10 +1,12 @@
 """make demo: the whole product on the embedded local cloud, in one process, in about a minute.
 
-Synthesizes the stack, stands its tracker state machine, alert topic and idempotency table up in
-moto next to the OpsWorks CM emulator, seeds a demo fleet, fires one scheduled run through the
-real orchestrator handler, follows the tracker to the end and prints what happened.
+Synthesizes the stack, stands its tracker and restore drill state machines, alert topic and
+tables up in moto next to the OpsWorks CM emulator, seeds a demo fleet, fires one scheduled run
+through the real orchestrator handler, follows the tracker and the restore drill it started to
+the end and prints what happened.
 
-Emulated time: each tracker poll (one real second) stands for one emulated minute.
+Emulated time: each poll of the tracker or of the drill (one real second) stands for one emulated
+minute.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
     from local.cloud import LocalCloud, synthesize
     from local.runtime import LocalLambdaContext, wait_for_execution
 
-    progress = Progress(out, 7)
+    progress = Progress(out, 8)
     out.write("OpsWorks CM backup orchestrator: local demo (no AWS account needed)\n\n")
     with progress("Synthesizing the stack with cdk-nag"):
         template = synthesize()
@@ -115,6 +117,8 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
             # counts polls, 60 of them, so one tracker execution's history holds the run.
             environment["POLL_SECONDS"] = "1"
             environment["DEADLINE_SECONDS"] = "60"
+            # The drill polls like the tracker: a restore may take an hour of polls.
+            environment["DRILL_DEADLINE_SECONDS"] = "60"
             os.environ.update(environment)
             get_settings.cache_clear()
         demo_fleet = fleet.load(fleet_file)
@@ -130,11 +134,17 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
                 {"source": "schedule", "scheduledTime": slot}, LocalLambdaContext()
             )
         emulator.faults.append(PollTime(emulator, clock, EMULATED_SECONDS_PER_POLL, shared=True))
+        emulator.faults.append(PollTime(emulator, clock, EMULATED_SECONDS_PER_POLL, on="server"))
         sfn = boto3.client("stepfunctions")
         execution: dict[str, Any] = {"status": "NOT STARTED"}
         if report.get("trackerExecutionArn"):
             with progress("Following the tracker state machine (1 s = 1 emulated minute)"):
                 execution = wait_for_execution(sfn, report["trackerExecutionArn"], out=out)
+        drill: dict[str, Any] = {}
+        started = [d for d in report["drills"] if d["outcome"] == "STARTED"]
+        if started:
+            with progress(f"Following the restore drill of {started[0]['serverName']}"):
+                drill = wait_for_execution(sfn, started[0]["executionArn"], out=out)
         retry: dict[str, Any] | None = None
         if report.get("nextTry"):
             # EventBridge Scheduler would fire the one-time schedule the run left; moto keeps it
@@ -156,16 +166,19 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
         after = _quota(emulator)
         final = {b.backup_id: b.status for b in emulator.backend.backups.values()}
         reasons = {b.backup_id: b.status_description for b in emulator.backend.backups.values()}
+        servers = sorted(emulator.backend.servers)
 
     get_settings.cache_clear()
     facts = {
         "report": report,
         "retry": retry,
         "tracker": execution["status"],
+        "drill": json.loads(drill.get("output") or "{}"),
         "alerts": alerts,
         "quotaBefore": before,
         "quotaAfter": after,
         "final": final,
+        "servers": servers,
     }
     _print_summary(out, facts, demo_fleet, reasons)
     return facts
@@ -246,12 +259,31 @@ def _print_summary(
         f"({foreign} manual backups were made by someone else and were left alone)\n"
     )
     out.write(f"Tracker execution: {facts['tracker']}\n")
+    _print_drill(out, report, facts["drill"])
     alerts = facts["alerts"]
     out.write(f"\nAlerts published to the SNS topic: {len(alerts)}\n")
     for alert in alerts:
         out.write(f"  Subject: {alert['subject']}\n")
         for line in alert["message"].splitlines():
             out.write(f"  | {line}\n")
+
+
+def _print_drill(out: TextIO, report: dict[str, Any], drill: dict[str, Any]) -> None:
+    """The restore drill the run started: what it restored, and the measured recovery time."""
+    for entry in report["drills"]:
+        out.write(
+            f"\nRestore drill of {entry['serverName']}: {entry['outcome']}, {entry['reason']}\n"
+        )
+    if not drill:
+        return
+    result, age = drill["result"], drill["backupAgeSeconds"] / 86_400
+    out.write(
+        f"  recovery point: backup {drill['backupId']}, {age:.1f} days old when restored\n"
+        f"  recovery time:  {result['outcome']} after {result['seconds']} s as the drill counts "
+        f"it, in polls of {drill['pollSeconds']} s (a deployed drill polls every 60 s)\n"
+        f"  drill server {drill['drillServer']} deleted and confirmed gone: "
+        f"{'yes' if drill['cleanup']['confirmed'] else 'NO'}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

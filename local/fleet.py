@@ -1,8 +1,9 @@
 """Fleet files: a JSON description of an OpsWorks CM account to seed the emulator with.
 
     {
-      "account": {"manualBackupLimit": 20, "serverLimit": 10},
+      "account": {"manualBackupLimit": 20, "serverLimit": 10, "restoreSeconds": 600},
       "failBackups": ["puppet-flaky"],
+      "failRestores": ["puppet-*"],
       "servers": [
         {"name": "chef-prod", "engine": "ChefAutomate", "status": "HEALTHY",
          "tags": {"opsworks-cm-backup": "enabled"},
@@ -17,6 +18,8 @@
 A backup is MANUAL and OK unless it says otherwise; `own: true` marks it as made by this product
 (the Description marker), so retention may prune it. A server is created `ageDays` ago (default
 365, before its backups); `deleted: true` removes it after seeding, leaving its manual backups.
+A server created from a backup (a restore) takes the account's `restoreSeconds` to be HEALTHY,
+or ends FAILED when the backup's server matches one of `failRestores`.
 """
 
 from __future__ import annotations
@@ -96,11 +99,15 @@ class FleetAccount(_Strict):
     server_limit: Annotated[int, Field(alias="serverLimit", ge=1)] = 10
     # A manual backup being deleted still counts toward the limit until it is gone.
     deleting_counts_toward_limit: Annotated[bool, Field(alias="deletingCountsTowardLimit")] = False
+    # How long a server created from a backup (a restore) stays CREATING.
+    restore_seconds: Annotated[float | None, Field(alias="restoreSeconds", ge=0)] = None
 
 
 class Fleet(_Strict):
     account: FleetAccount = FleetAccount()
     fail_backups: Annotated[list[str], Field(alias="failBackups")] = []
+    # Servers created from a backup of a server whose name matches end FAILED.
+    fail_restores: Annotated[list[str], Field(alias="failRestores")] = []
     servers: list[FleetServer]
 
 
@@ -136,10 +143,16 @@ def seed(emulator: Emulator, fleet: Fleet) -> None:
     backend = emulator.backend
     backend.config.manual_backup_limit = fleet.account.manual_backup_limit
     backend.config.server_limit = max(fleet.account.server_limit, len(fleet.servers))
-    # Added to what the account was already set to fail (the emulator's --fail-backups).
+    # Added to what the account was already set to fail (the emulator's --fail-backups and
+    # --fail-restores).
     backend.config.fail_backups = tuple(
         dict.fromkeys((*backend.config.fail_backups, *fleet.fail_backups))
     )
+    backend.config.fail_restores = tuple(
+        dict.fromkeys((*backend.config.fail_restores, *fleet.fail_restores))
+    )
+    if fleet.account.restore_seconds is not None:
+        backend.config.restore_seconds = fleet.account.restore_seconds
     backend.config.deleting_counts_toward_limit = (
         backend.config.deleting_counts_toward_limit or fleet.account.deleting_counts_toward_limit
     )

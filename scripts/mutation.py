@@ -5,7 +5,7 @@ them the same way; the orchestrator's package lives in `lambda/` (a keyword, nev
 each module is tested in a staged copy of the project where `backup_orchestrator` sits at the top
 (the Lambda asset and the API model stay in `lambda/`, where the tests and the synth read them).
 
-    python scripts/mutation.py [planner orchestrator retry tracker-definition]
+    python scripts/mutation.py [planner orchestrator retry drills tracker-definition]
 
 Mutates the last commit (uncommitted changes are not part of it). Prints one line per module
 (mutants, killed, survived, kill rate) and the survivors' names;
@@ -57,8 +57,12 @@ TARGETS = {
         (f"{PACKAGE}/retry.py",),
         ("tests/unit/test_retry.py", "tests/orchestrator/test_handler.py"),
     ),
+    "drills": Target(
+        (f"{PACKAGE}/drills.py", f"{PACKAGE}/drill_servers.py"),
+        ("tests/unit/test_drills.py", "tests/orchestrator/test_drill_starts.py"),
+    ),
     "tracker-definition": Target(
-        ("infra/tracker.py",),
+        ("infra/tracker.py", "infra/tasks.py"),
         (
             "tests/infra/test_definition.py",
             "tests/infra/test_stack.py::test_tracker_role_has_exactly_the_actions_it_uses",

@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_orchestrator import compliance, retry_schedule
+from backup_orchestrator.drill_servers import is_drill_server
 from backup_orchestrator.events import RunRequest
 from backup_orchestrator.history import History
 from backup_orchestrator.models import GONE, Backup, Outcome, Server
@@ -100,12 +101,18 @@ def _judged(
 ) -> tuple[list[Server], set[str]]:
     """The servers judged against their RPO, and which of them are selected: in a scheduled run
     every selected server (a server whose tags could not be read counts as selected) and every
-    remembered one that is not any more; in a manual run the servers it names."""
+    remembered one that is not any more; in a manual run the servers it names. Never a restore
+    drill's temporary server."""
     if request.servers is not None:
-        return [s for s in tagged if s.status != GONE], set(request.servers)
+        named = [s for s in tagged if s.status != GONE and not is_drill_server(s)]
+        return named, set(request.servers)
     selected = {s.name for s in tagged if tagged_for_backup(s, settings.select_tag)}
     judged = [
-        s for s in tagged if s.status != GONE and (s.name in selected or s.name in remembered)
+        s
+        for s in tagged
+        if s.status != GONE
+        and (s.name in selected or s.name in remembered)
+        and not is_drill_server(s)
     ]
     return judged, selected
 

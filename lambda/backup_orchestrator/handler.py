@@ -153,6 +153,10 @@ def _record_metrics(report: RunReport, *, whole_selection: bool) -> None:
     )
     if report.tracker_error:
         metrics.add_metric("TrackerStartFailures", MetricUnit.Count, 1)
+    # A drill server left over that could not be deleted: it alarms, as the drill's own does.
+    left = sum(1 for d in report.drills if d.outcome == "NOT_DELETED")
+    if left:
+        metrics.add_metric("RestoreDrillCleanupFailures", MetricUnit.Count, left)
     if not whole_selection:
         return
     metrics.add_metric("NonCompliantServers", MetricUnit.Count, len(report.outside_rpo()))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from backup_orchestrator import marker
 
@@ -55,6 +57,10 @@ class Server:
     tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     # Why the server's tags could not be read (None when they were): it fails alone.
     tags_error: str | None = None
+    # The server as DescribeServers gave it (what a restore drill copies its configuration from).
+    described: Mapping[str, Any] = field(
+        default_factory=dict, hash=False, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)

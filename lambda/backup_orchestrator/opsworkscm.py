@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -137,6 +137,7 @@ class OpsWorksCM:
                 arn=s.get("ServerArn", ""),
                 engine=s.get("Engine", ""),
                 created_at=s.get("CreatedAt"),
+                described=s,
             )
             for s in answer.get("Servers", [])
         ]
@@ -161,11 +162,22 @@ class OpsWorksCM:
         return found[0] if found else None
 
     def manual_backup_quota(self) -> Quota:
+        return self._limit("ManualBackupLimit", default_maximum=50)
+
+    def server_quota(self) -> Quota:
+        """The account's servers: how many exist and how many may (restore drills take one)."""
+        # Without a Maximum no slot is known to be free, so no drill starts.
+        return self._limit("ServerLimit", default_maximum=0)
+
+    def _limit(self, name: str, *, default_maximum: int) -> Quota:
         attributes = self._call(self.client.describe_account_attributes).get("Attributes", [])
         for attribute in attributes:
-            if attribute.get("Name") == "ManualBackupLimit":
-                return Quota(used=attribute.get("Used", 0), maximum=attribute.get("Maximum", 50))
-        raise RuntimeError("DescribeAccountAttributes did not report ManualBackupLimit")
+            if attribute.get("Name") == name:
+                return Quota(
+                    used=attribute.get("Used", 0),
+                    maximum=attribute.get("Maximum", default_maximum),
+                )
+        raise RuntimeError(f"DescribeAccountAttributes did not report {name}")
 
     def wait_for_room(self, until: float) -> bool:
         """Poll the manual-backup quota, backing off, until a backup fits (True) or the
@@ -264,20 +276,66 @@ class OpsWorksCM:
         backup found gone or DELETING afterwards was deleted by that attempt.
         """
 
-        def call() -> bool:
-            self.client.delete_backup(BackupId=backup_id)
+        def status() -> str | None:
+            backup = self.backup(backup_id)
+            return None if backup is None else backup.status
+
+        return self._delete(lambda: self.client.delete_backup(BackupId=backup_id), status)
+
+    def delete_server(self, name: str) -> bool:
+        """Start deleting a server; False when it was already gone or being deleted. As for
+        `delete_backup`, a server found gone or DELETING after a lost attempt was deleted by it."""
+
+        def status() -> str | None:
+            found = self.server_status(name)
+            return None if found is None else found[0]
+
+        return self._delete(lambda: self.client.delete_server(ServerName=name), status)
+
+    def _delete(self, call: Callable[[], object], status: Callable[[], str | None]) -> bool:
+        """Start a deletion with `call`; `status()` reads what it deletes (None: gone)."""
+
+        def attempt() -> bool:
+            call()
             return True
 
         def going() -> bool | None:
-            backup = self.backup(backup_id)
-            return True if backup is None or backup.status == "DELETING" else None
+            now = status()
+            return True if now is None or now == "DELETING" else None
 
         def refused(exc: ClientError) -> bool | None:
             if error_code(exc) not in ("ResourceNotFoundException", "InvalidStateException"):
                 return None
             return False if going() else None
 
-        return self._mutate(call, confirm=going, refused=refused)
+        return self._mutate(attempt, confirm=going, refused=refused)
+
+    def server_status(self, name: str) -> tuple[str, str] | None:
+        """A server's Status and StatusReason, or None when it does not exist (any more)."""
+        try:
+            answer = self._call(lambda: self.client.describe_servers(ServerName=name))
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        found = answer.get("Servers", [])
+        return (found[0].get("Status", ""), found[0].get("StatusReason", "")) if found else None
+
+    def create_server(self, parameters: Mapping[str, Any]) -> None:
+        """Start creating a server. Raises ClientError as the service answers, or OutcomeUnknown.
+
+        When an attempt failed in a way that may have created it anyway, a server of that name
+        found afterwards is the one it created (a drill server's name is unique to its run).
+        """
+
+        def call() -> bool:
+            self.client.create_server(**parameters)
+            return True
+
+        def created() -> bool | None:
+            return True if self.server_status(parameters["ServerName"]) is not None else None
+
+        self._mutate(call, confirm=created, refused=lambda _: None)
 
 
 def to_backup(data: Any) -> Backup:

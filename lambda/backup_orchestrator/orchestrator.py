@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backup_orchestrator import after_run, marker, planner
+from backup_orchestrator import after_run, drill_runner, marker, planner
 from backup_orchestrator.events import InvalidRequestError, RunRequest
 from backup_orchestrator.models import Backup, Outcome
 from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown, error_code
@@ -115,6 +115,9 @@ def run(
         remembered,
         now=service.now(),
         retry_busy=policy.retry_busy,
+    )
+    report.drills = drill_runner.after_backups(
+        request, settings, services, tagged, backups, report, remaining_ms
     )
     return report
 

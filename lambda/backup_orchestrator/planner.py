@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from backup_orchestrator import sharing
+from backup_orchestrator.drill_servers import is_drill_server
 from backup_orchestrator.models import (
     BACKUP_ALLOWED_STATES,
     BUSY_STATES,
@@ -42,6 +43,7 @@ from backup_orchestrator.sharing import Candidate
 
 _RETAIN_VALUE = re.compile(r"[0-9]{1,2}", re.ASCII)
 ADOPTED = "backup started by an earlier attempt of this run; it is followed now"
+DRILL_SERVER = "a restore drill's temporary server: never backed up (it is deleted after its drill)"
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,11 @@ def check_named(servers: Sequence[Server], names: Sequence[str] | None) -> None:
 
 def tagged_for_backup(server: Server, select_tag: tuple[str, str]) -> bool:
     """Whether the selection tag picks the server. One whose tags could not be read may be
-    picked, so it counts as picked (and fails, saying why) rather than silently left out."""
+    picked, so it counts as picked (and fails, saying why) rather than silently left out. A
+    restore drill's temporary server never is, whatever tags it carries: it is deleted after
+    its drill."""
+    if is_drill_server(server):
+        return False
     key, value = select_tag
     return server.tags_error is not None or server.tags.get(key) == value
 
@@ -238,6 +244,8 @@ def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | 
     if adopted is None:
         if server.status == GONE:
             return ServerPlan(name, Action.NOTHING, "the server no longer exists")
+        if is_drill_server(server):
+            return ServerPlan(name, Action.NOTHING, DRILL_SERVER)
         if server.tags_error:
             return ServerPlan(
                 name,

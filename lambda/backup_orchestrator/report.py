@@ -84,6 +84,19 @@ class NextTryReport(_Camel):
     schedule: str
 
 
+class DrillReport(_Camel):
+    """What a scheduled run did about one server's restore drill, or about a drill server left
+    over: STARTED, SKIPPED (due, but the reason says why not now), FAILED (could not be
+    started), DELETED (a leftover drill server is being deleted) or NOT_DELETED (URGENT)."""
+
+    server_name: str
+    outcome: str
+    reason: str
+    drill_server: str | None = None
+    backup_id: str | None = None
+    execution_arn: str | None = None
+
+
 class RunReport(_Camel):
     run_id: str
     dry_run: bool
@@ -98,6 +111,8 @@ class RunReport(_Camel):
     # One execution per 40 backups; the first is also `trackerExecutionArn`.
     tracker_execution_arns: list[str] = []
     tracker_error: str | None = None
+    # The scheduled run's restore drills: started, skipped, leftovers deleted (drill_runner.py).
+    drills: list[DrillReport] = []
 
     def outside_rpo(self) -> list[ComplianceReport]:
         """The servers out of their RPO with no backup of theirs under way (what alerts)."""

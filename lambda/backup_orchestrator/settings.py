@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from backup_orchestrator.compliance import RPO_MAX, RPO_MIN
+from backup_orchestrator.drills import Frequency
 from backup_orchestrator.models import RETAIN_MAX, RETAIN_MIN, PruneScope
 from backup_orchestrator.validation import problems
 
@@ -57,6 +58,22 @@ class Settings(BaseModel):
     ] = "opsworks-cm-backup-retry"
     dead_letter_arn: Annotated[
         str | None, Field(alias="DEAD_LETTER_ARN", pattern=r"^arn:aws[a-z-]*:sqs:")
+    ] = None
+    # Restore drills (see drills.py): the state machine that runs one, how often a selected
+    # server is drilled unless its tag says otherwise, how long a restore may take, and the
+    # roles a drill may pass (None: whatever the server uses).
+    drill_state_machine_arn: Annotated[
+        str | None, Field(alias="DRILL_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:")
+    ] = None
+    restore_drill: Annotated[Frequency, Field(alias="RESTORE_DRILL")] = Frequency.OFF
+    drill_deadline_seconds: Annotated[
+        int, Field(alias="DRILL_DEADLINE_SECONDS", ge=60, le=86_400)
+    ] = 7200
+    drill_service_role_arn: Annotated[
+        str | None, Field(alias="DRILL_SERVICE_ROLE_ARN", pattern=r"^arn:aws[a-z-]*:iam::")
+    ] = None
+    drill_instance_profile_arn: Annotated[
+        str | None, Field(alias="DRILL_INSTANCE_PROFILE_ARN", pattern=r"^arn:aws[a-z-]*:iam::")
     ] = None
     aws_data_path: Annotated[str, Field(alias="AWS_DATA_PATH")] = ""
 

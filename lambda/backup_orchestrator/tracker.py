@@ -154,7 +154,7 @@ def start_trackers(
         for number, batch in enumerate(batches, start=1)
     ]
     return [
-        _start(
+        start_execution(
             client,
             state_machine_arn,
             name,
@@ -169,7 +169,17 @@ def start_trackers(
     ]
 
 
-def _start(client: SFNClient, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN the execution `name` of a state machine has, or will have once started."""
+    prefix = state_machine_arn.replace(":stateMachine:", ":execution:", 1)
+    return f"{prefix}:{name}"
+
+
+def start_execution(
+    client: SFNClient, state_machine_arn: str, name: str, payload: dict[str, Any]
+) -> str:
+    """Start an execution and return its ARN; one of that name already started (by a retried
+    run) is not started again, and its ARN is returned."""
     try:
         answer = client.start_execution(
             stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
@@ -177,6 +187,5 @@ def _start(client: SFNClient, state_machine_arn: str, name: str, payload: dict[s
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
             raise
-        prefix = state_machine_arn.replace(":stateMachine:", ":execution:", 1)
-        return f"{prefix}:{name}"
+        return execution_arn(state_machine_arn, name)
     return answer["executionArn"]

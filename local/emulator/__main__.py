@@ -25,6 +25,7 @@ ACCOUNT_OPTIONS = (
     "server_seconds",
     "delete_seconds",
     "deleting_counts_toward_limit",
+    "restore_seconds",
 )
 
 
@@ -103,6 +104,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "file's failBackups)",
     )
     add(
+        "--restore-seconds",
+        type=_number(float, 0, "--restore-seconds"),
+        help="how long a server created from a backup stays CREATING (default: the fleet "
+        "file's, else 180)",
+    )
+    add(
+        "--fail-restores",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="servers created from a backup of a server whose name matches end FAILED "
+        "(repeatable; added to the fleet file's failRestores)",
+    )
+    add(
         "--latency-ms",
         type=_number(float, 0, "--latency-ms"),
         default=0.0,
@@ -140,6 +155,7 @@ def build(args: argparse.Namespace) -> Emulator:
         if value is not None:
             setattr(config, field, value)
     config.fail_backups = tuple(dict.fromkeys((*config.fail_backups, *args.fail_backups)))
+    config.fail_restores = tuple(dict.fromkeys((*config.fail_restores, *args.fail_restores)))
     return emulator
 
 

@@ -10,7 +10,7 @@ so a failing chaos case reproduces.
   cannot tell whether its call took effect.
 - `BeforeCall`: something happens to the account right before a matching call reaches it (a
   server changes state or vanishes, another caller steps in).
-- `PollTime`: emulated time passes as a tracker polls, or as a caller waits for room.
+- `PollTime`: emulated time passes as a tracker or a drill polls, or as a caller waits for room.
 - `DeletionWitness`: not a fault but a witness: what every `DeleteBackup` was aimed at, as it was
   at that moment.
 """
@@ -255,7 +255,8 @@ class PollTime:
     """Emulated time passes as a caller polls. `on="backup"`: each DescribeBackups of one backup
     (a tracker's poll) moves the clock `seconds`; with `shared`, polls of backups followed side
     by side split the step, so the clock moves about `seconds` per round whatever the number of
-    backups. `on="quota"`: each DescribeAccountAttributes (a caller waiting for room) does."""
+    backups. `on="quota"`: each DescribeAccountAttributes (a caller waiting for room) does.
+    `on="server"`: each DescribeServers of one server (a restore drill's poll) does."""
 
     def __init__(
         self,
@@ -264,7 +265,7 @@ class PollTime:
         seconds: float,
         *,
         shared: bool = False,
-        on: Literal["backup", "quota"] = "backup",
+        on: Literal["backup", "quota", "server"] = "backup",
     ):
         self.emulator = emulator
         self.clock = clock
@@ -275,6 +276,8 @@ class PollTime:
     def _polled(self, operation: str, params: dict[str, Any]) -> bool:
         if self.on == "quota":
             return operation == "DescribeAccountAttributes"
+        if self.on == "server":
+            return operation == "DescribeServers" and "ServerName" in params
         return operation == "DescribeBackups" and "BackupId" in params
 
     def __call__(self, operation: str, params: dict[str, Any]) -> ServiceError | None:

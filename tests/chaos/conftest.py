@@ -146,5 +146,5 @@ def tracked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[TrackedCloud]:
     """The orchestrator as synthesized, with the synthesized tracker running in moto."""
-    with stack_in_moto(emulator, clock, template_json, monkeypatch) as local:
+    with stack_in_moto(emulator, clock, template_json, monkeypatch, ("Tracker",)) as local:
         yield TrackedCloud(local)

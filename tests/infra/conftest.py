@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from backup_orchestrator.settings import get_settings
 from infra.asset import LAMBDA_ROOT
-from local.cloud import LocalCloud, resolve, synthesize
+from local.cloud import MACHINES, LocalCloud, resolve, synthesize
 from local.emulator import Emulator, ManualClock
 from local.emulator.faults import PollTime
 
@@ -53,6 +53,11 @@ VARIANT_CONTEXT = {
     "powertoolsLayerArn": (
         "arn:aws-cn:lambda:cn-north-1:123456789012:layer:PowertoolsPython313Arm64:7"
     ),
+    "restoreDrill": "monthly",
+    "drillDeadlineSeconds": "3600",
+    "drillServiceRoleArn": "arn:aws:iam::123456789012:role/cm-service",
+    "drillInstanceProfileArn": "arn:aws:iam::123456789012:instance-profile/cm-ec2",
+    "drillInstanceRoleArn": "arn:aws:iam::123456789012:role/cm-ec2",
 }
 
 
@@ -108,15 +113,25 @@ def only(template_json: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]
     return logical, resource
 
 
-def definition(template_json: dict[str, Any]) -> dict[str, Any]:
-    """The tracker's definition, with references replaced by their logical ids."""
-    _, machine = only(template_json, "AWS::StepFunctions::StateMachine")
+def machine(template_json: dict[str, Any], kind: str = "Tracker") -> tuple[str, dict[str, Any]]:
+    """The state machine of construct `kind` (local.cloud.MACHINES: the tracker or the drill)."""
+    [(logical, resource)] = [
+        (k, v)
+        for k, v in resources(template_json, "AWS::StepFunctions::StateMachine").items()
+        if k.startswith(f"{kind}StateMachine")
+    ]
+    return logical, resource
+
+
+def definition(template_json: dict[str, Any], kind: str = "Tracker") -> dict[str, Any]:
+    """A state machine's definition, with references replaced by their logical ids."""
+    _, machine_ = machine(template_json, kind)
     names = {k: k for k in template_json["Resources"]}
-    parsed: dict[str, Any] = json.loads(resolve(machine["Properties"]["DefinitionString"], names))
+    parsed: dict[str, Any] = json.loads(resolve(machine_["Properties"]["DefinitionString"], names))
     return parsed
 
 
-__all__ = ["LocalCloud", "definition", "only", "resources", "stack_in_moto"]
+__all__ = ["LocalCloud", "definition", "machine", "only", "resources", "stack_in_moto"]
 
 
 @contextmanager
@@ -125,14 +140,16 @@ def stack_in_moto(
     clock: ManualClock,
     template_json: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
+    machines: Sequence[str] = MACHINES,
 ) -> Iterator[LocalCloud]:
-    """The synthesized stack's runtime pieces in moto (its tracker running), and the function's
-    environment as synthesized. Each poll of a backup is a minute of its life, and a backup
-    takes two; the tracker polls every second, to a deadline of 60 polls."""
+    """The synthesized stack's runtime pieces in moto (its state machines running, or those of
+    `machines`), and the function's environment as synthesized. Each poll of a backup is a
+    minute of its life, and a backup takes two; the tracker polls every second, to a deadline of
+    60 polls."""
     emulator.faults.append(PollTime(emulator, clock, 60))
     emulator.config.backup_seconds = 120
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        local = LocalCloud(template_json).create()
+        local = LocalCloud(template_json).create(machines)
         for name, value in local.function_environment().items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("POLL_SECONDS", "1")

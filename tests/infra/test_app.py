@@ -45,6 +45,18 @@ REPO = Path(__file__).resolve().parents[2]
         ({"retryWindowMinutes": 721}, "retryWindowMinutes"),
         ({"schedule": "cron(0 * * * ? *)", "retryWindowMinutes": 60}, "retryWindowMinutes"),
         ({"complianceCountsAutomated": "sometimes"}, "complianceCountsAutomated"),
+        ({"restoreDrill": "daily"}, "restoreDrill"),
+        ({"drillDeadlineSeconds": 600}, "drillDeadlineSeconds"),
+        ({"drillServiceRoleArn": "aws-opsworks-cm-service-role"}, "drillServiceRoleArn"),
+        (
+            {"drillInstanceProfileArn": "arn:aws:iam::123456789012:role/not-a-profile"},
+            "drillInstanceProfileArn",
+        ),
+        # The role in a custom instance profile is not derivable from the profile's name.
+        (
+            {"drillInstanceProfileArn": "arn:aws:iam::123456789012:instance-profile/cm-ec2"},
+            "drillInstanceRoleArn",
+        ),
     ],
 )
 def test_bad_context_names_the_key(context: dict[str, Any], key: str) -> None:

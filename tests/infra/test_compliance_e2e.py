@@ -33,7 +33,7 @@ def cloud(
     template_json: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[LocalCloud]:
-    with stack_in_moto(emulator, clock, template_json, monkeypatch) as local:
+    with stack_in_moto(emulator, clock, template_json, monkeypatch, ("Tracker",)) as local:
         yield local
 
 

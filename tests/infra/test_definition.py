@@ -1,5 +1,6 @@
-"""The tracker's synthesized definition checked by asl-validator, the Amazon States Language
-validator, with the virtualenv's Node.js (both installed by `make venv`)."""
+"""The synthesized definitions (the tracker's and the restore drill's) checked by asl-validator,
+the Amazon States Language validator, with the virtualenv's Node.js (both installed by
+`make venv`), and the retries and catches every definition relies on."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from backup_orchestrator.tracker import TASK_RETRIES
-from infra.tracker import RETRYABLE
-from local.cloud import LocalCloud
+from infra.tasks import RETRYABLE
+from local.cloud import MACHINES, LocalCloud
 from tests.infra.conftest import definition
 
 VENV = Path(sys.executable).parent.parent
@@ -21,26 +24,32 @@ ASL_VALIDATOR = VENV / "asl" / "node_modules" / "asl-validator" / "dist" / "bin"
 ASL_VALIDATOR /= "asl-validator.js"
 
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tracker-definition.json"
+SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 
-def test_the_definition_is_the_reviewed_one(template_json: dict[str, Any]) -> None:
-    # Every state, path, retry and catch of the tracker, as reviewed: a change to the definition
-    # shows here as a diff to read and commit (UPDATE_SNAPSHOTS=1 rewrites the file), and the
-    # tests below and in test_tracker_e2e.py say whether it still behaves.
-    synthesized = definition(template_json)
+@pytest.mark.parametrize("kind", MACHINES)
+def test_the_definition_is_the_reviewed_one(template_json: dict[str, Any], kind: str) -> None:
+    # Every state, path, retry and catch, as reviewed: a change to a definition shows here as a
+    # diff to read and commit (UPDATE_SNAPSHOTS=1 rewrites the file), and the tests below, in
+    # test_tracker_e2e.py and in test_drill_e2e.py say whether it still behaves.
+    synthesized = definition(template_json, kind)
+    snapshot = SNAPSHOTS / f"{kind.lower()}-definition.json"
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        SNAPSHOT.write_text(json.dumps(synthesized, indent=2, sort_keys=True) + "\n")
+        snapshot.write_text(json.dumps(synthesized, indent=2, sort_keys=True) + "\n")
 
-    assert synthesized == json.loads(SNAPSHOT.read_text())
+    assert synthesized == json.loads(snapshot.read_text())
 
 
-def asl_validate(definition: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def asl_validate(definitions: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Validate the definitions in one run of asl-validator."""
     assert ASL_VALIDATOR.is_file(), f"{ASL_VALIDATOR} is missing: run `make venv`"
-    path = tmp_path / "definition.json"
-    path.write_text(definition)
+    arguments = []
+    for number, text in enumerate(definitions):
+        path = tmp_path / f"definition-{number}.json"
+        path.write_text(text)
+        arguments += ["--json-path", str(path)]
     return subprocess.run(
-        [str(NODE), str(ASL_VALIDATOR), "--json-path", str(path)],
+        [str(NODE), str(ASL_VALIDATOR), *arguments],
         capture_output=True,
         text=True,
         timeout=60,
@@ -48,19 +57,19 @@ def asl_validate(definition: str, tmp_path: Path) -> subprocess.CompletedProcess
     )
 
 
-def deployed_definition(template_json: dict[str, Any]) -> str:
+def deployed_definition(template_json: dict[str, Any], kind: str = "Tracker") -> str:
     """The definition with every CloudFormation reference replaced by an ARN of its kind."""
     cloud = LocalCloud(template_json)
     for logical, resource in template_json["Resources"].items():
         service = resource["Type"].split("::")[1].lower()
         cloud.physical[logical] = f"arn:aws:{service}:us-east-1:123456789012:{logical}"
-    return cloud.definition()
+    return cloud.definition(kind)
 
 
-def test_asl_validator_accepts_the_tracker_definition(
+def test_asl_validator_accepts_the_definitions(
     template_json: dict[str, Any], tmp_path: Path
 ) -> None:
-    result = asl_validate(deployed_definition(template_json), tmp_path)
+    result = asl_validate([deployed_definition(template_json, k) for k in MACHINES], tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -71,7 +80,9 @@ def test_asl_validator_rejects_a_broken_definition(
     broken = json.loads(deployed_definition(template_json))
     broken["States"]["Summarize"]["Next"] = "NoSuchState"
 
-    result = asl_validate(json.dumps(broken), tmp_path)
+    result = asl_validate(
+        [deployed_definition(template_json, "Drill"), json.dumps(broken)], tmp_path
+    )
 
     assert result.returncode != 0
     assert "NoSuchState" in result.stdout + result.stderr
@@ -87,13 +98,31 @@ def every_state(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("Tracker", {"DescribeBackup", "DeleteBackup"}),
+        (
+            "Drill",
+            {
+                "CheckSource",
+                "CheckSlots",
+                "CreateDrillServer",
+                "CreateDrillServerWithKeyPair",
+                "CheckDrillServer",
+                "DeleteDrillServer",
+                "ConfirmGone",
+            },
+        ),
+    ],
+)
 def test_every_call_to_the_service_rides_out_throttling_and_transient_faults(
-    template_json: dict[str, Any],
+    template_json: dict[str, Any], kind: str, expected: set[str]
 ) -> None:
-    states = every_state(definition(template_json))
+    states = every_state(definition(template_json, kind))
     calls = {n: s for n, s in states.items() if "aws-sdk:opsworkscm:" in s.get("Resource", "")}
 
-    assert set(calls) == {"DescribeBackup", "DeleteBackup"}
+    assert set(calls) == expected
     for name, state in calls.items():
         [retry] = state["Retry"]
         assert set(retry["ErrorEquals"]) == set(RETRYABLE), name
@@ -116,3 +145,27 @@ def test_no_metric_or_deletion_can_fail_a_backup(template_json: dict[str, Any]) 
         assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
         assert state["Retry"], name
     assert states["Alert"]["Retry"][0]["ErrorEquals"] == ["States.TaskFailed"]
+
+
+def test_every_error_of_a_drill_goes_through_its_cleanup(template_json: dict[str, Any]) -> None:
+    # Before the cleanup, each call catches every error (States.ALL) into a result whose next
+    # state is DeleteDrillServer; the cleanup's own calls catch theirs into CleanupFailed; the
+    # record and the metrics are best effort.
+    states = every_state(definition(template_json, "Drill"))
+    tasks = {n: s for n, s in states.items() if s["Type"] == "Task" and n != "Alert"}
+    cleanup = {"DeleteDrillServer", "ConfirmGone"}
+
+    for name, state in tasks.items():
+        [last] = [c for c in state["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
+        if name in cleanup:
+            assert last["Next"] == "CleanupFailed", name
+        elif name.startswith(("Record", "Remember")):
+            assert last["Next"] == f"{name}Skipped", name
+        else:
+            assert states[last["Next"]]["Next"] == "DeleteDrillServer", name
+    for name, state in states.items():
+        if state["Type"] == "Pass" and state.get("ResultPath") == "$.result":
+            assert state["Next"] == "DeleteDrillServer", name
+    create = states["CreateDrillServer"]["Parameters"]
+    assert create["DisableAutomatedBackup"] is True
+    assert "KeyPair.$" not in create and "CustomDomain.$" not in create

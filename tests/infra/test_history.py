@@ -53,7 +53,7 @@ def cloud(
     # Each poll of a backup stands for a minute of its life; a backup takes `backup_seconds`.
     emulator.faults.append(PollTime(emulator, clock, 60))
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield LocalCloud(template_json).create()
+        yield LocalCloud(template_json).create(("Tracker",))
 
 
 def history(cloud: LocalCloud, backups: list[dict[str, Any]]) -> tuple[str, list[str]]:

@@ -13,7 +13,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra.stack import ORCHESTRATOR_OPSWORKSCM_ACTIONS
-from tests.infra.conftest import definition, only, resources
+from local.cloud import PSEUDO, resolve
+from tests.infra.conftest import definition, machine, only, resources
 
 
 def actions_of(template_json: dict[str, Any], role_logical_id: str) -> set[str]:
@@ -29,9 +30,23 @@ def actions_of(template_json: dict[str, Any], role_logical_id: str) -> set[str]:
 
 
 def role_of(template_json: dict[str, Any], kind: str) -> str:
-    _, resource = only(template_json, kind)
+    """The role of the only resource of `kind`, or of the state machine `kind` (Tracker,
+    Drill)."""
+    if kind.startswith("AWS::"):
+        _, resource = only(template_json, kind)
+    else:
+        _, resource = machine(template_json, kind)
     role = resource["Properties"].get("RoleArn") or resource["Properties"].get("Role")
     return str(role["Fn::GetAtt"][0])
+
+
+def statements_of(template_json: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in resources(template_json, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 def test_schedule_runs_the_orchestrator_on_cron_in_the_time_zone(template: Template) -> None:
@@ -56,6 +71,8 @@ def test_outputs_name_what_an_operator_uses(template_json: dict[str, Any]) -> No
     assert set(template_json["Outputs"]) == {
         "OrchestratorFunctionName",
         "TrackerStateMachineArn",
+        "DrillStateMachineArn",
+        "HistoryTableName",
         "AlertTopicArn",
         "DashboardName",
         "ScheduleName",
@@ -116,6 +133,8 @@ def test_orchestrator_function(template: Template, template_json: dict[str, Any]
         "COMPLIANCE_COUNTS_AUTOMATED": "false",
         "RETRY_WINDOW_MINUTES": "120",
         "RETRY_SCHEDULE_PREFIX": "OpsWorksCMBackup-retry",
+        "RESTORE_DRILL": "off",
+        "DRILL_DEADLINE_SECONDS": "7200",
     }
     references = {
         "TRACKER_STATE_MACHINE_ARN",
@@ -124,6 +143,9 @@ def test_orchestrator_function(template: Template, template_json: dict[str, Any]
         "ALERT_TOPIC_ARN",
         "RETRY_ROLE_ARN",
         "DEAD_LETTER_ARN",
+        "DRILL_STATE_MACHINE_ARN",
+        "DRILL_SERVICE_ROLE_ARN",
+        "DRILL_INSTANCE_PROFILE_ARN",
     }
     assert set(variables) - references == {k for k, v in variables.items() if isinstance(v, str)}
     # Each reference is to the resource the setting names.
@@ -136,6 +158,15 @@ def test_orchestrator_function(template: Template, template_json: dict[str, Any]
     queue, _ = only(template_json, "AWS::SQS::Queue")
     assert variables["DEAD_LETTER_ARN"] == {"Fn::GetAtt": [queue, "Arn"]}
     assert variables["RETRY_ROLE_ARN"]["Fn::GetAtt"][0].startswith("SchedulerRole")
+    drill, _ = machine(template_json, "Drill")
+    assert variables["DRILL_STATE_MACHINE_ARN"] == {"Ref": drill}
+    # By default a drill may pass only the service's standard roles, in this account.
+    assert resolve(variables["DRILL_SERVICE_ROLE_ARN"], PSEUDO) == (
+        "arn:aws:iam::123456789012:role/service-role/aws-opsworks-cm-service-role"
+    )
+    assert resolve(variables["DRILL_INSTANCE_PROFILE_ARN"], PSEUDO) == (
+        "arn:aws:iam::123456789012:instance-profile/aws-opsworks-cm-ec2-role"
+    )
 
 
 def test_orchestrator_role_has_exactly_the_actions_it_uses(template_json: dict[str, Any]) -> None:
@@ -162,6 +193,9 @@ def test_orchestrator_role_has_exactly_the_actions_it_uses(template_json: dict[s
         # The slot's retries of busy servers: one-time schedules that run as the schedule's role.
         "scheduler:CreateSchedule",
         "iam:PassRole",
+        # Restore drills: start the due ones, one per server at a time (DeleteServer, for a
+        # leftover drill server, is among the OpsWorks CM actions).
+        "states:ListExecutions",
     }
 
 
@@ -197,29 +231,97 @@ def test_compliance_alarm_and_dashboard(template_json: dict[str, Any]) -> None:
     assert "default RPO" in body
 
 
+def test_the_function_starts_and_lists_only_the_drill_executions(
+    template_json: dict[str, Any],
+) -> None:
+    drill, _ = machine(template_json, "Drill")
+    [starting] = [
+        st
+        for st in statements_of(template_json, role_of(template_json, "AWS::Lambda::Function"))
+        if "states:ListExecutions" in st["Action"]
+    ]
+
+    assert sorted(starting["Action"]) == ["states:ListExecutions", "states:StartExecution"]
+    assert starting["Resource"] == {"Ref": drill}
+
+
+# What both state machines need besides their own work: metrics, the alert (to the encrypted
+# topic), log delivery and tracing.
+STATE_MACHINE_PLUMBING = {
+    "cloudwatch:PutMetricData",
+    "sns:Publish",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+}
+
+
 def test_tracker_role_has_exactly_the_actions_it_uses(template_json: dict[str, Any]) -> None:
-    role = role_of(template_json, "AWS::StepFunctions::StateMachine")
+    role = role_of(template_json, "Tracker")
 
     assert actions_of(template_json, role) == {
         "opsworks-cm:DescribeBackups",
         "opsworks-cm:DeleteBackup",
-        "cloudwatch:PutMetricData",
-        "sns:Publish",
-        "kms:Decrypt",
-        "kms:GenerateDataKey",
-        "logs:CreateLogDelivery",
-        "logs:DeleteLogDelivery",
-        "logs:DescribeLogGroups",
-        "logs:DescribeResourcePolicies",
-        "logs:GetLogDelivery",
-        "logs:ListLogDeliveries",
-        "logs:PutResourcePolicy",
-        "logs:UpdateLogDelivery",
-        "xray:GetSamplingRules",
-        "xray:GetSamplingTargets",
-        "xray:PutTelemetryRecords",
-        "xray:PutTraceSegments",
+        *STATE_MACHINE_PLUMBING,
     }
+
+
+def test_drill_role_has_exactly_the_actions_it_uses(template_json: dict[str, Any]) -> None:
+    role = role_of(template_json, "Drill")
+
+    assert actions_of(template_json, role) == {
+        "opsworks-cm:CreateServer",
+        "opsworks-cm:DeleteServer",
+        "opsworks-cm:DescribeServers",
+        # The slot check right before CreateServer: one slot stays free for the operator.
+        "opsworks-cm:DescribeAccountAttributes",
+        "iam:PassRole",
+        # The result, as the item drill#<server> of the history table.
+        "dynamodb:PutItem",
+        *STATE_MACHINE_PLUMBING,
+    }
+
+
+def test_the_drill_passes_only_the_standard_roles_and_only_to_opsworks_cm(
+    template_json: dict[str, Any],
+) -> None:
+    [passing] = [
+        st
+        for st in statements_of(template_json, role_of(template_json, "Drill"))
+        if st["Action"] == "iam:PassRole"
+    ]
+
+    assert sorted(resolve(passing["Resource"], PSEUDO)) == [
+        "arn:aws:iam::123456789012:role/service-role/aws-opsworks-cm-ec2-role",
+        "arn:aws:iam::123456789012:role/service-role/aws-opsworks-cm-service-role",
+    ]
+    assert passing["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "opsworks-cm.amazonaws.com"}
+    }
+
+
+def test_the_drill_records_to_the_history_table(template_json: dict[str, Any]) -> None:
+    history = next(
+        k for k in resources(template_json, "AWS::DynamoDB::GlobalTable") if k.startswith("History")
+    )
+    [putting] = [
+        st
+        for st in statements_of(template_json, role_of(template_json, "Drill"))
+        if st["Action"] == "dynamodb:PutItem"
+    ]
+
+    assert {"Ref": history} in putting["Resource"]["Fn::Join"][1]
 
 
 def test_no_role_has_a_wildcard_action(template_json: dict[str, Any]) -> None:
@@ -303,19 +405,20 @@ def test_tracker_is_standard_logged_and_traced(template: Template) -> None:
 def test_tracker_logs_to_a_vended_logs_group(template_json: dict[str, Any]) -> None:
     # Under /aws/vendedlogs/ Step Functions needs no CloudWatch Logs resource policy, whose size
     # limit accounts with many logged state machines reach.
-    _, machine = only(template_json, "AWS::StepFunctions::StateMachine")
-    [destination] = machine["Properties"]["LoggingConfiguration"]["Destinations"]
-    group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    for kind in ("Tracker", "Drill"):
+        _, found = machine(template_json, kind)
+        [destination] = found["Properties"]["LoggingConfiguration"]["Destinations"]
+        group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
 
-    name = template_json["Resources"][group]["Properties"]["LogGroupName"]
-    assert name == "/aws/vendedlogs/states/OpsWorksCMBackup-Tracker"
+        name = template_json["Resources"][group]["Properties"]["LogGroupName"]
+        assert name == f"/aws/vendedlogs/states/OpsWorksCMBackup-{kind}"
 
 
 def test_every_alarm_notifies_the_topic(template_json: dict[str, Any]) -> None:
     topic, _ = only(template_json, "AWS::SNS::Topic")
     alarms = resources(template_json, "AWS::CloudWatch::Alarm")
 
-    assert len(alarms) == 9
+    assert len(alarms) == 12
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
 
@@ -347,6 +450,8 @@ def test_missed_backup_watchdog_counts_missing_data_as_breaching(template: Templ
         ("BackupsFailedToStart", "OpsWorksCMBackup"),
         ("TrackerStartFailures", "OpsWorksCMBackup"),
         ("RetentionDeleteFailures", "OpsWorksCMBackup"),
+        ("RestoreDrillsFailed", "OpsWorksCMBackup"),
+        ("RestoreDrillCleanupFailures", "OpsWorksCMBackup"),
     ],
 )
 def test_alarms_on_everything_that_means_a_missing_backup(
@@ -432,7 +537,14 @@ def test_what_holds_state_keeps_its_logical_id(template_json: dict[str, Any]) ->
         "AWS::KMS::Key": ["AlertsKey9E1197AF"],
         "AWS::SNS::Topic": ["AlertsTopicCF7C81C9"],
         "AWS::SQS::Queue": ["DeadLettersBBF8BAAB"],
-        "AWS::StepFunctions::StateMachine": ["TrackerStateMachineE6261FB4"],
-        "AWS::Logs::LogGroup": ["OrchestratorLogsDA257AF9", "TrackerLogs6F324061"],
+        "AWS::StepFunctions::StateMachine": [
+            "DrillStateMachine95691D6C",
+            "TrackerStateMachineE6261FB4",
+        ],
+        "AWS::Logs::LogGroup": [
+            "DrillLogs1D13E7D5",
+            "OrchestratorLogsDA257AF9",
+            "TrackerLogs6F324061",
+        ],
         "AWS::Lambda::Function": ["Orchestrator6EF1216F"],
     }

@@ -30,7 +30,7 @@ def cloud(
     emulator.faults.append(PollTime(emulator, clock, 60))
     emulator.config.backup_seconds = 120
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield LocalCloud(template_json).create()
+        yield LocalCloud(template_json).create(("Tracker",))
 
 
 def run_tracker(

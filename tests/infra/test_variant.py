@@ -6,12 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from infra.asset import LAMBDA_ROOT, asset_files
+from local.cloud import MACHINES
 from tests.infra.conftest import (
     STRAY_FILES,
     VARIANT_CONTEXT,
     Synthesized,
     asset_of,
+    definition,
+    machine,
     only,
     resources,
 )
@@ -48,10 +53,12 @@ def test_reserved_concurrency_0_reserves_none(variant: Synthesized) -> None:
     assert "ReservedConcurrentExecutions" not in function["Properties"]
 
 
-def test_tracker_log_level_comes_from_context(variant: Synthesized) -> None:
-    _, machine = only(variant.template, "AWS::StepFunctions::StateMachine")
+@pytest.mark.parametrize("kind", MACHINES)
+def test_tracker_log_level_comes_from_context(variant: Synthesized, kind: str) -> None:
+    # trackerLogLevel sets the drill state machine's level too.
+    _, found = machine(variant.template, kind)
 
-    assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
+    assert found["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
 
 
 def test_a_given_layer_arn_replaces_the_parameter_lookup(variant: Synthesized) -> None:
@@ -84,3 +91,24 @@ def test_the_asset_is_hashed_on_what_it_ships(
     _, planted = only(variant.template, "AWS::Lambda::Function")
 
     assert planted["Properties"]["Code"]["S3Key"] == plain["Properties"]["Code"]["S3Key"]
+
+
+def test_drill_settings_and_roles_come_from_context(variant: Synthesized) -> None:
+    _, function = only(variant.template, "AWS::Lambda::Function")
+    variables = function["Properties"]["Environment"]["Variables"]
+    [passing] = [
+        statement
+        for policy in resources(variant.template, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "PassDrillRoles"
+    ]
+
+    assert variables["RESTORE_DRILL"] == "monthly"
+    assert variables["DRILL_DEADLINE_SECONDS"] == "3600"
+    assert variables["DRILL_SERVICE_ROLE_ARN"] == VARIANT_CONTEXT["drillServiceRoleArn"]
+    assert variables["DRILL_INSTANCE_PROFILE_ARN"] == VARIANT_CONTEXT["drillInstanceProfileArn"]
+    assert sorted(passing["Resource"]) == sorted(
+        [VARIANT_CONTEXT["drillServiceRoleArn"], VARIANT_CONTEXT["drillInstanceRoleArn"]]
+    )
+    # Two deadlines (the wait for the source and the restore), the cleanup hour, the calls.
+    assert definition(variant.template, "Drill")["TimeoutSeconds"] == 2 * 3600 + 3600 + 900

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+from unittest.mock import patch
 
 from local.demo import run_demo
 from local.fleet import FLEETS_DIR
@@ -11,7 +13,9 @@ from local.fleet import FLEETS_DIR
 def test_demo_shows_every_case() -> None:
     out = io.StringIO()
 
-    facts = run_demo(FLEETS_DIR / "demo.json", out)
+    # The demo sets the function's environment in its process: not for the tests that follow.
+    with patch.dict(os.environ):
+        facts = run_demo(FLEETS_DIR / "demo.json", out)
 
     text = out.getvalue()
     outcomes = {r["serverName"]: r["outcome"] for r in facts["report"]["results"]}
@@ -25,8 +29,17 @@ def test_demo_shows_every_case() -> None:
     retry = facts["retry"]
     assert {r["serverName"]: r["outcome"] for r in retry["results"]} == {"chef-busy": "STARTED"}
     assert retry["runId"] == facts["report"]["runId"]
-    assert "[6/7] Trying the busy servers again at" in text
-    assert "[5/7] Following the tracker state machine" in text
+    assert "[7/8] Trying the busy servers again at" in text
+    assert "[5/8] Following the tracker state machine" in text
+    # chef-prod is drilled weekly: its run starts a drill, which restores its newest good
+    # backup, is measured, and deletes its server.
+    assert "[6/8] Following the restore drill of chef-prod" in text
+    drill = facts["drill"]
+    assert (drill["result"]["outcome"], drill["cleanup"]["confirmed"]) == ("OK", True)
+    assert drill["drillServer"] not in facts["servers"]
+    assert f"Restore drill of chef-prod: STARTED, due: restoring backup {drill['backupId']}" in text
+    assert "recovery point: backup chef-prod-" in text and "1.0 days old when restored" in text
+    assert f"recovery time:  OK after {drill['result']['seconds']} s as the drill counts" in text
     assert "chef-busy     RETRYING" in text and "UNDER_MAINTENANCE" in text
     rpo = text[text.index("Recovery point objectives") :]
     assert "chef-busy" in rpo and "COMPLIANT" in rpo

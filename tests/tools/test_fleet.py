@@ -53,6 +53,8 @@ def test_demo_fleet_seeds_the_account(emulator: Emulator) -> None:
             {"account": {"deletingCountsTowardLimit": "maybe"}, "servers": []},
             "account.deletingCountsTowardLimit",
         ),
+        ({"account": {"restoreSeconds": -1}, "servers": []}, "account.restoreSeconds"),
+        ({"failRestores": "puppet-*", "servers": []}, "failRestores"),
     ],
 )
 def test_mistakes_name_the_field(tmp_path: Path, document: dict[str, object], field: str) -> None:

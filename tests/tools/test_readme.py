@@ -43,6 +43,7 @@ NEEDS_AWS = (
     "npx aws-cdk@2 ",
     "make deploy ",
     "owcm-backup run --tracker-arn ",
+    "owcm-backup drill --state-machine-arn ",
 )
 # Commands run elsewhere: the setup itself, and the suite that is running.
 ELSEWHERE = {

@@ -57,6 +57,10 @@ def test_every_variable_is_read() -> None:
         ("AWS_DATA_PATH", "/nowhere"),
         ("OPSWORKSCM_RATE", "0"),
         ("OPSWORKSCM_RATE", "fast"),
+        ("RESTORE_DRILL", "daily"),
+        ("DRILL_STATE_MACHINE_ARN", "drill"),
+        ("DRILL_DEADLINE_SECONDS", "5"),
+        ("DRILL_SERVICE_ROLE_ARN", "aws-opsworks-cm-service-role"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:

@@ -9,6 +9,7 @@ any endpoint (--endpoint-url, for example the local emulator). Not part of the L
     session.py   the carried API model, the AWS session, the paced and retrying adapter
     commands.py  plan, run and delete-orphans
     status.py    status
+    drill.py     drill, and each server's last drill for status
     follow.py    run --wait: following backups and applying their deferred deletions
     progress.py  what --wait shows meanwhile: a live table on a terminal, plain lines otherwise
     output.py    tables and the report as a person reads it

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from backup_orchestrator.cli.commands import command_delete_orphans, command_plan, command_run
+from backup_orchestrator.cli.drill import command_drill
 from backup_orchestrator.cli.session import PACKAGED_MODELS
 from backup_orchestrator.cli.status import command_status
 from backup_orchestrator.events import ManualEvent
@@ -197,6 +198,36 @@ def build_parser() -> Parser:
         "--include-others", action="store_true", help="also backups this product did not make"
     )
     orphans.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    drill = command(
+        "drill",
+        command_drill,
+        parents=[common],
+        help="restore a server's newest good backup into a temporary server now, measure, delete",
+    )
+    drill.add_argument(
+        "--servers",
+        action="append",
+        required=True,
+        type=_names,
+        metavar="NAME[,NAME...]",
+        help="drill these servers, due or not (repeatable)",
+    )
+    drill.add_argument("--backup-id", help="restore this backup (one server only)")
+    drill.add_argument("--wait", action="store_true", help="follow the drill to its end")
+    drill.add_argument(
+        "--dry-run", action="store_true", help="show what would be created; change nothing"
+    )
+    drill.add_argument(
+        "--state-machine-arn",
+        help="run the drill as an execution of this deployed drill state machine "
+        "(DRILL_STATE_MACHINE_ARN)",
+    )
+    drill.add_argument(
+        "--poll", type=_positive, default=30.0, help="seconds between checks (default 30)"
+    )
+    drill.add_argument(
+        "--timeout", type=_positive, help="give up waiting for an execution after (s)"
+    )
     return parser
 
 

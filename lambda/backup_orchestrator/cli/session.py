@@ -39,10 +39,11 @@ def settings(args: argparse.Namespace) -> Settings:
     """The function's settings from the environment, with the command's flags on top.
     Raises SettingsError naming the environment variable."""
     flags = {
-        "SELECT_TAG": args.select_tag,
-        "PRUNE_SCOPE": args.prune_scope,
+        "SELECT_TAG": getattr(args, "select_tag", None),
+        "PRUNE_SCOPE": getattr(args, "prune_scope", None),
         "TRACKER_STATE_MACHINE_ARN": getattr(args, "tracker_arn", None),
         "RPO_HOURS": getattr(args, "rpo_hours", None),
+        "DRILL_STATE_MACHINE_ARN": getattr(args, "state_machine_arn", None),
     }
     return parse_settings({**os.environ, **{k: v for k, v in flags.items() if v is not None}})
 

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from backup_orchestrator import compliance
+from backup_orchestrator.cli.drill import add_last_drills, print_last_drills
 from backup_orchestrator.cli.output import age_in_words as _age
 from backup_orchestrator.cli.output import orphan_entry as _orphan
 from backup_orchestrator.cli.output import orphans_section as _orphans_section
@@ -40,6 +41,7 @@ def command_status(args: argparse.Namespace) -> int:
     verdicts = {c.server_name: c for c in judged}
     policy = Policy(select_tag=settings.select_tag, retain=settings.retain)
     rows = [_server_status(s, verdicts.get(s.name), backups, policy) for s in servers]
+    add_last_drills(args, rows)
     orphans = [_orphan(b) for b in orphaned(servers, backups)]
     late = any(r["selected"] and not r["compliant"] for r in rows)
     if args.json:
@@ -73,6 +75,7 @@ def command_status(args: argparse.Namespace) -> int:
             [_status_row(r) for r in rows],
         )
     )
+    print_last_drills(rows)
     reasons = [(r["serverName"], why) for r in rows for why in r["reasons"]]
     if reasons:
         print("\nWhy not compliant:\n" + "\n".join(f"  {name}: {why}" for name, why in reasons))
