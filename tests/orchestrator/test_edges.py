@@ -19,7 +19,8 @@ SCHEDULED = {"source": "schedule", "scheduledTime": "2026-01-05T12:00:00Z"}
 
 
 def only(report: dict[str, Any]) -> dict[str, Any]:
-    [result] = report["results"]
+    results: list[dict[str, Any]] = report["results"]
+    [result] = results
     return result
 
 
