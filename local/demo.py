@@ -277,10 +277,12 @@ def _print_drill(out: TextIO, report: dict[str, Any], drill: dict[str, Any]) -> 
     if not drill:
         return
     result, age = drill["result"], drill["backupAgeSeconds"] / 86_400
+    polls = round(result["seconds"] / drill["pollSeconds"])
     out.write(
         f"  recovery point: backup {drill['backupId']}, {age:.1f} days old when restored\n"
-        f"  recovery time:  {result['outcome']} after {result['seconds']} s as the drill counts "
-        f"it, in polls of {drill['pollSeconds']} s (a deployed drill polls every 60 s)\n"
+        f"  recovery time:  {result['outcome']} after {polls} polls of the new server (a deployed "
+        f"drill polls every 60 s and reports {polls} x 60 s as RestoreDrillSeconds; here the "
+        "emulated clock also moves with the tracker's polls meanwhile)\n"
         f"  drill server {drill['drillServer']} deleted and confirmed gone: "
         f"{'yes' if drill['cleanup']['confirmed'] else 'NO'}\n"
     )
