@@ -24,7 +24,7 @@ from backup_orchestrator.tracker import start_execution
 from local.cloud import LocalCloud
 from local.emulator import Backend, Emulator, ManualClock
 from local.emulator.errors import ServiceError, ValidationException
-from local.emulator.faults import BeforeCall, PollTime, account_change
+from local.emulator.faults import BeforeCall, LostResponses, PollTime, account_change
 from local.runtime import wait_for_execution
 from tests.infra.conftest import stack_in_moto
 
@@ -260,3 +260,48 @@ def test_a_drill_with_no_free_slot_at_creation_creates_nothing(
     assert calls(emulator, "CreateServer") == []
     assert cloud.alerts() == []
     assert recorded(cloud).result == "SKIPPED"
+
+
+def test_an_error_in_the_middle_of_a_drill_still_deletes_its_server_and_alerts(
+    emulator: Emulator, cloud: LocalCloud, chef: str
+) -> None:
+    # The first check of the new server is refused (a permission, say): the drill cannot go
+    # on, but the server it created must not be left running.
+    refused: list[str] = []
+
+    def refuse_once(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        name = params.get("ServerName", "")
+        if operation == "DescribeServers" and name.startswith("drill-") and not refused:
+            refused.append(name)
+            return ValidationException("User is not authorized to describe this server")
+        return None
+
+    emulator.faults.insert(0, refuse_once)
+
+    payload, execution = drill(cloud, emulator)
+
+    assert refused == [payload["drillServer"]]
+    assert execution["status"] == "FAILED"
+    assert [c["ServerName"] for c in calls(emulator, "CreateServer")] == [payload["drillServer"]]
+    assert payload["drillServer"] in [c["ServerName"] for c in calls(emulator, "DeleteServer")]
+    assert payload["drillServer"] not in emulator.backend.servers
+    [alert] = cloud.alerts()
+    assert alert["subject"] == "OpsWorks CM restore drill failed"
+    assert "not authorized" in alert["message"]
+    assert "The drill server was deleted and is gone" in alert["message"]
+    assert (recorded(cloud).result, recorded(cloud).cleanup_confirmed) == ("ERROR", True)
+
+
+def test_a_lost_answer_to_create_server_still_ends_in_one_server_followed_and_deleted(
+    emulator: Emulator, cloud: LocalCloud, chef: str
+) -> None:
+    lost = LostResponses(emulator, 1.0, seed=1, operations=("CreateServer",), max_in_a_row=1)
+    emulator.faults.append(lost)
+
+    payload, execution = drill(cloud, emulator, poll=1)
+
+    assert [op for op, _ in lost.lost] == ["CreateServer"]
+    assert execution["status"] == "SUCCEEDED", execution
+    assert output(execution)["result"]["outcome"] == "OK"
+    assert payload["drillServer"] not in emulator.backend.servers
+    assert output(execution)["cleanup"]["confirmed"] is True
