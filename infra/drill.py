@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -40,7 +40,7 @@ from constructs import Construct
 
 from backup_orchestrator.drill_servers import COPIED, OPTIONAL
 from infra.drill_record import record_and_alert
-from infra.tasks import retry
+from infra.tasks import logged_state_machine, retry
 
 NOT_FOUND = ["OpsWorksCm.ResourceNotFoundException"]
 IDLE = ("RUNNING", "HEALTHY", "UNHEALTHY")
@@ -375,26 +375,13 @@ class Drill(Construct):
             .otherwise(results["NoFreeSlot"])
         )
 
-        # Under /aws/vendedlogs/ Step Functions needs no CloudWatch Logs resource policy.
-        self.log_group = logs.LogGroup(
+        self.state_machine, self.log_group = logged_state_machine(
             self,
-            "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-Drill",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(begin),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            name="Drill",
+            start=begin,
             timeout=timeout,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel[log_level],
-                include_execution_data=log_level != "OFF",
-            ),
+            log_retention=log_retention,
+            log_level=log_level,
             comment="Restores an OpsWorks CM backup into a temporary server, measures, deletes it.",
         )
 

@@ -1,10 +1,12 @@
-"""What the state machines are built from: retries, best-effort metrics, the metric namespace."""
+"""What the state machines are built from: retries, best-effort metrics, the metric namespace,
+and the logged, traced Standard state machine itself."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -70,3 +72,42 @@ def metric(
         sfn.Pass(scope, f"{name}Skipped"), errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD
     )
     return task
+
+
+def logged_state_machine(
+    scope: Construct,
+    *,
+    name: str,
+    start: sfn.IChainable,
+    timeout: Duration,
+    log_retention: logs.RetentionDays,
+    log_level: str,
+    comment: str,
+) -> tuple[sfn.StateMachine, logs.LogGroup]:
+    """A Standard state machine (`StateMachine` in `scope`), traced, logging at `log_level` to
+    its own group (`Logs`) named `/aws/vendedlogs/states/<stack>-<name>`."""
+    # Under /aws/vendedlogs/ Step Functions needs no CloudWatch Logs resource policy for the
+    # group, whose size limit accounts with many logged state machines reach.
+    log_group = logs.LogGroup(
+        scope,
+        "Logs",
+        log_group_name=f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{name}",
+        retention=log_retention,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        definition_body=sfn.DefinitionBody.from_chainable(start),
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        timeout=timeout,
+        tracing_enabled=True,
+        # The execution data (server and backup names) is what makes a logged error useful.
+        logs=sfn.LogOptions(
+            destination=log_group,
+            level=sfn.LogLevel[log_level],
+            include_execution_data=log_level != "OFF",
+        ),
+        comment=comment,
+    )
+    return machine, log_group

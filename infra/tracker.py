@@ -19,7 +19,7 @@ than an index path, which moto's interpreter returns as a list.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
@@ -27,7 +27,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from backup_orchestrator.tracker import BATCH
-from infra.tasks import metric, retry
+from infra.tasks import logged_state_machine, metric, retry
 
 # The most an inline Map runs in parallel; the orchestrator starts one execution per this many
 # backups (backup_orchestrator.tracker.BATCH), so every backup is polled from the start.
@@ -357,27 +357,12 @@ class Tracker(Construct):
             .otherwise(done)
         )
 
-        # Under /aws/vendedlogs/ Step Functions needs no CloudWatch Logs resource policy for the
-        # group, whose size limit accounts with many logged state machines reach.
-        self.log_group = logs.LogGroup(
+        self.state_machine, self.log_group = logged_state_machine(
             self,
-            "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-Tracker",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            name="Tracker",
+            start=definition,
             timeout=timeout,
-            tracing_enabled=True,
-            # The execution data (server and backup names) is what makes a logged error useful.
-            logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel[log_level],
-                include_execution_data=log_level != "OFF",
-            ),
+            log_retention=log_retention,
+            log_level=log_level,
             comment="Follows OpsWorks CM backups to OK or FAILED, applies retention, alerts.",
         )

@@ -162,6 +162,28 @@ def after_backups(
     return _logged(reports)
 
 
+def drill_input(
+    start: drill_servers.Start,
+    *,
+    run_id: str,
+    now: datetime,
+    settings: Settings,
+    execution_arn: str | None,
+) -> dict[str, Any]:
+    """The drill execution's input with the function's settings: its deadline, and its poll
+    interval (POLL_SECONDS, or longer when a drill to the deadline would not fit its history)."""
+    return drill_servers.execution_input(
+        start,
+        run_id=run_id,
+        now=now,
+        poll_seconds=drill_servers.drill_poll_seconds(
+            settings.drill_deadline_seconds, settings.poll_seconds
+        ),
+        deadline_seconds=settings.drill_deadline_seconds,
+        execution_arn=execution_arn,
+    )
+
+
 def _start(
     client: SFNClient,
     machine: str,
@@ -171,16 +193,7 @@ def _start(
     settings: Settings,
 ) -> DrillReport:
     arn = execution_arn(machine, start.execution)
-    payload = drill_servers.execution_input(
-        start,
-        run_id=run_id,
-        now=now,
-        poll_seconds=drill_servers.drill_poll_seconds(
-            settings.drill_deadline_seconds, settings.poll_seconds
-        ),
-        deadline_seconds=settings.drill_deadline_seconds,
-        execution_arn=arn,
-    )
+    payload = drill_input(start, run_id=run_id, now=now, settings=settings, execution_arn=arn)
     report = DrillReport(
         server_name=start.source.name,
         outcome="STARTED",

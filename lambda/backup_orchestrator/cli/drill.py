@@ -29,7 +29,7 @@ from backup_orchestrator import drill_servers, drills, marker
 from backup_orchestrator.cli import session
 from backup_orchestrator.cli.errors import CliError, Exit
 from backup_orchestrator.cli.output import table
-from backup_orchestrator.drill_runner import DrillRecords, running_executions
+from backup_orchestrator.drill_runner import DrillRecords, drill_input, running_executions
 from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown
 from backup_orchestrator.settings import Settings, parse_settings
 from backup_orchestrator.tracker import execution_arn, start_execution
@@ -82,16 +82,7 @@ def command_drill(args: argparse.Namespace) -> int:
     rows = [{"serverName": s.source, "outcome": "SKIPPED", "reason": s.reason} for s in plan.skips]
     for start in plan.starts:
         arn = execution_arn(machine, start.execution) if machine else None
-        payload = drill_servers.execution_input(
-            start,
-            run_id=run_id,
-            now=now,
-            poll_seconds=drill_servers.drill_poll_seconds(
-                settings.drill_deadline_seconds, settings.poll_seconds
-            ),
-            deadline_seconds=settings.drill_deadline_seconds,
-            execution_arn=arn,
-        )
+        payload = drill_input(start, run_id=run_id, now=now, settings=settings, execution_arn=arn)
         row = _row(start, payload)
         if args.dry_run:
             row.update(
