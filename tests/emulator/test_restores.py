@@ -147,9 +147,9 @@ def test_restore_time_and_failing_restores_from_the_command_line() -> None:
     assert (config.restore_seconds, config.fail_restores) == (42.0, ("chef-*",))
 
 
-def test_restore_options_add_to_the_fleet_file_and_win_over_it(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+def fleet_file(tmp_path: Path) -> Path:
+    """A fleet whose restores take 30 s and fail for puppet-* servers."""
     path = tmp_path / "fleet.json"
     document = {
         "account": {"restoreSeconds": 30},
@@ -157,6 +157,11 @@ def test_restore_options_add_to_the_fleet_file_and_win_over_it(
         "servers": [{"name": "chef-1"}],
     }
     path.write_text(json.dumps(document))
+    return path
+
+
+def test_restore_options_add_to_the_fleet_file_and_win_over_it(fleet_file: Path) -> None:
+    path = fleet_file
 
     config = build(
         parse_args(["--fleet", str(path), "--restore-seconds", "5", "--fail-restores", "chef-*"])
@@ -167,17 +172,9 @@ def test_restore_options_add_to_the_fleet_file_and_win_over_it(
 
 
 def test_restore_time_and_failing_restores_from_a_fleet_file(
-    emulator: Emulator, tmp_path: Path
+    emulator: Emulator, fleet_file: Path
 ) -> None:
-    path = tmp_path / "fleet.json"
-    document = {
-        "account": {"restoreSeconds": 30},
-        "failRestores": ["puppet-*"],
-        "servers": [{"name": "chef-1"}],
-    }
-    path.write_text(json.dumps(document))
-
-    seed(emulator, load(path))
+    seed(emulator, load(fleet_file))
 
     assert emulator.config.restore_seconds == 30
     assert emulator.config.fail_restores == ("puppet-*",)
