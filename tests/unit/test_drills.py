@@ -38,7 +38,7 @@ from backup_orchestrator.drills import (
     plan,
 )
 from backup_orchestrator.models import Backup, Quota, Server
-from backup_orchestrator.tracker import HISTORY_BUDGET
+from backup_orchestrator.tracker import HISTORY_BUDGET, RETRY_EVENTS, SKIP_EVENTS, TASK_RETRIES
 from tests.unit.planning import NOW, SELECTED, backup, server
 
 RUN = "scheduled-20260105T120000Z"
@@ -137,6 +137,14 @@ def test_a_drill_server_name_is_valid_for_opsworks_cm_and_plainly_a_drill(
     assert name == server_name(source_name, run_id)  # a retried run names it the same
 
 
+def test_a_long_source_is_cut_to_the_whole_forty_characters() -> None:
+    # As much of the source as fits, so that the operator can tell which server it restores.
+    name = server_name("c" * 40, RUN)
+
+    assert len(name) == 40
+    assert name.startswith("drill-" + "c" * 27 + "-")
+
+
 def test_drill_server_names_differ_by_source_and_run_even_when_cut_short() -> None:
     long = "chef-production-eu-west-1-primary-a"
     other = "chef-production-eu-west-1-primary-b"
@@ -231,6 +239,16 @@ def test_monthly_is_thirty_days() -> None:
     assert started(result) == ["chef-b"]
 
 
+def test_unreadable_tags_say_nothing_while_drills_are_off_by_default() -> None:
+    unreadable = source("chef-a", tags_error="AccessDenied")
+
+    assert drill_plan([unreadable], default=Frequency.OFF) == drills.Plan([], [])
+    assert not drills.wanted([unreadable], SELECT, Frequency.OFF)
+    assert drills.wanted([unreadable], SELECT, Frequency.WEEKLY)
+    assert drills.wanted([source("chef-b", tags=SELECTED)], SELECT, Frequency.MONTHLY)
+    assert not drills.wanted([source("chef-b", tags=SELECTED)], SELECT, Frequency.OFF)
+
+
 def test_the_default_drills_every_selected_server() -> None:
     result = drill_plan([source("chef-a"), source("chef-b")], default=Frequency.WEEKLY)
 
@@ -309,7 +327,10 @@ def test_no_drill_while_the_server_is_busy_or_broken(status: str) -> None:
     result = drill_plan([weekly("chef-a", status=status)])
 
     assert result.starts == []
-    assert skipped(result)["chef-a"].startswith(f"the server is {status}; a drill starts only")
+    assert skipped(result)["chef-a"] == (
+        f"the server is {status}; a drill starts only when it is RUNNING, HEALTHY or UNHEALTHY "
+        "(the next run tries again)"
+    )
 
 
 def test_never_two_drills_of_the_same_server() -> None:
@@ -349,7 +370,11 @@ def test_a_backup_this_run_deletes_is_never_restored() -> None:
     )
 
     assert start.backup == kept
-    assert "being deleted by this run's retention" in skipped(retain_one)["chef-b"]
+    assert skipped(retain_one)["chef-b"] == (
+        "every good manual backup of it is being deleted by this run's retention (a server kept "
+        "at retain 1 replaces its only one every run); a drill never restores a backup that is "
+        "going"
+    )
 
 
 def test_a_server_without_a_good_manual_backup_is_skipped() -> None:
@@ -410,10 +435,36 @@ def test_a_named_server_is_drilled_now_due_or_not_and_even_if_off() -> None:
     assert (start.source.name, start.backup) == ("chef-a", older)
 
 
+def test_a_named_server_is_drilled_whatever_its_place_among_the_servers() -> None:
+    result = drill_plan([weekly("chef-a"), source("chef-b")], named=["chef-b"])
+
+    assert started(result) == ["chef-b"]
+    [start] = result.starts
+    assert (start.drill_server, start.execution) == (
+        server_name("chef-b", RUN),
+        execution_name(RUN, "chef-b"),
+    )
+
+
+def test_a_drill_is_named_after_its_run_and_server() -> None:
+    [start] = drill_plan([weekly("chef-a")]).starts
+
+    assert (start.drill_server, start.execution) == (
+        server_name("chef-a", RUN),
+        execution_name(RUN, "chef-a"),
+    )
+
+
 @pytest.mark.parametrize(
     ("names", "backup_id", "message"),
     [
         (["ghost"], None, "--servers: no OpsWorks CM server named 'ghost'"),
+        (
+            ["ghost", "chef-a", "gone"],
+            None,
+            "--servers: no OpsWorks CM server named 'ghost', 'gone'",
+        ),
+        (["chef-a"], "chef-a-nothing", "--backup-id: 'chef-a-nothing' is not a backup of chef-a"),
         (["drill-chef-a-1a2b3c"], None, "--servers: 'drill-chef-a-1a2b3c' is a restore drill's"),
         (["chef-a", "chef-b"], "chef-a-x", "--backup-id: name exactly one server with it"),
         (["chef-b"], "CHEF_A_OK", "is not a backup of chef-b (made while it existed)"),
@@ -437,6 +488,13 @@ def test_a_drill_asked_for_by_name_is_checked_naming_the_option(
         check_named(servers, [ok, failed], names, wanted)
 
     assert message in str(excinfo.value)
+
+
+def test_an_ok_backup_of_the_one_named_server_may_be_asked_for() -> None:
+    ok = backup("chef-a", 1)
+
+    check_named([source("chef-a")], [ok], ["chef-a"], ok.backup_id)
+    check_named([source("chef-a")], [ok], ["chef-a"], None)
 
 
 # ---- what a drill creates -------------------------------------------------------------------
@@ -513,6 +571,7 @@ def drill_server(
     ("server_", "running_", "reason"),
     [
         (drill_server(expires="2026-01-05T11:59:59Z"), None, "should have ended by 2026-01-05"),
+        (drill_server(expires="2026-01-05T12:00:00Z"), None, "should have ended by 2026-01-05"),
         (drill_server(expires="soon"), None, "drill-expires='soon' is not a time"),
         (drill_server(), [], f"its drill (execution {RUN}-chef-a) has ended"),
         (drill_server(status="CONNECTION_LOST", expires="2000-01-01T00:00:00Z"), None, "ended"),
@@ -543,6 +602,65 @@ def test_a_drill_server_under_way_or_going_is_no_leftover(
     server_: Server, running_: list[str] | None
 ) -> None:
     assert leftovers([server_], NOW, machine=MACHINE, running_executions=running_) == []
+
+
+def test_a_drill_server_without_its_expiry_tag_is_a_leftover() -> None:
+    tagless = Server("drill-chef-a-1a2b3c", "HEALTHY", tags={DRILL_OF: "chef-a"})
+
+    [found] = leftovers([tagless], NOW)
+
+    assert "drill-expires='' is not a time, so its drill cannot be running" in found.reason
+
+
+def test_every_leftover_among_other_servers_is_found() -> None:
+    under_way = drill_server("drill-chef-a-000001", execution=None)
+    over = drill_server("drill-chef-a-000002", expires="2026-01-05T11:00:00Z")
+    servers = [Server("chef-a", "HEALTHY"), under_way, over, drill_server("drill-chef-a-000003")]
+
+    found = leftovers(servers, NOW, machine=MACHINE, running_executions=[])
+
+    assert [f.server.name for f in found] == ["drill-chef-a-000002", "drill-chef-a-000003"]
+
+
+def test_the_drill_input_is_what_the_state_machine_reads() -> None:
+    chef = weekly("chef-a")
+    restored = backup("chef-a", 1.5)
+    start = Start(chef, restored, server_name("chef-a", RUN), execution_name(RUN, "chef-a"))
+
+    payload = drill_servers.execution_input(
+        start, run_id=RUN, now=NOW, poll_seconds=60, deadline_seconds=1800, execution_arn="arn:e"
+    )
+
+    assert payload == {
+        "runId": RUN,
+        "startedAt": "2026-01-05T12:00:00+00:00",
+        "sourceServer": "chef-a",
+        "drillServer": start.drill_server,
+        "backupId": restored.backup_id,
+        "backupAgeSeconds": 129_600,
+        "pollSeconds": 60,
+        "deadlineSeconds": 1800,
+        # The cleanup waits at most the deadline when that is under an hour.
+        "cleanupSeconds": 1800,
+        # The history item is kept 400 days.
+        "expiration": int(NOW.timestamp()) + 400 * 86_400,
+        "create": create_parameters(start, expires=expires_at(NOW, 1800), execution_arn="arn:e"),
+    }
+    assert drill_servers.cleanup_seconds(7200) == 3600
+
+
+def test_the_worst_case_history_counts_every_retry_and_every_skipped_metric() -> None:
+    no_polls = drill_servers.drill_history(0)
+    one_poll = drill_servers.drill_history(1)
+
+    assert no_polls == (
+        drill_servers.DRILL_EVENTS
+        + drill_servers.DRILL_TASKS * RETRY_EVENTS * TASK_RETRIES
+        + drill_servers.SKIPPABLE * SKIP_EVENTS
+    )
+    assert one_poll - no_polls == (
+        drill_servers.POLL_EVENTS + drill_servers.REDELETE_EVENTS + 2 * RETRY_EVENTS * TASK_RETRIES
+    )
 
 
 def test_drills_under_way_are_their_executions_and_servers() -> None:

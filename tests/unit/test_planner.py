@@ -7,8 +7,18 @@ from datetime import timedelta
 import pytest
 
 from backup_orchestrator import marker
+from backup_orchestrator.drill_servers import DRILL_OF
 from backup_orchestrator.models import RETAIN_TAG, PruneScope, Quota, Server
-from backup_orchestrator.planner import ADOPTED, Action, PlanningError, orphaned, plan
+from backup_orchestrator.planner import (
+    ADOPTED,
+    DRILL_SERVER,
+    Action,
+    PlanningError,
+    ServerPlan,
+    orphaned,
+    plan,
+    tagged_for_backup,
+)
 from tests.unit.planning import (
     NOW,
     SELECTED,
@@ -56,6 +66,22 @@ def test_named_servers_are_selected_without_the_tag() -> None:
 def test_unknown_named_server_rejects_the_plan() -> None:
     with pytest.raises(PlanningError, match=r"'servers'.*'ghost'"):
         plan([server("chef-a")], [], Quota(0, 50), policy(servers=("chef-a", "ghost")))
+    with pytest.raises(PlanningError, match="no OpsWorks CM server named 'ghost', 'spook'"):
+        plan([server("chef-a")], [], Quota(0, 50), policy(servers=("ghost", "spook")))
+
+
+def test_a_restore_drills_server_is_never_backed_up() -> None:
+    # It carries the selection tag (copied by hand, say): it is still never selected, and a
+    # run that names it does nothing to it, saying why.
+    drill = server("drill-chef-a-1a2b3c", tags={**SELECTED, DRILL_OF: "chef-a"})
+    servers = [server("chef-a"), drill]
+
+    tagged = plan(servers, [], Quota(0, 50), policy())
+    named = by_name(plan(servers, [], Quota(0, 50), policy(servers=(drill.name,))))
+
+    assert [p.server_name for p in tagged.servers] == ["chef-a"]
+    assert not tagged_for_backup(drill, ("opsworks-cm-backup", "enabled"))
+    assert named[drill.name] == ServerPlan(drill.name, Action.NOTHING, DRILL_SERVER)
 
 
 def test_a_server_whose_tags_could_not_be_read_fails_alone() -> None:
@@ -256,6 +282,20 @@ def test_servers_most_in_need_get_the_last_slots() -> None:
     # Two free slots, three servers that cannot make room: the one with no good backup and the
     # one whose good backup is oldest.
     assert [p.server_name for p in result.creating] == ["chef-b", "chef-c"]
+
+
+def test_the_oldest_good_backup_counts_before_the_latest_attempt() -> None:
+    # chef-a's good backup is older, though it tried (and failed) more recently than chef-b.
+    servers = [server("chef-a"), server("chef-b")]
+    backups = [
+        backup("chef-a", 9, own=False),
+        backup("chef-a", 0.5, own=False, status="FAILED"),
+        backup("chef-b", 3, own=False),
+    ]
+
+    result = plan(servers, backups, quota_for(backups, 4), policy())
+
+    assert [p.server_name for p in result.creating] == ["chef-a"]
 
 
 def test_a_server_left_out_for_room_goes_first_next_slot() -> None:
