@@ -47,7 +47,11 @@ class Target:
 TARGETS = {
     "planner": Target(
         (f"{PACKAGE}/planner.py", f"{PACKAGE}/sharing.py"),
-        ("tests/unit/test_planner.py", "tests/unit/test_planner_properties.py"),
+        (
+            "tests/unit/test_planner.py",
+            "tests/unit/test_planner_reasons.py",
+            "tests/unit/test_planner_properties.py",
+        ),
     ),
     "orchestrator": Target(
         (f"{PACKAGE}/orchestrator.py",),
@@ -59,13 +63,17 @@ TARGETS = {
     ),
     "drills": Target(
         (f"{PACKAGE}/drills.py", f"{PACKAGE}/drill_servers.py"),
-        ("tests/unit/test_drills.py", "tests/orchestrator/test_drill_starts.py"),
+        (
+            "tests/unit/test_drills.py",
+            "tests/unit/test_drill_servers.py",
+            "tests/orchestrator/test_drill_starts.py",
+        ),
     ),
     "tracker-definition": Target(
         ("infra/tracker.py", "infra/tasks.py"),
         (
             "tests/infra/test_definition.py",
-            "tests/infra/test_stack.py::test_tracker_role_has_exactly_the_actions_it_uses",
+            "tests/infra/test_permissions.py::test_tracker_role_has_exactly_the_actions_it_uses",
             "tests/infra/test_stack.py::test_tracker_is_standard_logged_and_traced",
             "tests/infra/test_stack.py::test_tracker_logs_to_a_vended_logs_group",
             "tests/infra/test_stack.py::test_log_groups_have_retention",
