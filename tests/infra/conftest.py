@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,6 +78,11 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
     outdir = tmp_path_factory.mktemp("cdk.out.variant")
     planted: list[Path] = []  # files and the directories made for them, to remove after
+    # One planter at a time in this source tree: the workers of one run (pytest-xdist gives each
+    # its own session), and any other run of the same checkout.
+    digest = hashlib.sha256(str(LAMBDA_ROOT).encode()).hexdigest()[:16]
+    lock = (Path(tempfile.gettempdir()) / f"opsworks-cm-backup-asset-{digest}.lock").open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         for name in STRAY_FILES:
             path = LAMBDA_ROOT / name
@@ -93,6 +101,7 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
                 path.rmdir()
             else:
                 path.unlink(missing_ok=True)
+        lock.close()
     return Synthesized(outdir, json.loads((outdir / f"{STACK_NAME}.template.json").read_text()))
 
 
