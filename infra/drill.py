@@ -12,9 +12,13 @@ Input (backup_orchestrator.drill_servers.execution_input):
    Either not so within the deadline: nothing is created, the result is SKIPPED.
 2. CreateServer from the backup, then poll DescribeServers every pollSeconds to HEALTHY (OK, the
    time counted is the recovery time) or FAILED, or to the deadline (TIMED_OUT). Any error on the
-   way (Catch States.ALL) is an ERROR, and goes on to the cleanup like every other result.
-3. Cleanup, always: DeleteServer, then poll until DescribeServers says it does not exist, asking
-   again while it is not DELETING (an InvalidState while it is still changing), at most
+   way (Catch States.ALL) is an ERROR, and goes on to the cleanup like every other result. When
+   the name is taken, the server is followed only if its tag drill-execution names this very
+   execution (a retry after a lost answer); another server of the name is never touched.
+3. Cleanup, always: only a server carrying this execution's tag is deleted (another of the name
+   is left alone; but if this drill created a server and cannot find it as its own, that is
+   URGENT). DeleteServer, then poll until DescribeServers says it does not exist, asking again
+   while it is not DELETING (an InvalidState while it is still changing), at most
    cleanupSeconds; past that the cleanup failed.
 4. Metrics (RestoreDrillsSucceeded and RestoreDrillSeconds, or RestoreDrillsFailed, each also per
    server; RestoreDrillCleanupFailures), the result as the item `drill#<server>` of the history
@@ -38,7 +42,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from backup_orchestrator.drill_servers import COPIED, OPTIONAL
+from backup_orchestrator.drill_servers import COPIED, DRILL_EXECUTION, OPTIONAL
 from infra.drill_record import record_and_alert
 from infra.tasks import logged_state_machine, retry
 
@@ -79,6 +83,13 @@ RESULTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "ERROR",
         "{}: the drill server {} vanished while it was being created from backup {}.",
         (SOURCE, DRILL, BACKUP),
+    ),
+    "NameTaken": (
+        "ERROR",
+        "{}: a server named {} already exists and was not created by this drill (its tag "
+        + DRILL_EXECUTION
+        + " does not name this execution), so nothing was restored; that server was left alone.",
+        (SOURCE, DRILL),
     ),
     "SourceBusy": (
         "SKIPPED",
@@ -173,6 +184,67 @@ def _create(scope: Construct, name: str, keys: tuple[str, ...]) -> tasks.CallAws
     return task
 
 
+def _owner_check(
+    scope: Construct,
+    prefix: str,
+    *,
+    ours: sfn.IChainable,
+    not_ours: sfn.IChainable,
+    gone: sfn.IChainable,
+    failed: sfn.IChainable,
+    error_path: str,
+) -> sfn.IChainable:
+    """Whether the server named at $.drillServer is this execution's: its ARN (DescribeServers),
+    its tags (ListTagsForResource), and its drill-execution tag, which must name this very
+    execution. A server the drill cannot prove its own is never followed or deleted."""
+    find = tasks.CallAwsService(
+        scope,
+        f"{prefix}FindServer",
+        service="opsworkscm",
+        action="describeServers",
+        iam_action="opsworks-cm:DescribeServers",
+        iam_resources=["*"],
+        parameters={"ServerName.$": DRILL},
+        result_selector={"arn.$": "States.ArrayGetItem($.Servers[*].ServerArn, 0)"},
+        result_path="$.owner",
+    )
+    read_tags = tasks.CallAwsService(
+        scope,
+        f"{prefix}ReadTags",
+        service="opsworkscm",
+        action="listTagsForResource",
+        iam_action="opsworks-cm:ListTagsForResource",
+        iam_resources=["*"],
+        parameters={"ResourceArn.$": "$.owner.arn"},
+        # The answer as it is: a path that matches nothing (a server without tags) would be a
+        # States.Runtime error, which no Catch takes.
+        result_path="$.owner.tagged",
+    )
+    for task in (find, read_tags):
+        retry(task)
+        task.add_catch(gone, errors=NOT_FOUND, result_path=sfn.JsonPath.DISCARD)
+        task.add_catch(failed, errors=["States.ALL"], result_path=error_path)
+    # The execution's ARN among the tag values: the drill-execution tag this drill gave it.
+    compare = sfn.Pass(
+        scope,
+        f"{prefix}CompareOwner",
+        parameters={
+            "ours.$": "States.ArrayContains($.owner.tagged.Tags[*].Value, $$.Execution.Id)"
+        },
+        result_path="$.owner",
+    )
+    compare.next(
+        sfn.Choice(scope, f"{prefix}IsOurs")
+        .when(sfn.Condition.boolean_equals("$.owner.ours", True), ours)
+        .otherwise(not_ours)
+    )
+    return find.next(read_tags).next(
+        sfn.Choice(scope, f"{prefix}HasTags")
+        .when(sfn.Condition.is_present("$.owner.tagged.Tags[0]"), compare)
+        .otherwise(not_ours)
+    )
+
+
 class Drill(Construct):
     """The Standard state machine that runs one restore drill."""
 
@@ -250,10 +322,28 @@ class Drill(Construct):
                 (*COPIED, *OPTIONAL, "ServerName", "BackupId", "Tags"),
             ),
         ]
+        # From here on the drill has a server of its own: one it cannot prove gone is urgent.
+        created = sfn.Pass(
+            self,
+            "DrillServerCreated",
+            result=sfn.Result.from_boolean(True),
+            result_path="$.created",
+        )
+        created.next(wait_server)
+        # The name is taken: by the server a retry after a lost answer made (it carries this
+        # execution's tag, and is followed), or by a server that is not this drill's.
+        taken = _owner_check(
+            self,
+            "Taken",
+            ours=created,
+            not_ours=results["NameTaken"],
+            gone=vanished,
+            failed=errored,
+            error_path="$.error",
+        )
         for create in creates:
-            # A retry after an answer that was lost finds the server it made: it is this drill's.
             create.add_catch(
-                wait_server,
+                taken,
                 errors=["OpsWorksCm.ResourceAlreadyExistsException"],
                 result_path=sfn.JsonPath.DISCARD,
             )
@@ -263,7 +353,7 @@ class Drill(Construct):
                 result_path="$.error",
             )
             create.add_catch(errored, errors=["States.ALL"], result_path="$.error")
-            create.next(wait_server)
+            create.next(created)
         check_server = _describe(self, "CheckDrillServer", drill, "$.server")
         check_server.add_catch(vanished, errors=NOT_FOUND, result_path="$.error")
         check_server.add_catch(errored, errors=["States.ALL"], result_path="$.error")
@@ -333,13 +423,39 @@ class Drill(Construct):
             .when(sfn.Condition.string_equals("$.deleting.status", "DELETING"), wait_gone)
             .otherwise(delete)
         )
+        # Only a server that carries this execution's tag is deleted. Another of the name is
+        # left alone; but when this drill created its server, one it cannot find as its own is
+        # as urgent as one it could not delete.
+        not_ours = sfn.Pass(
+            self,
+            "NotThisDrillsServer",
+            parameters={
+                "confirmed": False,
+                "line.$": "States.Format('URGENT: the drill server {} does not carry this "
+                "execution in its tag " + DRILL_EXECUTION + ", so it was not deleted. If it is "
+                "the drill server: " + CLEANUP_TO_DO + "', $.drillServer, $.drillServer)",
+            },
+            result_path="$.cleanup",
+        )
+        cleanup = _owner_check(
+            self,
+            "Cleanup",
+            ours=delete,
+            not_ours=sfn.Choice(self, "DrillCreatedAServer")
+            .when(sfn.Condition.is_present("$.created"), not_ours)
+            .otherwise(gone),
+            gone=gone,
+            failed=left,
+            error_path="$.cleanupError",
+        )
         for result in results.values():
-            result.next(delete)
+            result.next(cleanup)
 
         # ---- 4. record and alert ----------------------------------------------------------
         record = record_and_alert(self, topic=topic, history=history)
         gone.next(record)
         left.next(record)
+        not_ours.next(record)
 
         # ---- the start --------------------------------------------------------------------
         begin = sfn.Pass(

@@ -59,10 +59,12 @@ COPIED = (
 OPTIONAL = ("KeyPair",)
 # History events of the drill's definition, without retries, as measured on the synthesized
 # definition in moto (tests/infra/test_drill_history.py keeps them true):
-DRILL_EVENTS = 70  # a whole drill on its longest path (OK, cleanup failed), without its polls
+# A whole drill on its longest path (its name found taken by its own server after a lost answer,
+# OK, then its cleanup fails), without its polls and retries.
+DRILL_EVENTS = 104
 POLL_EVENTS = 11  # Wait, DescribeServers, count the time, decide
 REDELETE_EVENTS = 5  # DeleteServer asked again within the cleanup
-DRILL_TASKS = 9  # the tasks outside the polls, each of which may retry
+DRILL_TASKS = 13  # the tasks outside the polls, each of which may retry
 SKIPPABLE = 4  # the metrics and the record: skipped when they still fail after their retries
 # The drill-expires tag's time, in UTC.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

@@ -110,6 +110,10 @@ def every_state(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "CreateDrillServer",
                 "CreateDrillServerWithKeyPair",
                 "CheckDrillServer",
+                "TakenFindServer",
+                "TakenReadTags",
+                "CleanupFindServer",
+                "CleanupReadTags",
                 "DeleteDrillServer",
                 "ConfirmGone",
             },
@@ -149,11 +153,12 @@ def test_no_metric_or_deletion_can_fail_a_backup(template_json: dict[str, Any]) 
 
 def test_every_error_of_a_drill_goes_through_its_cleanup(template_json: dict[str, Any]) -> None:
     # Before the cleanup, each call catches every error (States.ALL) into a result whose next
-    # state is DeleteDrillServer; the cleanup's own calls catch theirs into CleanupFailed; the
-    # record and the metrics are best effort.
+    # state is the cleanup (which first proves the server the drill's: CleanupFindServer); the
+    # cleanup's own calls catch theirs into CleanupFailed; the record and the metrics are best
+    # effort. Only a server proved the drill's is deleted.
     states = every_state(definition(template_json, "Drill"))
     tasks = {n: s for n, s in states.items() if s["Type"] == "Task" and n != "Alert"}
-    cleanup = {"DeleteDrillServer", "ConfirmGone"}
+    cleanup = {"CleanupFindServer", "CleanupReadTags", "DeleteDrillServer", "ConfirmGone"}
 
     for name, state in tasks.items():
         [last] = [c for c in state["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
@@ -162,10 +167,25 @@ def test_every_error_of_a_drill_goes_through_its_cleanup(template_json: dict[str
         elif name.startswith(("Record", "Remember")):
             assert last["Next"] == f"{name}Skipped", name
         else:
-            assert states[last["Next"]]["Next"] == "DeleteDrillServer", name
+            assert states[last["Next"]]["Next"] == "CleanupFindServer", name
     for name, state in states.items():
         if state["Type"] == "Pass" and state.get("ResultPath") == "$.result":
-            assert state["Next"] == "DeleteDrillServer", name
+            assert state["Next"] == "CleanupFindServer", name
+    deletes = [n for n, s in states.items() if s.get("Next") == "DeleteDrillServer"]
+    choices = [
+        n
+        for n, s in states.items()
+        if "DeleteDrillServer" in [s.get("Default"), *(c.get("Next") for c in s.get("Choices", []))]
+    ]
+    # DeleteDrillServer follows the proof of ownership, and asking again within the cleanup.
+    assert deletes == [] and sorted(choices) == ["CleanupIsOurs", "Gone"]
+    owned = states["CleanupIsOurs"]["Choices"]
+    assert owned == [
+        {"Variable": "$.owner.ours", "BooleanEquals": True, "Next": "DeleteDrillServer"}
+    ]
+    assert states["CleanupCompareOwner"]["Parameters"] == {
+        "ours.$": "States.ArrayContains($.owner.tagged.Tags[*].Value, $$.Execution.Id)"
+    }
     create = states["CreateDrillServer"]["Parameters"]
     assert create["DisableAutomatedBackup"] is True
     assert "KeyPair.$" not in create and "CustomDomain.$" not in create

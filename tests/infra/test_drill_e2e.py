@@ -20,7 +20,7 @@ from backup_orchestrator.clients import opsworkscm_client
 from backup_orchestrator.drill_runner import DrillRecords
 from backup_orchestrator.drill_servers import DRILL_EVENTS, POLL_EVENTS
 from backup_orchestrator.opsworkscm import OpsWorksCM
-from backup_orchestrator.tracker import start_execution
+from backup_orchestrator.tracker import RETRY_EVENTS, execution_arn, start_execution
 from local.cloud import LocalCloud
 from local.emulator import Backend, Emulator, ManualClock
 from local.emulator.errors import ServiceError, ValidationException
@@ -68,7 +68,12 @@ def drill(
         drill_servers.execution_name(RUN, source),
     )
     payload = drill_servers.execution_input(
-        start, run_id=RUN, now=service.now(), poll_seconds=poll, deadline_seconds=deadline
+        start,
+        run_id=RUN,
+        now=service.now(),
+        poll_seconds=poll,
+        deadline_seconds=deadline,
+        execution_arn=execution_arn(cloud.drill_arn, start.execution),
     )
     payload["cleanupSeconds"] = cleanup
     sfn = boto3.client("stepfunctions")
@@ -208,6 +213,8 @@ def test_a_drill_server_that_cannot_be_deleted_is_an_urgent_alert(
         return None
 
     emulator.faults.append(refuse)
+    # And CreateServer's answer is lost: the retry finds the name taken, by its own server.
+    emulator.faults.append(LostResponses(emulator, 1.0, seed=1, operations=("CreateServer",)))
 
     payload, execution = drill(cloud, emulator)
 
@@ -220,10 +227,13 @@ def test_a_drill_server_that_cannot_be_deleted_is_an_urgent_alert(
     assert emulator.backend.servers[payload["drillServer"]].status == "HEALTHY"
     assert "RestoreDrillCleanupFailures" in metrics()
     assert recorded(cloud).cleanup_confirmed is False
-    # The longest path a drill takes (OK, then its cleanup fails): what its history is planned
-    # with (drill_servers.DRILL_EVENTS), besides its polls.
+    # The longest path a drill takes (its name found taken by its own server, OK, then its
+    # cleanup fails): what its history is planned with (drill_servers.DRILL_EVENTS), besides its
+    # polls and the retry of the lost answer.
     found = history(execution)
-    assert len(found) == DRILL_EVENTS + found.count("WaitStateEntered") * POLL_EVENTS
+    assert len(found) == (
+        DRILL_EVENTS + found.count("WaitStateEntered") * POLL_EVENTS + RETRY_EVENTS
+    )
 
 
 def test_a_drill_waits_for_its_server_to_finish_a_backup_before_creating_anything(
@@ -302,6 +312,66 @@ def test_a_lost_answer_to_create_server_still_ends_in_one_server_followed_and_de
 
     assert [op for op, _ in lost.lost] == ["CreateServer"]
     assert execution["status"] == "SUCCEEDED", execution
+
     assert output(execution)["result"]["outcome"] == "OK"
     assert payload["drillServer"] not in emulator.backend.servers
     assert output(execution)["cleanup"]["confirmed"] is True
+
+
+def test_a_server_that_took_the_drills_name_is_never_followed_or_deleted(
+    emulator: Emulator, cloud: LocalCloud, chef: str
+) -> None:
+    # Somebody's server already has the name this drill would give its own (and even says it
+    # restores chef-prod): it carries no tag naming this drill's execution.
+    name = drill_servers.server_name("chef-prod", RUN)
+    emulator.backend.add_server(name, tags={drill_servers.DRILL_OF: "chef-prod"})
+
+    _, execution = drill(cloud, emulator)
+
+    assert execution["status"] == "FAILED"
+    assert calls(emulator, "DeleteServer") == []
+    assert emulator.backend.servers[name].status == "HEALTHY"
+    assert recorded(cloud).result == "ERROR"
+    [alert] = cloud.alerts()
+    assert alert["subject"] == "OpsWorks CM restore drill failed"
+    assert (
+        f"a server named {name} already exists and was not created by this drill"
+        in (alert["message"])
+    )
+    assert "that server was left alone" in alert["message"]
+
+
+def test_a_drill_server_that_lost_its_tag_is_left_running_and_urgent(
+    emulator: Emulator, cloud: LocalCloud, chef: str
+) -> None:
+    # The drill created its server, but when it comes to delete it the server no longer says it
+    # is this drill's (its tags were changed meanwhile): it is not deleted, and a person must look.
+    def untag(backend: Backend) -> None:
+        for server in backend.servers.values():
+            if server.name.startswith("drill-"):
+                backend.op_untag_resource(
+                    {"ResourceArn": server.arn, "TagKeys": [drill_servers.DRILL_EXECUTION]}, "x"
+                )
+
+    emulator.faults.insert(
+        0,
+        BeforeCall(
+            "ListTagsForResource",
+            account_change(emulator, untag),
+            when=lambda params: ":server/drill-" in params["ResourceArn"],
+        ),
+    )
+
+    payload, execution = drill(cloud, emulator)
+
+    assert execution["status"] == "FAILED"
+    assert calls(emulator, "DeleteServer") == []
+    assert payload["drillServer"] in emulator.backend.servers
+    [alert] = cloud.alerts()
+    assert alert["subject"] == "URGENT: OpsWorks CM restore drill server left running"
+    assert (
+        f"the drill server {payload['drillServer']} does not carry this execution"
+        in (alert["message"])
+    )
+    assert "RestoreDrillCleanupFailures" in metrics()
+    assert recorded(cloud).cleanup_confirmed is False

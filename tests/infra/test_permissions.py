@@ -149,6 +149,8 @@ def test_drill_role_has_exactly_the_actions_it_uses(template_json: dict[str, Any
         "opsworks-cm:DescribeServers",
         # The slot check right before CreateServer: one slot stays free for the operator.
         "opsworks-cm:DescribeAccountAttributes",
+        # Its server's tags: it follows and deletes only a server tagged with its execution.
+        "opsworks-cm:ListTagsForResource",
         "iam:PassRole",
         # The result, as the item drill#<server> of the history table.
         "dynamodb:PutItem",
