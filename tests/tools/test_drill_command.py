@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
 
 from backup_orchestrator.cli import main
+from backup_orchestrator.drill_servers import server_name
+from backup_orchestrator.marker import manual_run_id
 from local.emulator import Emulator, ManualClock
 from local.emulator.backend import MUTATING_OPERATIONS
 from local.emulator.faults import PollTime
@@ -85,6 +88,29 @@ def test_a_drill_that_fails_here_exits_1_with_the_servers_reason(
     assert list(emulator.backend.servers) == ["chef-prod"]
     # Asked once: while it is DELETING the command waits, it does not ask again.
     assert len(emulator.calls_to("DeleteServer")) == 1
+
+
+def test_a_server_that_took_the_drills_name_is_left_alone(
+    emulator: Emulator,
+    chef: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The run id (and so the drill server's name) is random; fixed here, and somebody's server
+    # already has that name: CreateServer is refused, and that server must not be deleted.
+    fixed = uuid.UUID(int=7)
+    monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
+    name = server_name("chef-prod", manual_run_id(fixed.hex))
+    emulator.backend.add_server(name)
+
+    code = main(["drill", "--servers", "chef-prod", "--wait", "--poll", "0.01", "--json"])
+
+    [row] = json.loads(capsys.readouterr().out)["drills"]
+    assert code == 1
+    assert (row["outcome"], row["drillServer"], row["cleanupConfirmed"]) == ("ERROR", name, True)
+    assert "ResourceAlreadyExistsException" in row["reason"]
+    assert emulator.calls_to("DeleteServer") == []
+    assert emulator.backend.servers[name].status == "HEALTHY"
 
 
 @pytest.mark.parametrize(

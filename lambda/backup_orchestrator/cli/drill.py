@@ -126,8 +126,10 @@ def _run_here(
     clock). The row's outcome, recovery time and cleanup."""
     name = payload["drillServer"]
     result: dict[str, Any] = {"secondsToHealthy": None, "cleanupConfirmed": False}
+    created = False
     try:
         service.create_server(payload["create"])
+        created = True
         began = service.now()
         status, reason = "CREATING", ""
         while True:
@@ -144,6 +146,21 @@ def _run_here(
             result["secondsToHealthy"] = round(elapsed)
     except ERRORS as exc:
         result.update(outcome="ERROR", reason=f"the drill could not go on: {exc}")
+    if not created:
+        # CreateServer was refused: a server of the name, if any, is deleted only when it
+        # carries every tag this drill gives its server.
+        try:
+            mine = _carries_the_drills_tags(service, name, payload)
+        except ERRORS as exc:
+            result["reason"] += (
+                f"; whether {name} is this drill's server could not be read ({exc}): check it "
+                f"(aws opsworkscm describe-servers --server-name {name}) and delete it if it "
+                "carries this drill's tags"
+            )
+            return result
+        if not mine:
+            result["cleanupConfirmed"] = True
+            return result
     result["cleanupConfirmed"] = _delete_here(
         service, name, within=payload["cleanupSeconds"], poll=poll, sleep=sleep
     )
@@ -153,6 +170,14 @@ def _run_here(
             f"(aws opsworkscm delete-server --server-name {name})"
         )
     return result
+
+
+def _carries_the_drills_tags(service: OpsWorksCM, name: str, payload: dict[str, Any]) -> bool:
+    """Whether a server named `name` exists and carries every tag this drill gives its server
+    (the server it restores, the backup, and the time its drill is over, to the second)."""
+    wanted = {tag["Key"]: tag["Value"] for tag in payload["create"]["Tags"]}
+    found = [s for s in service.with_tags(service.servers()) if s.name == name]
+    return bool(found) and all(found[0].tags.get(k) == v for k, v in wanted.items())
 
 
 def _delete_here(
