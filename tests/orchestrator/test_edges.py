@@ -147,6 +147,33 @@ def test_the_quota_after_the_run_is_the_runs_own_count_when_it_cannot_be_read(
     assert report["quota"]["usedAfterRun"] == 1
 
 
+def test_the_runs_own_count_takes_off_what_it_deleted(emulator: Emulator, cloud: Cloud) -> None:
+    # A full account: one backup deleted now to make room, one started; the quota cannot be
+    # read again after the run.
+    emulator.config.manual_backup_limit = 2
+    emulator.backend.add_server("chef-a")
+    tag(emulator, "chef-a")
+    for days in (1, 2):
+        add_own_backup(emulator, "chef-a", days)
+    reads = 0
+
+    def second_read_fails(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        nonlocal reads
+        if operation == "DescribeAccountAttributes":
+            reads += 1
+            if reads > 1:
+                return InternalFailure("injected")
+        return None
+
+    emulator.faults.append(second_read_fails)
+
+    report = run_with_quick_retries(SCHEDULED)
+
+    assert only(report)["outcome"] == "STARTED"
+    assert len(only(report)["deleted"]) == 1
+    assert report["quota"]["usedAfterRun"] == 2 - 1 + 1
+
+
 def test_a_server_gone_before_its_backup_needs_nothing(emulator: Emulator, cloud: Cloud) -> None:
     emulator.backend.add_server("chef-a")
     tag(emulator, "chef-a")
