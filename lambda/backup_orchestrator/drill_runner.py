@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_orchestrator import drill_servers, drills
 from backup_orchestrator.events import RunRequest
+from backup_orchestrator.history import items
 from backup_orchestrator.models import Backup, Server
 from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown
 from backup_orchestrator.report import DrillReport, RunReport
@@ -49,17 +50,7 @@ class DrillRecords:
 
     def load(self) -> dict[str, drills.LastDrill]:
         """Every server's last drill, by server name."""
-        found: dict[str, drills.LastDrill] = {}
-        page: dict[str, Any] = {"TableName": self.table}
-        while True:
-            answer = self.client.scan(**page)
-            for item in answer.get("Items", []):
-                key = item["id"]["S"]
-                if key.startswith(PREFIX):
-                    found[key.removeprefix(PREFIX)] = _last(item)
-            if "LastEvaluatedKey" not in answer:
-                return found
-            page["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return {server: _last(item) for server, item in items(self.client, self.table, PREFIX)}
 
 
 def _last(item: dict[str, Any]) -> drills.LastDrill:

@@ -9,7 +9,7 @@ servers it was about.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,21 @@ PREFIX = "server#"
 KEEP_SECONDS = 90 * 86_400
 
 
+def items(client: DynamoDBClient, table: str, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(what follows `prefix` in its id, the item) for each item of the table whose id starts
+    with `prefix`, every page of the scan."""
+    page: dict[str, Any] = {"TableName": table}
+    while True:
+        answer = client.scan(**page)
+        for item in answer.get("Items", []):
+            key = item["id"]["S"]
+            if key.startswith(prefix):
+                yield key.removeprefix(prefix), item
+        if "LastEvaluatedKey" not in answer:
+            return
+        page["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
 class History:
     """The history table, through a DynamoDB client."""
 
@@ -32,19 +47,10 @@ class History:
 
     def load(self) -> dict[str, list[RunEntry]]:
         """Every remembered server's last runs, newest first."""
-        remembered: dict[str, list[RunEntry]] = {}
-        page: dict[str, Any] = {"TableName": self.table}
-        while True:
-            answer = self.client.scan(**page)
-            for item in answer.get("Items", []):
-                key = item["id"]["S"]
-                if key.startswith(PREFIX):
-                    remembered[key.removeprefix(PREFIX)] = [
-                        _entry(e["M"]) for e in item.get("runs", {}).get("L", [])
-                    ]
-            if "LastEvaluatedKey" not in answer:
-                return remembered
-            page["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return {
+            server: [_entry(e["M"]) for e in item.get("runs", {}).get("L", [])]
+            for server, item in items(self.client, self.table, PREFIX)
+        }
 
     def record(
         self,

@@ -124,11 +124,8 @@ def test_deletions_somebody_else_did_or_the_service_refused_are_warnings(
     assert emulator.backend.backups[newest].status == "OK"
 
 
-def test_the_quota_after_the_run_is_the_runs_own_count_when_it_cannot_be_read(
-    emulator: Emulator, cloud: Cloud
-) -> None:
-    emulator.backend.add_server("chef-a")
-    tag(emulator, "chef-a")
+def quota_read_once() -> Any:
+    """A fault: the quota (DescribeAccountAttributes) can be read once, never again."""
     reads = 0
 
     def second_read_fails(operation: str, params: dict[str, Any]) -> ServiceError | None:
@@ -139,7 +136,15 @@ def test_the_quota_after_the_run_is_the_runs_own_count_when_it_cannot_be_read(
                 return InternalFailure("injected")
         return None
 
-    emulator.faults.append(second_read_fails)
+    return second_read_fails
+
+
+def test_the_quota_after_the_run_is_the_runs_own_count_when_it_cannot_be_read(
+    emulator: Emulator, cloud: Cloud
+) -> None:
+    emulator.backend.add_server("chef-a")
+    tag(emulator, "chef-a")
+    emulator.faults.append(quota_read_once())
 
     report = run_with_quick_retries(SCHEDULED)
 
@@ -155,17 +160,7 @@ def test_the_runs_own_count_takes_off_what_it_deleted(emulator: Emulator, cloud:
     tag(emulator, "chef-a")
     for days in (1, 2):
         add_own_backup(emulator, "chef-a", days)
-    reads = 0
-
-    def second_read_fails(operation: str, params: dict[str, Any]) -> ServiceError | None:
-        nonlocal reads
-        if operation == "DescribeAccountAttributes":
-            reads += 1
-            if reads > 1:
-                return InternalFailure("injected")
-        return None
-
-    emulator.faults.append(second_read_fails)
+    emulator.faults.append(quota_read_once())
 
     report = run_with_quick_retries(SCHEDULED)
 
