@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import uuid
@@ -31,7 +30,7 @@ from backup_orchestrator.cli.errors import CliError, Exit
 from backup_orchestrator.cli.output import table
 from backup_orchestrator.drill_runner import DrillRecords, drill_input, running_executions
 from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown
-from backup_orchestrator.settings import Settings, parse_settings
+from backup_orchestrator.settings import Settings
 from backup_orchestrator.tracker import execution_arn, start_execution
 
 if TYPE_CHECKING:
@@ -176,7 +175,8 @@ def _carries_the_drills_tags(service: OpsWorksCM, name: str, payload: dict[str, 
     """Whether a server named `name` exists and carries every tag this drill gives its server
     (the server it restores, the backup, and the time its drill is over, to the second)."""
     wanted = {tag["Key"]: tag["Value"] for tag in payload["create"]["Tags"]}
-    found = [s for s in service.with_tags(service.servers()) if s.name == name]
+    # The tags of that one server only: one ListTagsForResource, not one per server.
+    found = service.with_tags([s for s in service.servers() if s.name == name])
     return bool(found) and all(found[0].tags.get(k) == v for k, v in wanted.items())
 
 
@@ -254,10 +254,12 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n\n".join([text, *(f"CreateServer would be called with:\n{c}" for c in created)])
 
 
-def add_last_drills(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+def add_last_drills(
+    args: argparse.Namespace, settings: Settings, rows: list[dict[str, Any]]
+) -> None:
     """Give each `owcm-backup status` row its server's last restore drill (`lastDrill`: None
     when it has had none, or the history table, HISTORY_TABLE, is not set or not readable)."""
-    history = parse_settings(os.environ).history_table
+    history = settings.history_table
     last: dict[str, drills.LastDrill] = {}
     if history is not None:
         try:

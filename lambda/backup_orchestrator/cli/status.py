@@ -41,7 +41,7 @@ def command_status(args: argparse.Namespace) -> int:
     verdicts = {c.server_name: c for c in judged}
     policy = Policy(select_tag=settings.select_tag, retain=settings.retain)
     rows = [_server_status(s, verdicts.get(s.name), backups, policy) for s in servers]
-    add_last_drills(args, rows)
+    add_last_drills(args, settings, rows)
     orphans = [_orphan(b) for b in orphaned(servers, backups)]
     late = any(r["selected"] and not r["compliant"] for r in rows)
     if args.json:
