@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.env import LAMBDA_ROOT
 from bench.report import Row
-from infra.asset import asset_files
+from infra.assets.files import asset_files
 
 RUNS = 5
 # Lambda's limits for a function's deployment package uploaded directly.
@@ -25,7 +25,7 @@ UNZIPPED_LIMIT = 250 * 1024 * 1024
 IMPORT = (
     "import time\n"
     "started = time.perf_counter()\n"
-    "import backup_orchestrator.handler as h\n"
+    "import backup_orchestrator.handlers.orchestrator as h\n"
     "print(time.perf_counter() - started)\n"
     "print(h.__file__)\n"
 )

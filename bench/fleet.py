@@ -15,8 +15,8 @@ from typing import Any, cast
 import boto3
 from moto import mock_aws
 
-from backup_orchestrator import handler
-from backup_orchestrator.settings import get_settings
+from backup_orchestrator.contract.settings import get_settings
+from backup_orchestrator.handlers import orchestrator as handler
 from bench.env import environment
 from bench.report import Row
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock

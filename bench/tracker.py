@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from backup_orchestrator.tracker import BATCH
+from backup_orchestrator.domain.history_budget import BATCH
 from bench.report import Row
 from local.cloud import LocalCloud, synthesize
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock

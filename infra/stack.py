@@ -26,15 +26,15 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, IConstruct
 
-from infra.code import function_code
+from infra.assets.code import function_code
+from infra.assets.layer import layer_parameter, powertools_version
 from infra.config import LOG_RETENTION_DAYS, Config
-from infra.drill import Drill
-from infra.layer import layer_parameter, powertools_version
-from infra.monitoring import AlertTopic, Monitoring
-from infra.tasks import METRIC_NAMESPACE
-from infra.tracker import Tracker
+from infra.constructs.drill import Drill
+from infra.constructs.monitoring import AlertTopic, Monitoring
+from infra.constructs.state_machines import METRIC_NAMESPACE
+from infra.constructs.tracker import Tracker
 
-HANDLER = "backup_orchestrator.handler.lambda_handler"
+HANDLER = "backup_orchestrator.handlers.orchestrator.lambda_handler"
 # OpsWorks CM has no resource-level permissions, so its statements must use Resource "*";
 # least privilege is the smallest set of actions.
 ORCHESTRATOR_OPSWORKSCM_ACTIONS = [

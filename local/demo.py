@@ -28,7 +28,7 @@ from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualCl
 from local.emulator.faults import PollTime
 
 if TYPE_CHECKING:
-    from backup_orchestrator.cli.follow import Waited
+    from owcm_backup.follow import Waited
 
 EMULATED_SECONDS_PER_POLL = 60
 BACKUP_MINUTES = 4
@@ -88,8 +88,8 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from backup_orchestrator.handler import lambda_handler
-    from backup_orchestrator.settings import get_settings
+    from backup_orchestrator.contract.settings import get_settings
+    from backup_orchestrator.handlers.orchestrator import lambda_handler
     from local.cloud import LocalCloud, synthesize
     from local.runtime import LocalLambdaContext, wait_for_execution
 
@@ -196,7 +196,7 @@ def _quota(emulator: Emulator) -> dict[str, int]:
 
 def _as_waited(report: dict[str, Any], final: dict[str, str], reasons: dict[str, str]) -> Waited:
     """How the tracker left each new backup and its deferred deletions, as `run --wait` says it."""
-    from backup_orchestrator.cli.follow import VANISHED, Deletion, Done, Followed, Waited
+    from owcm_backup.follow import VANISHED, Deletion, Done, Followed, Waited
 
     def done(backup_id: str, ok: bool) -> Done:
         if final.get(backup_id, "GONE") in ("DELETING", "GONE"):
@@ -222,7 +222,7 @@ def _as_waited(report: dict[str, Any], final: dict[str, str], reasons: dict[str,
 def _print_summary(
     out: TextIO, facts: dict[str, Any], demo_fleet: fleet.Fleet, reasons: dict[str, str]
 ) -> None:
-    from backup_orchestrator.cli.output import format_report
+    from owcm_backup.output import format_report
 
     report = facts["report"]
     final = facts["final"]

@@ -31,8 +31,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from backup_orchestrator import marker
-from backup_orchestrator.validation import problems
+from backup_orchestrator.contract.validation import problems
+from backup_orchestrator.domain import marker
 from local.emulator.backend import PASSING_STATES, SERVER_STATUSES, Backend
 from local.emulator.backend import Backup as EmulatedBackup
 from local.emulator.wire import Emulator

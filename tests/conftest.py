@@ -24,7 +24,7 @@ os.environ["POWERTOOLS_TRACE_DISABLED"] = "1"
 import pytest  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
-from backup_orchestrator.clients import opsworkscm_client  # noqa: E402
+from backup_orchestrator.aws.clients import opsworkscm_client  # noqa: E402
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock  # noqa: E402
 from local.fleet import add_own_backup as seed_own_backup  # noqa: E402
 from local.runtime import LocalLambdaContext  # noqa: E402

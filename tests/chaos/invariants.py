@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from backup_orchestrator.settings import get_settings
+from backup_orchestrator.contract.settings import get_settings
 from local.emulator import Call, Emulator
 from local.emulator.faults import BackupRecord, DeletionWitness
 

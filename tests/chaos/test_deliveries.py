@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
 
-from backup_orchestrator.handler import lambda_handler
+from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator
 from local.emulator.errors import ThrottlingException
 from local.emulator.faults import BeforeCall, RandomErrors, for_server

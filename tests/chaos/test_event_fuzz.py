@@ -13,8 +13,8 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from backup_orchestrator.events import InvalidRequestError
-from backup_orchestrator.handler import lambda_handler
+from backup_orchestrator.contract.events import InvalidRequestError
+from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator, ManualClock
 from local.emulator.backend import MUTATING_OPERATIONS, Backend
 from tests.chaos.invariants import Run, capture, check_invariants

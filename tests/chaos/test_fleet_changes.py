@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from backup_orchestrator.handler import lambda_handler
+from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator
 from local.emulator.backend import Backend
 from local.emulator.faults import BeforeCall, account_change, for_server

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.ratelimit import TokenBucket
+from backup_orchestrator.aws.pacing import TokenBucket
+from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator
 from local.emulator.errors import InternalFailure, ServiceUnavailable, ThrottlingException
 from local.emulator.faults import LostResponses, RandomErrors

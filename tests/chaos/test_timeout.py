@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.orchestrator import TIMEOUT_MARGIN_MS
+from backup_orchestrator.handlers.orchestrator import lambda_handler
+from backup_orchestrator.run.start import TIMEOUT_MARGIN_MS
 from local.emulator import Emulator
 from tests.chaos.conftest import SCHEDULED, DwindlingContext, build_fleet, outcomes, results
 from tests.chaos.invariants import Run, capture, check_invariants

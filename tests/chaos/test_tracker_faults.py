@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.settings import get_settings
+from backup_orchestrator.contract.settings import get_settings
+from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator
 from tests.chaos.conftest import SCHEDULED, TrackedCloud, build_fleet, outcomes, results
 from tests.chaos.invariants import Run, capture, check_invariants, gone_or_going

@@ -16,8 +16,8 @@ import pytest
 from aws_cdk.assertions import Template
 from moto import mock_aws
 
-from backup_orchestrator.settings import get_settings
-from infra.asset import LAMBDA_ROOT
+from backup_orchestrator.contract.settings import get_settings
+from infra.assets.files import LAMBDA_ROOT
 from local.cloud import MACHINES, LocalCloud, resolve, synthesize
 from local.emulator import Emulator, ManualClock
 from local.emulator.faults import PollTime
@@ -44,6 +44,8 @@ STRAY_FILES = (
     "backup_orchestrator/.DS_Store",
     "backup_orchestrator/notes.txt",
     "backup_orchestrator/.mypy_cache/3.13/handler.data.json",
+    "backup_orchestrator/run/notes.txt",
+    "backup_orchestrator/domain/__pycache__/planner.cpython-313.pyc",
     "models/opsworkscm/2016-11-01/.DS_Store",
 )
 # Every non-default context option the tests need, given at once: one synth serves them all.

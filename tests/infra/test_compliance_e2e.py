@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
-from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.settings import get_settings
+from backup_orchestrator.contract.settings import get_settings
+from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
 from local.runtime import wait_for_execution

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from backup_orchestrator.tracker import TASK_RETRIES
-from infra.tasks import RETRYABLE
+from backup_orchestrator.domain.history_budget import TASK_RETRIES
+from infra.constructs.state_machines import RETRYABLE
 from local.cloud import MACHINES, LocalCloud
 from tests.infra.conftest import definition
 

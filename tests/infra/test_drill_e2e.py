@@ -15,12 +15,13 @@ from typing import Any
 import boto3
 import pytest
 
-from backup_orchestrator import drill_servers, drills
-from backup_orchestrator.clients import opsworkscm_client
-from backup_orchestrator.drill_runner import DrillRecords
-from backup_orchestrator.drill_servers import DRILL_EVENTS, POLL_EVENTS
-from backup_orchestrator.opsworkscm import OpsWorksCM
-from backup_orchestrator.tracker import RETRY_EVENTS, execution_arn, start_execution
+from backup_orchestrator.aws.clients import opsworkscm_client
+from backup_orchestrator.aws.history import History
+from backup_orchestrator.aws.opsworkscm import OpsWorksCM
+from backup_orchestrator.aws.stepfunctions import execution_arn, start_execution
+from backup_orchestrator.domain import drill_servers, drills
+from backup_orchestrator.domain.history_budget import DRILL_EVENTS, RETRY_EVENTS
+from backup_orchestrator.domain.history_budget import DRILL_POLL_EVENTS as POLL_EVENTS
 from local.cloud import LocalCloud
 from local.emulator import Backend, Emulator, ManualClock
 from local.emulator.errors import ServiceError, ValidationException
@@ -96,7 +97,7 @@ def metrics() -> dict[str, set[str]]:
 
 
 def recorded(cloud: LocalCloud) -> Any:
-    return DrillRecords(boto3.client("dynamodb"), cloud.history_table()).load()["chef-prod"]
+    return History(boto3.client("dynamodb"), cloud.history_table()).last_drills()["chef-prod"]
 
 
 def status_at(emulator: Emulator, operation: str, server: str) -> list[str]:

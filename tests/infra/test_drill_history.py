@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from backup_orchestrator.drill_servers import (
+from backup_orchestrator.domain.history_budget import (
     DRILL_EVENTS,
-    POLL_EVENTS,
+    HISTORY_BUDGET,
     REDELETE_EVENTS,
     drill_history,
     drill_poll_seconds,
     drill_polls,
 )
-from backup_orchestrator.tracker import HISTORY_BUDGET
+from backup_orchestrator.domain.history_budget import DRILL_POLL_EVENTS as POLL_EVENTS
 from infra.config import Config
 from local.cloud import LocalCloud
 from local.emulator import Emulator

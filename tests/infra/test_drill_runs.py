@@ -16,17 +16,17 @@ from typing import Any
 import boto3
 import pytest
 
-from backup_orchestrator.cli import main
-from backup_orchestrator.drill_runner import LEFT_RUNNING
-from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.planner import DRILL_SERVER
-from backup_orchestrator.settings import get_settings
-from backup_orchestrator.tracker import execution_arn
+from backup_orchestrator.aws.stepfunctions import execution_arn
+from backup_orchestrator.contract.settings import get_settings
+from backup_orchestrator.domain.planner import DRILL_SERVER
+from backup_orchestrator.handlers.orchestrator import lambda_handler
+from backup_orchestrator.run.drills import LEFT_RUNNING
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
 from local.emulator.errors import ServiceError, ValidationException
 from local.emulator.faults import PollTime
 from local.runtime import wait_for_execution
+from owcm_backup.main import main
 from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.infra.conftest import stack_in_moto
 from tests.infra.test_drill_e2e import status_at

@@ -15,7 +15,8 @@ import pytest
 from annotated_types import Ge, Le
 from moto import mock_aws
 
-from backup_orchestrator.tracker import (
+from backup_orchestrator.aws.stepfunctions import start_trackers
+from backup_orchestrator.domain.history_budget import (
     ALERT_EVENTS,
     BACKUP_EVENTS,
     BATCH,
@@ -27,15 +28,13 @@ from backup_orchestrator.tracker import (
     POLL_EVENTS,
     REFUSAL_EVENTS,
     RETRY_EVENTS,
-    Batch,
     backup_history,
     max_deletions,
     max_polls,
-    plan_batches,
     polls_until,
     run_history,
-    start_trackers,
 )
+from backup_orchestrator.domain.tracking import Batch, plan_batches
 from infra.config import Config, ConfigError, from_context
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from infra.config import ConfigError, from_context
-from infra.schedule import Cron, longest_gap, parse
+from infra.config.cron import Cron, longest_gap, parse
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END = datetime(2028, 1, 1, tzinfo=UTC)

@@ -75,7 +75,7 @@ def test_orchestrator_function(template: Template, template_json: dict[str, Any]
         {
             "Runtime": "python3.13",
             "Architectures": ["arm64"],
-            "Handler": "backup_orchestrator.handler.lambda_handler",
+            "Handler": "backup_orchestrator.handlers.orchestrator.lambda_handler",
             "ReservedConcurrentExecutions": 1,
             "TracingConfig": {"Mode": "Active"},
             "Timeout": 122,

@@ -12,8 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.settings import get_settings
+from backup_orchestrator.contract.settings import get_settings
+from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
 from local.emulator.errors import ServiceError, ValidationException

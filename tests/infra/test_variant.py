@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.asset import LAMBDA_ROOT, asset_files
+from infra.assets.files import LAMBDA_ROOT, asset_files
 from local.cloud import MACHINES
 from tests.infra.conftest import (
     STRAY_FILES,
@@ -79,9 +79,12 @@ def test_stray_files_in_the_asset_source_do_not_ship(variant: Synthesized) -> No
 
     assert files == {str(p.relative_to(LAMBDA_ROOT)) for p in asset_files()}
     assert files.isdisjoint(STRAY_FILES)
-    assert "backup_orchestrator/handler.py" in files
+    assert "backup_orchestrator/handlers/orchestrator.py" in files
+    # Every layer ships, at any depth.
+    for layer in ("aws", "contract", "domain", "handlers", "run"):
+        assert f"backup_orchestrator/{layer}/__init__.py" in files
     assert "models/opsworkscm/2016-11-01/service-2.json" in files
-    assert not [f for f in files if f.startswith("backup_orchestrator/cli/")]
+    assert not [f for f in files if "owcm_backup" in f or "/cli/" in f]
 
 
 def test_the_asset_is_hashed_on_what_it_ships(

@@ -13,12 +13,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from backup_orchestrator.clients import opsworkscm_client
-from backup_orchestrator.events import parse_event
-from backup_orchestrator.opsworkscm import OpsWorksCM
-from backup_orchestrator.orchestrator import Services, run
-from backup_orchestrator.retry import RetryPolicy
-from backup_orchestrator.settings import get_settings
+from backup_orchestrator.aws.clients import opsworkscm_client
+from backup_orchestrator.aws.opsworkscm import OpsWorksCM
+from backup_orchestrator.aws.retries import RetryPolicy
+from backup_orchestrator.contract.events import parse_event
+from backup_orchestrator.contract.settings import get_settings
+from backup_orchestrator.run.orchestrate import run
+from backup_orchestrator.run.services import Services
 from local.emulator import Emulator
 from local.emulator.backend import MUTATING_OPERATIONS
 

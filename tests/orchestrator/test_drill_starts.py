@@ -11,9 +11,10 @@ from typing import Any
 import boto3
 import pytest
 
-from backup_orchestrator.drill_servers import DRILL_EXECUTION, drill_poll_seconds
-from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.settings import get_settings
+from backup_orchestrator.contract.settings import get_settings
+from backup_orchestrator.domain.drill_servers import DRILL_EXECUTION
+from backup_orchestrator.domain.history_budget import drill_poll_seconds
+from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator
 from local.emulator.errors import ServiceError, ValidationException
 from tests.conftest import FakeLambdaContext, add_own_backup

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from backup_orchestrator import handler
-from backup_orchestrator.events import InvalidRequestError
-from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.orchestrator import TIMEOUT_MARGIN_MS
-from backup_orchestrator.ratelimit import TokenBucket
-from backup_orchestrator.settings import SettingsError, get_settings
+from backup_orchestrator.aws.pacing import TokenBucket
+from backup_orchestrator.contract.events import InvalidRequestError
+from backup_orchestrator.contract.settings import SettingsError, get_settings
+from backup_orchestrator.handlers import orchestrator as handler
+from backup_orchestrator.handlers.orchestrator import lambda_handler
+from backup_orchestrator.run.start import TIMEOUT_MARGIN_MS
 from local.emulator import Emulator, ManualClock
 from local.emulator.errors import InternalFailure, ServiceError
 from local.emulator.faults import PollTime

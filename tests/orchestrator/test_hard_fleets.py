@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from backup_orchestrator.handler import lambda_handler
+from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator, ManualClock
 from local.emulator.errors import (
     AccessDeniedException,

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from backup_orchestrator.opsworkscm import OpsWorksCM, OutcomeUnknown
-from backup_orchestrator.retry import RetryPolicy
+from backup_orchestrator.aws.errors import OutcomeUnknown
+from backup_orchestrator.aws.opsworkscm import OpsWorksCM
+from backup_orchestrator.aws.retries import RetryPolicy
 from local.emulator import Emulator, ManualClock
 from local.emulator.errors import InternalFailure, ServiceError
 from local.emulator.faults import LostResponses, PollTime

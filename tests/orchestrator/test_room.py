@@ -3,9 +3,9 @@ backup about to start, so a server that is not started (the time limit) costs no
 
 from __future__ import annotations
 
-from backup_orchestrator.models import Quota
-from backup_orchestrator.orchestrator import _room_makers
-from backup_orchestrator.planner import plan
+from backup_orchestrator.domain.planner import plan
+from backup_orchestrator.domain.records import Quota
+from backup_orchestrator.run.start import _room_makers
 from tests.unit.planning import backup, policy, server
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from backup_orchestrator.handler import lambda_handler
-from backup_orchestrator.settings import get_settings
+from backup_orchestrator.contract.settings import get_settings
+from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator
 from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.orchestrator.conftest import Cloud, tag

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from backup_orchestrator.cli import main
 from local.emulator import Emulator, ManualClock
 from local.emulator.backend import MUTATING_OPERATIONS
 from local.emulator.faults import RandomErrors
+from owcm_backup.main import main
 from tests.conftest import add_own_backup
 
 TAG = {"opsworks-cm-backup": "enabled"}

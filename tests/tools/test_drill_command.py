@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 
-from backup_orchestrator.cli import main
-from backup_orchestrator.drill_servers import server_name
-from backup_orchestrator.marker import manual_run_id
+from backup_orchestrator.domain.drill_servers import server_name
+from backup_orchestrator.domain.marker import manual_run_id
 from local.emulator import Emulator, ManualClock
 from local.emulator.backend import MUTATING_OPERATIONS
 from local.emulator.faults import PollTime
+from owcm_backup.main import main
 
 DRILL_TAG = "opsworks-cm-backup:drill-of"
 

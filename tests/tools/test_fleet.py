@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_orchestrator.marker import run_of
+from backup_orchestrator.domain.marker import run_of
 from local.emulator import Emulator
 from local.fleet import FLEETS_DIR, FleetError, load, seed
 

@@ -22,15 +22,16 @@ import boto3
 import pytest
 from botocore.exceptions import UnknownServiceError
 
-from backup_orchestrator.cli.follow import Deletion, Done, Followed, Waited
-from backup_orchestrator.clients import opsworkscm_client
-from backup_orchestrator.events import InvalidRequestError, parse_event
-from backup_orchestrator.opsworkscm import OpsWorksCM
-from backup_orchestrator.orchestrator import Services, run
-from backup_orchestrator.report import OrphanReport, QuotaReport, RunReport, ServerResult
-from backup_orchestrator.settings import SettingsError, parse_settings
+from backup_orchestrator.aws.clients import opsworkscm_client
+from backup_orchestrator.aws.opsworkscm import OpsWorksCM
+from backup_orchestrator.contract.events import InvalidRequestError, parse_event
+from backup_orchestrator.contract.report import OrphanReport, QuotaReport, RunReport, ServerResult
+from backup_orchestrator.contract.settings import SettingsError, parse_settings
+from backup_orchestrator.run.orchestrate import run
+from backup_orchestrator.run.services import Services
 from infra.config import ConfigError, from_context
 from local import fleet
+from owcm_backup.follow import Deletion, Done, Followed, Waited
 from tests.conftest import operator_shell
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

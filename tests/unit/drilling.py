@@ -8,13 +8,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from backup_orchestrator import drills
-from backup_orchestrator.drills import (
+from backup_orchestrator.domain import drills
+from backup_orchestrator.domain.drills import (
     FREQUENCY_TAG,
     Frequency,
     plan,
 )
-from backup_orchestrator.models import Backup, Quota, Server
+from backup_orchestrator.domain.records import Backup, Quota, Server
 from tests.unit.planning import NOW, SELECTED, backup, server
 
 RUN = "scheduled-20260105T120000Z"

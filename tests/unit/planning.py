@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from backup_orchestrator import marker
-from backup_orchestrator.models import Backup, Quota, Server
-from backup_orchestrator.planner import Plan, Policy, ServerPlan
+from backup_orchestrator.domain import marker
+from backup_orchestrator.domain.planner import Plan, Policy, ServerPlan
+from backup_orchestrator.domain.records import Backup, Quota, Server
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 # Servers in these tests were created long before any of their backups.

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from backup_orchestrator.compliance import (
+from backup_orchestrator.domain.compliance import (
     RPO_TAG,
     Compliance,
     RunEntry,
@@ -14,7 +14,7 @@ from backup_orchestrator.compliance import (
     evaluate,
     outside,
 )
-from backup_orchestrator.models import Backup, Server
+from backup_orchestrator.domain.records import Backup, Server
 from tests.unit.planning import NOW, backup, server
 
 HOUR = 3600

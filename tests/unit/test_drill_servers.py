@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from hypothesis import example, given
 
-from backup_orchestrator import drill_servers
-from backup_orchestrator.drill_servers import (
+from backup_orchestrator.domain import drill_servers, history_budget
+from backup_orchestrator.domain.drill_servers import (
     DRILL_BACKUP,
     DRILL_EXECUTION,
     DRILL_EXPIRES,
@@ -25,8 +25,13 @@ from backup_orchestrator.drill_servers import (
     server_name,
     source_of,
 )
-from backup_orchestrator.models import Server
-from backup_orchestrator.tracker import HISTORY_BUDGET, RETRY_EVENTS, SKIP_EVENTS, TASK_RETRIES
+from backup_orchestrator.domain.history_budget import (
+    HISTORY_BUDGET,
+    RETRY_EVENTS,
+    SKIP_EVENTS,
+    TASK_RETRIES,
+)
+from backup_orchestrator.domain.records import Server
 from tests.unit.drilling import (
     DESCRIBED,
     NAMES,
@@ -129,13 +134,13 @@ def test_a_drill_is_over_at_the_latest_after_both_waits_the_cleanup_and_a_margin
 
 
 def test_the_poll_slows_only_when_a_drill_would_not_fit_its_history() -> None:
-    assert drill_servers.drill_poll_seconds(7200, 60) == 60
-    assert drill_servers.drill_poll_seconds(60, 1) == 1  # a short deadline waits less to clean up
-    slower = drill_servers.drill_poll_seconds(21_600, 10)
+    assert history_budget.drill_poll_seconds(7200, 60) == 60
+    assert history_budget.drill_poll_seconds(60, 1) == 1  # a short deadline waits less to clean up
+    slower = history_budget.drill_poll_seconds(21_600, 10)
     assert slower > 10
     limit = HISTORY_BUDGET
-    assert drill_servers.drill_history(drill_servers.drill_polls(21_600, slower)) <= limit
-    assert drill_servers.drill_history(drill_servers.drill_polls(21_600, slower - 1)) > limit
+    assert history_budget.drill_history(history_budget.drill_polls(21_600, slower)) <= limit
+    assert history_budget.drill_history(history_budget.drill_polls(21_600, slower - 1)) > limit
 
 
 # ---- leftovers and drills under way ---------------------------------------------------------
@@ -239,16 +244,18 @@ def test_the_drill_input_is_what_the_state_machine_reads() -> None:
 
 
 def test_the_worst_case_history_counts_every_retry_and_every_skipped_metric() -> None:
-    no_polls = drill_servers.drill_history(0)
-    one_poll = drill_servers.drill_history(1)
+    no_polls = history_budget.drill_history(0)
+    one_poll = history_budget.drill_history(1)
 
     assert no_polls == (
-        drill_servers.DRILL_EVENTS
-        + drill_servers.DRILL_TASKS * RETRY_EVENTS * TASK_RETRIES
-        + drill_servers.SKIPPABLE * SKIP_EVENTS
+        history_budget.DRILL_EVENTS
+        + history_budget.DRILL_TASKS * RETRY_EVENTS * TASK_RETRIES
+        + history_budget.DRILL_SKIPPABLE * SKIP_EVENTS
     )
     assert one_poll - no_polls == (
-        drill_servers.POLL_EVENTS + drill_servers.REDELETE_EVENTS + 2 * RETRY_EVENTS * TASK_RETRIES
+        history_budget.DRILL_POLL_EVENTS
+        + history_budget.REDELETE_EVENTS
+        + 2 * RETRY_EVENTS * TASK_RETRIES
     )
 
 

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backup_orchestrator import drills
-from backup_orchestrator.drill_servers import (
+from backup_orchestrator.domain import drills
+from backup_orchestrator.domain.drill_servers import (
     DRILL_OF,
     execution_name,
     server_name,
 )
-from backup_orchestrator.drills import (
+from backup_orchestrator.domain.drills import (
     FREQUENCY_TAG,
     NOT_RUN,
     DrillError,
@@ -25,7 +25,7 @@ from backup_orchestrator.drills import (
     Roles,
     check_named,
 )
-from backup_orchestrator.models import Quota, Server
+from backup_orchestrator.domain.records import Quota, Server
 from tests.unit.drilling import (
     PROFILE,
     RUN,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from backup_orchestrator.events import InvalidRequestError, parse_event
+from backup_orchestrator.contract.events import InvalidRequestError, parse_event
 
 
 def test_scheduled_event_names_the_run_after_its_slot() -> None:

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from backup_orchestrator.compliance import REMEMBERED_RUNS, RunEntry
-from backup_orchestrator.history import History
+from backup_orchestrator.aws.history import History
+from backup_orchestrator.domain.compliance import REMEMBERED_RUNS, RunEntry
 
 AT = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backup_orchestrator import marker
+from backup_orchestrator.domain import marker
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from backup_orchestrator import marker
-from backup_orchestrator.drill_servers import DRILL_OF
-from backup_orchestrator.models import RETAIN_TAG, PruneScope, Quota
-from backup_orchestrator.planner import (
+from backup_orchestrator.domain import marker
+from backup_orchestrator.domain.drill_servers import DRILL_OF
+from backup_orchestrator.domain.planner import (
     DRILL_SERVER,
     Action,
     PlanningError,
@@ -18,6 +17,7 @@ from backup_orchestrator.planner import (
     plan,
     tagged_for_backup,
 )
+from backup_orchestrator.domain.records import RETAIN_TAG, PruneScope, Quota
 from tests.unit.planning import (
     NOW,
     SELECTED,

@@ -18,7 +18,8 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backup_orchestrator.models import (
+from backup_orchestrator.domain.planner import Action, Plan, Policy, plan
+from backup_orchestrator.domain.records import (
     BACKUP_ALLOWED_STATES,
     BUSY_STATES,
     GONE,
@@ -29,7 +30,6 @@ from backup_orchestrator.models import (
     Quota,
     Server,
 )
-from backup_orchestrator.planner import Action, Plan, Policy, plan
 from tests.unit.planning import NOW, backup, server
 
 SELECT = ("opsworks-cm-backup", "enabled")

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from backup_orchestrator.models import RETAIN_TAG, PruneScope, Quota, Server
-from backup_orchestrator.planner import (
+from backup_orchestrator.domain.planner import (
     ADOPTED,
     Action,
     orphaned,
     plan,
 )
+from backup_orchestrator.domain.records import RETAIN_TAG, PruneScope, Quota, Server
 from tests.unit.planning import (
     NOW,
     SELECTED,

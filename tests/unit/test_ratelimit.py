@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backup_orchestrator.ratelimit import TokenBucket
+from backup_orchestrator.aws.pacing import TokenBucket
 
 
 class FakeTime:

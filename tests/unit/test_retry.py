@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from backup_orchestrator.retry import RetryPolicy, RetryStats, is_retryable, retrying
+from backup_orchestrator.aws.retries import RetryPolicy, RetryStats, is_retryable, retrying
 
 
 def client_error(code: str, status: int = 400) -> ClientError:

@@ -11,15 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from backup_orchestrator.events import parse_event
-from backup_orchestrator.retry_schedule import (
-    RETRY_EVERY,
-    RetryTarget,
-    schedule_name,
-    schedule_retry,
-    tries_in,
-    try_time,
-)
+from backup_orchestrator.aws.scheduler import RetryTarget, schedule_retry
+from backup_orchestrator.contract.events import parse_event
+from backup_orchestrator.domain.retry_timing import RETRY_EVERY, schedule_name, tries_in, try_time
 
 SLOT = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 WINDOW = timedelta(hours=2)

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from backup_orchestrator.models import PruneScope
-from backup_orchestrator.settings import SettingsError, parse_settings
+from backup_orchestrator.contract.settings import SettingsError, parse_settings
+from backup_orchestrator.domain.records import PruneScope
 
 MODELS = os.environ["AWS_DATA_PATH"]
 

@@ -1,0 +1,205 @@
+"""Tables, and a run's report as a person reads it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from backup_orchestrator.domain.records import Backup
+from owcm_backup.follow import RUNNING, TIMED_OUT, VANISHED, Done, Followed, Waited
+
+DONE_TEXT = {
+    Done.DELETED: "deleted",
+    Done.ALREADY_GONE: "already gone",
+    Done.REFUSED: "refused",
+    Done.KEPT: "kept: the new backup did not end OK",
+    Done.NOT_APPLIED: "not applied: waiting stopped before the new backup was OK",
+    Done.BY_TRACKER: "left to the tracker",
+}
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Columns padded to their widest cell; the last column is not padded."""
+    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False))
+        + ("  " if len(row) > 1 else "")
+        + row[-1]
+        for row in cells
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def age_in_words(seconds: float) -> str:
+    """An age as a person reads it: 3d 4h, 5h 12m, 7m."""
+    days, rest = divmod(max(0, int(seconds)), 86_400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {rest // 60}m" if hours else f"{rest // 60}m"
+
+
+def duration(seconds: float) -> str:
+    """A wait as a person reads it: 45s, 4m05s, 1h02m."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def ended(followed: Followed, interrupted: bool) -> str:
+    """Why a followed backup is not OK, in plain words."""
+    if followed.status == RUNNING:
+        stopped = "waiting was interrupted" if interrupted else "waiting stopped"
+        return f"still IN_PROGRESS when {stopped}; the backup goes on in OpsWorks CM"
+    if followed.status == TIMED_OUT:
+        return "still IN_PROGRESS after --timeout; the backup goes on in OpsWorks CM"
+    if followed.status == VANISHED:
+        return "the backup no longer exists"
+    said = f": {followed.reason}" if followed.reason else ""
+    return f"backup ended {followed.status}{said}"
+
+
+def format_report(report: dict[str, Any], waited: Waited | None = None) -> str:
+    """A run report as a person reads it: one row per server, then what was deleted and why,
+    and, after --wait, how each backup ended and what became of its deferred deletions."""
+    quota = report["quota"]
+    kind = "dry run, nothing changed" if report["dryRun"] else "run"
+    lines = [
+        f"Run {report['runId']} ({kind})",
+        f"Manual backups: {quota['used']} of {quota['maximum']} used before; "
+        f"{quota['usedAfterRun']} after the run; {quota['usedWhenSettled']} once retention is "
+        "applied",
+        "",
+    ]
+    headers = ["SERVER", "OUTCOME", "BACKUP", "RETAIN"] + (["FINAL"] if waited else []) + ["WHY"]
+    rows = []
+    for result in report["results"]:
+        retain = result["retain"]
+        kept = "-" if retain["asked"] is None else f"{retain['granted'] or '-'}/{retain['asked']}"
+        row = [result["serverName"], result["outcome"], result["backupId"] or "-", kept]
+        why = result["reason"]
+        if waited:
+            followed = waited.find(result["backupId"] or "")
+            row.append(followed.status if followed else "-")
+            if followed and followed.status != "OK":
+                why = ended(followed, waited.interrupted)
+        rows.append([*row, why])
+    lines.append(table(headers, rows))
+    lines += _deletions_section(report, waited)
+    warnings = [(r["serverName"], w) for r in report["results"] for w in r.get("warnings", [])]
+    if warnings:
+        lines += ["", "Warnings:", *(f"  {name}: {text}" for name, text in warnings)]
+    lines += orphans_section(report.get("backupsOfDeletedServers", []))
+    if report.get("compliance"):
+        lines += ["", "Recovery point objectives:", format_compliance(report["compliance"])]
+    first = report.get("trackerExecutionArn")
+    arns = report.get("trackerExecutionArns") or ([first] if first else [])
+    if arns:
+        lines += ["", "Tracker:", *(f"  {arn}" for arn in arns)]
+    if report.get("trackerError"):
+        lines += ["", f"Tracker NOT started: {report['trackerError']}"]
+        if not waited:
+            lines.append(
+                "Nothing follows these backups: their deferred deletions will not be applied "
+                "(the next run applies retention again; run --wait follows the backups itself)."
+            )
+    return "\n".join(lines)
+
+
+def _deletions_section(report: dict[str, Any], waited: Waited | None) -> list[str]:
+    now = [(r, "now", d) for r in report["results"] for d in r["deleted"]]
+    later = [(r, "after OK", d) for r in report["results"] for d in r["deferredDeletes"]]
+    if not now and not later:
+        return []
+    if report["dryRun"]:
+        rows = [[r["serverName"], when, d["backupId"], d["reason"]] for r, when, d in now + later]
+        return [
+            "",
+            "Retention and room (would delete):",
+            table(["SERVER", "WHEN", "BACKUP", "WHY"], rows),
+        ]
+    rows = [[r["serverName"], when, d["backupId"], "deleted", d["reason"]] for r, when, d in now]
+    rows += [
+        [
+            r["serverName"],
+            when,
+            d["backupId"],
+            _deferred(report, waited, r, d["backupId"]),
+            d["reason"],
+        ]
+        for r, when, d in later
+    ]
+    return ["", "Retention and room:", table(["SERVER", "WHEN", "BACKUP", "DONE", "WHY"], rows)]
+
+
+def _deferred(
+    report: dict[str, Any], waited: Waited | None, result: dict[str, Any], backup_id: str
+) -> str:
+    """What became of a deferred deletion: applied here, by the tracker, or not at all."""
+    followed = waited.find(result["backupId"] or "") if waited else None
+    deletions = followed.deletions if followed else []
+    deletion = next((d for d in deletions if d.backup_id == backup_id), None)
+    if deletion is not None:
+        text = DONE_TEXT.get(deletion.done, deletion.done.value)
+        return f"{text}: {deletion.error}" if deletion.error else text
+    if report.get("trackerExecutionArn"):
+        return "by the tracker, once the new backup is OK"
+    return "not applied: nothing follows the new backup (--wait does)"
+
+
+def format_compliance(judged: Sequence[dict[str, Any]]) -> str:
+    """The servers against their recovery point objectives, as a person reads them."""
+    rows = []
+    for c in judged:
+        verdict = "yes" if c["compliant"] else ("catching up" if c.get("catchingUp") else "NO")
+        newest = c["newestOkBackup"] or "-"
+        made = str(c["newestOkAt"])[:16].replace("T", " ") if c["newestOkAt"] else "-"
+        age = "-" if c["ageSeconds"] is None else f"{c['ageSeconds'] / 3600:.1f} h"
+        why = "; ".join(c.get("reasons") or []) or "-"
+        rows.append(
+            [
+                c["serverName"],
+                "yes" if c["selected"] else "no",
+                f"{c['rpoHours']} h",
+                newest,
+                made,
+                age,
+                verdict,
+                why,
+            ]
+        )
+    headers = ["SERVER", "SELECTED", "RPO", "NEWEST GOOD BACKUP", "MADE (UTC)", "AGE", "COMPLIANT"]
+    return table([*headers, "WHY NOT"], rows)
+
+
+def orphans_section(orphans: Sequence[dict[str, Any]]) -> list[str]:
+    if not orphans:
+        return []
+    rows = [
+        [o["serverName"], o["backupId"], o["status"], str(o["createdAt"])[:19], _maker(o["own"])]
+        for o in orphans
+    ]
+    return [
+        "",
+        "Backups of deleted servers (never pruned by a run; `owcm-backup delete-orphans` removes "
+        "them on request):",
+        table(["SERVER", "BACKUP", "STATUS", "CREATED", "MADE BY"], rows),
+    ]
+
+
+def orphan_entry(backup: Backup) -> dict[str, Any]:
+    return {
+        "serverName": backup.server_name,
+        "backupId": backup.backup_id,
+        "status": backup.status,
+        "createdAt": backup.created_at.isoformat(),
+        "own": backup.is_own,
+    }
+
+
+def _maker(own: bool) -> str:
+    return "this product" if own else "someone else"

@@ -1,0 +1,147 @@
+"""status: every server with its selection, retention, RPO, newest good backup and compliance;
+the account's manual-backup quota; backups of deleted servers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from typing import Any
+
+from backup_orchestrator.domain import compliance
+from backup_orchestrator.domain.planner import Policy, orphaned, resolve_retain, tagged_for_backup
+from backup_orchestrator.domain.records import Backup, Server
+from owcm_backup.drill import add_last_drills, print_last_drills
+from owcm_backup.output import age_in_words as _age
+from owcm_backup.output import orphan_entry as _orphan
+from owcm_backup.output import orphans_section as _orphans_section
+from owcm_backup.output import table
+from owcm_backup.session import opsworkscm as _service
+from owcm_backup.session import settings as _settings
+
+
+def command_status(args: argparse.Namespace) -> int:
+    """Every server: selected or not, its retention and RPO, its newest good backup and whether
+    that is within the RPO; the quota; backups of deleted servers. --check: exit 1 when a
+    selected server is not compliant."""
+    settings = _settings(args)
+    service = _service(args)
+    servers = service.with_tags(service.servers())
+    backups = service.backups()
+    quota = service.manual_backup_quota()
+    selected = {s.name for s in servers if tagged_for_backup(s, settings.select_tag)}
+    judged = compliance.evaluate(
+        [s for s in servers if s.name in selected],
+        selected,
+        backups,
+        service.now(),
+        default_rpo_hours=settings.rpo_hours,
+        count_automated=settings.compliance_counts_automated,
+    )
+    verdicts = {c.server_name: c for c in judged}
+    policy = Policy(select_tag=settings.select_tag, retain=settings.retain)
+    rows = [_server_status(s, verdicts.get(s.name), backups, policy) for s in servers]
+    add_last_drills(args, settings, rows)
+    orphans = [_orphan(b) for b in orphaned(servers, backups)]
+    late = any(r["selected"] and not r["compliant"] for r in rows)
+    if args.json:
+        body = {
+            "quota": {"used": quota.used, "maximum": quota.maximum},
+            "servers": rows,
+            "backupsOfDeletedServers": orphans,
+        }
+        print(json.dumps(body, indent=2))
+        return 1 if args.check and late else 0
+    print(
+        f"Manual backups: {quota.used} of {quota.maximum} used ({quota.headroom} free, "
+        "account-wide)\n"
+    )
+    print(
+        table(
+            [
+                "SERVER",
+                "ENGINE",
+                "STATE",
+                "SELECTED",
+                "RETAIN",
+                "RPO",
+                "NEWEST GOOD BACKUP",
+                "MADE (UTC)",
+                "AGE",
+                "COMPLIANT",
+                "MANUAL",
+                "AUTOMATED",
+            ],
+            [_status_row(r) for r in rows],
+        )
+    )
+    print_last_drills(rows)
+    reasons = [(r["serverName"], why) for r in rows for why in r["reasons"]]
+    if reasons:
+        print("\nWhy not compliant:\n" + "\n".join(f"  {name}: {why}" for name, why in reasons))
+    if orphans:
+        print("\n".join(_orphans_section(orphans)))
+    return 1 if args.check and late else 0
+
+
+def _status_row(row: dict[str, Any]) -> list[str]:
+    if not row["selected"]:
+        verdict = "-"
+    elif row["compliant"]:
+        verdict = "yes"
+    else:
+        verdict = "catching up" if row["catchingUp"] else "NO"
+    seconds = row["newestOkAgeSeconds"]
+    return [
+        row["serverName"],
+        row["engine"],
+        row["state"],
+        "yes" if row["selected"] else "no",
+        "?" if row["retain"] is None else str(row["retain"]),
+        f"{row['rpoHours']} h" if row["selected"] else "-",
+        row["newestOkBackup"] or "-",
+        (row["newestOkAt"] or "-")[:16].replace("T", " "),
+        "-" if seconds is None else _age(seconds),
+        verdict,
+        _counts(row["manual"]),
+        _counts(row["automated"]),
+    ]
+
+
+def _server_status(
+    server: Server,
+    verdict: compliance.Compliance | None,
+    backups: list[Backup],
+    policy: Policy,
+) -> dict[str, Any]:
+    # Only this very server's backups: an earlier server of the same name is listed apart.
+    mine = [b for b in backups if b.made_while(server)]
+    retain, retain_problem = resolve_retain(server, policy)
+    newest = verdict.newest_ok if verdict else None
+    return {
+        "serverName": server.name,
+        "engine": server.engine,
+        "state": server.status,
+        "selected": verdict is not None,
+        "retain": retain,
+        "rpoHours": verdict.rpo_hours if verdict else None,
+        "newestOkBackup": newest.backup_id if newest else None,
+        "newestOkAt": newest.created_at.isoformat() if newest else None,
+        "newestOkAgeSeconds": (
+            round(verdict.age_seconds) if verdict and verdict.age_seconds is not None else None
+        ),
+        "compliant": verdict.compliant if verdict else None,
+        "catchingUp": verdict.catching_up if verdict else None,
+        "summary": verdict.summary if verdict else None,
+        "reasons": [
+            *([retain_problem] if retain_problem else []),
+            *([server.tags_error] if server.tags_error else []),
+            *(verdict.reasons if verdict else ()),
+        ],
+        "manual": dict(Counter(b.status for b in mine if b.is_manual)),
+        "automated": dict(Counter(b.status for b in mine if not b.is_manual)),
+    }
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return " ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "0"

@@ -1,0 +1,575 @@
+"""The stack's configuration: one validated model, read from CDK context (cdk.json and -c)."""
+
+from __future__ import annotations
+
+import math
+import re
+import zoneinfo
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from backup_orchestrator.contract.limits import (
+    DELETIONS_ALLOWANCE,
+    HISTORY_LIMIT,
+    RETAIN_MAX,
+    RETAIN_MIN,
+    RPO_MAX,
+    RPO_MIN,
+    Frequency,
+    PruneScope,
+    drill_execution_seconds,
+    max_polls,
+    polls_until,
+    problems,
+)
+from infra.config.cron import MAX_WATCH_HOURS, Gap, coming_gap, parse
+
+# The retention periods CloudWatch Logs accepts, in days, and their aws_logs.RetentionDays names.
+LOG_RETENTION_DAYS = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+_PROFILE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:instance-profile/[\w+=,.@/-]+$"
+# Step Functions log levels: ERROR logs only failures, ALL every transition (about 11 events
+# per poll of each backup).
+TrackerLogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
+
+
+# Busy servers are tried again for at most half a day after their slot; two hours by default.
+MAX_RETRY_WINDOW_MINUTES = 720
+DEFAULT_RETRY_WINDOW_MINUTES = 120
+
+
+def _gap(info: ValidationInfo) -> Gap | None:
+    """The schedule's gaps, when the schedule and time zone validated."""
+    schedule, zone = info.data.get("schedule"), info.data.get("time_zone")
+    return coming_gap(schedule, zone) if schedule and zone else None
+
+
+class ConfigError(ValueError):
+    """A context key is unknown or has a bad value; the message names the key."""
+
+
+class Config(BaseModel):
+    """Every setting of the deployed product. Keys are the CDK context keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    # The time zone first: the schedule is read in it.
+    time_zone: Annotated[
+        str,
+        Field(
+            alias="timeZone",
+            description=(
+                "IANA time zone the schedule is read in, for example `Europe/London`. Daylight "
+                "saving as the service applies it: a time the clocks skip does not run that day, "
+                "a repeated time runs once."
+            ),
+        ),
+    ] = "UTC"
+    schedule: Annotated[
+        str,
+        Field(
+            description=(
+                "EventBridge Scheduler expression: `cron(minutes hours day-of-month month "
+                "day-of-week year)` with exactly one of the two day fields `?` (day-of-week 1-7 "
+                "is SUN-SAT; `L`, `W`, `#` as the service allows, except `LW`), or `rate(N "
+                "minutes|hours|days)` (singular for 1). It must run at least once a week (the "
+                "watchdog's reach); one-time `at(...)` is refused."
+            ),
+        ),
+    ] = "cron(0 2 * * ? *)"
+    select_tag: Annotated[
+        str,
+        Field(
+            alias="selectTag",
+            description="Servers carrying this tag, written `key=value`, are backed up.",
+        ),
+    ] = "opsworks-cm-backup=enabled"
+    retain: Annotated[
+        int,
+        Field(
+            ge=RETAIN_MIN,
+            le=RETAIN_MAX,
+            description=(
+                "Own `OK` manual backups kept per server. A server's tag "
+                "`opsworks-cm-backup:retain=N` overrides it for that server, and a manual event's "
+                "`retain` for that run."
+            ),
+        ),
+    ] = 7
+    prune_scope: Annotated[
+        PruneScope,
+        Field(
+            alias="pruneScope",
+            description=(
+                "`own` prunes only the backups this product made; `all-manual` also prunes manual "
+                "backups made by others."
+            ),
+        ),
+    ] = PruneScope.OWN
+    alert_email: Annotated[
+        str | None,
+        Field(
+            alias="alertEmail",
+            description=(
+                "E-mail address subscribed to the alert topic (confirm the subscription mail). "
+                "Not set: no e-mail subscription."
+            ),
+        ),
+    ] = None
+    poll_seconds: Annotated[
+        int,
+        Field(
+            alias="pollSeconds",
+            ge=10,
+            le=3600,
+            description="How often, in seconds, the tracker checks a running backup.",
+        ),
+    ] = 60
+    deadline_seconds: Annotated[
+        int,
+        Field(
+            alias="deadlineSeconds",
+            ge=300,
+            le=86_400,
+            description=(
+                "A backup still `IN_PROGRESS` after this many seconds alerts. With `pollSeconds` "
+                "it must leave at most 736 polls (for example at most 7360 at 10 s polls, at "
+                "least 118 s polls for a day): one tracker execution's history holds no more."
+            ),
+        ),
+    ] = 10_800
+    powertools_layer_arn: Annotated[
+        str | None,
+        Field(
+            alias="powertoolsLayerArn",
+            description=(
+                "The Powertools layer, as a full layer version ARN. Not set: the layer of the "
+                "Powertools release pinned in `lambda/requirements.txt`, looked up at deploy in "
+                "the region's public SSM parameter "
+                "`/aws/service/powertools/python/arm64/python3.13/<version>`; give an ARN where "
+                "that parameter does not exist (other partitions, new regions)."
+            ),
+        ),
+    ] = None
+    reserved_concurrency: Annotated[
+        int,
+        Field(
+            alias="reservedConcurrency",
+            ge=0,
+            le=1,
+            description=(
+                "Reserved concurrency of the function: `1` runs one invocation at a time, `0` "
+                "reserves none (for accounts whose concurrency quota leaves no room to reserve; "
+                "one run per slot still holds)."
+            ),
+        ),
+    ] = 1
+    tracker_log_level: Annotated[
+        TrackerLogLevel,
+        Field(
+            alias="trackerLogLevel",
+            description=(
+                "The Step Functions log level of the tracker and of the drill: `ERROR`, `FATAL`, "
+                "`ALL` (about 11 log events per poll of each backup or drill) or `OFF`; logged "
+                "events carry their execution data, the server and backup they are about."
+            ),
+        ),
+    ] = "ERROR"
+    max_servers: Annotated[
+        int,
+        Field(
+            alias="maxServers",
+            ge=1,
+            le=1000,
+            description=(
+                "Fleet size the Lambda timeout is sized for: `60 s + 2 * (3 + 3 * servers) / 5 s`, "
+                "at most Lambda's 15 minutes."
+            ),
+        ),
+    ] = 50
+    # None derives it from the schedule: see `watchdog`.
+    watchdog_hours: Annotated[
+        int | None,
+        Field(
+            alias="watchdogHours",
+            ge=1,
+            le=MAX_WATCH_HOURS,
+            description=(
+                "Alarm when no backup has succeeded for this many hours. Not set, it is the "
+                "longest time between two runs of the schedule over the coming year (in its time "
+                "zone, daylight saving included), plus `deadlineSeconds`, plus an hour, at most "
+                "168: 28 for the default daily schedule, 77 for `cron(30 1 ? * MON-FRI *)` in "
+                "`Europe/London` (Friday to Monday is 73 hours the weekend the clocks go back). A "
+                "value shorter than that longest gap is refused, with the gap."
+            ),
+        ),
+    ] = None
+    log_retention_days: Annotated[
+        int,
+        Field(
+            alias="logRetentionDays",
+            json_schema_extra={"enum": list(LOG_RETENTION_DAYS)},
+            description=(
+                "Retention of the log groups, in days: a CloudWatch Logs retention value."
+            ),
+        ),
+    ] = 90
+    # Busy servers are tried again within this window after their slot; None derives it from
+    # the schedule (see `retry_window`), 0 never tries again.
+    retry_window_minutes: Annotated[
+        int | None,
+        Field(
+            alias="retryWindowMinutes",
+            ge=0,
+            le=MAX_RETRY_WINDOW_MINUTES,
+            description=(
+                "How long after its slot, in minutes, a busy server is tried again; 0 never. Not "
+                "set: 120, or half the schedule's shortest time between two runs if that is less "
+                "(30 for an hourly schedule). It must be shorter than that shortest time."
+            ),
+        ),
+    ] = None
+    # The recovery point objective of a server without its own tag; None derives it from the
+    # schedule (see `rpo`).
+    rpo_hours: Annotated[
+        int | None,
+        Field(
+            alias="rpoHours",
+            ge=RPO_MIN,
+            le=RPO_MAX,
+            description=(
+                "Recovery point objective, in hours, of a server without its own "
+                "`opsworks-cm-backup:rpo-hours` tag. Not set: the schedule's longest gap + the "
+                "retry window + `deadlineSeconds`, rounded up: 29 for the default daily schedule. "
+                "A value shorter than the longest gap is refused."
+            ),
+        ),
+    ] = None
+    compliance_counts_automated: Annotated[
+        bool,
+        Field(
+            alias="complianceCountsAutomated",
+            description=(
+                "Whether the service's automated backups count as good backups for compliance "
+                "(they are kept only `BackupRetentionCount` deep and are deleted with their "
+                "server, so by default only manual backups count)."
+            ),
+        ),
+    ] = False
+    # Restore drills: how often each selected server is drilled unless its tag says otherwise,
+    # how long a restore may take, and the roles a drill may pass to OpsWorks CM (None: the
+    # service's standard ones in the deploying account).
+    restore_drill: Annotated[
+        Frequency,
+        Field(
+            alias="restoreDrill",
+            description=(
+                "Restore drills of every selected server: `off`, `weekly` or `monthly`; a "
+                "server's tag `opsworks-cm-backup:restore-drill` wins."
+            ),
+        ),
+    ] = Frequency.OFF
+    drill_deadline_seconds: Annotated[
+        int,
+        Field(
+            alias="drillDeadlineSeconds",
+            ge=1800,
+            le=21_600,
+            description=(
+                "How long a drill's server may take to be `HEALTHY`, and as long again to wait "
+                "for the server it restores to finish its backup; past it the drill is "
+                "`TIMED_OUT`. The drill waits for its server's deletion for an hour at most (or "
+                "this, if shorter), polls every `pollSeconds` (less often when a drill this long "
+                "would not fit an execution's history: every 103 s at 6 hours), and its "
+                "execution's own limit is twice this plus that hour and 15 minutes."
+            ),
+        ),
+    ] = 7200
+    drill_service_role_arn: Annotated[
+        str | None,
+        Field(
+            alias="drillServiceRoleArn",
+            pattern=_ROLE_ARN,
+            description=(
+                "The service role a drill may pass to OpsWorks CM; a server with another is not "
+                "drilled (the reason says so). Not set: "
+                "`arn:<partition>:iam::<account>:role/service-role/aws-opsworks-cm-service-role`."
+            ),
+        ),
+    ] = None
+    drill_instance_profile_arn: Annotated[
+        str | None,
+        Field(
+            alias="drillInstanceProfileArn",
+            pattern=_PROFILE_ARN,
+            description=(
+                "The instance profile a drill may give its server; a server with another is not "
+                "drilled. Not set: "
+                "`arn:<partition>:iam::<account>:instance-profile/aws-opsworks-cm-ec2-role`."
+            ),
+        ),
+    ] = None
+    drill_instance_role_arn: Annotated[
+        str | None,
+        Field(
+            alias="drillInstanceRoleArn",
+            pattern=_ROLE_ARN,
+            validate_default=True,
+            description=(
+                "The role in that instance profile, which the drill may pass; required with "
+                "`drillInstanceProfileArn`. Not set: "
+                "`arn:<partition>:iam::<account>:role/service-role/aws-opsworks-cm-ec2-role`."
+            ),
+        ),
+    ] = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str, info: ValidationInfo) -> str:
+        zone = info.data.get("time_zone")
+        if zone is None:  # the time zone is wrong and says so; the grammar can still be checked
+            parse(value, "UTC")
+            return value.strip()
+        gap = coming_gap(value, zone)
+        if gap is None:
+            raise ValueError("has no run in the coming year, or stops running within it")
+        if gap.hours > MAX_WATCH_HOURS:
+            raise ValueError(
+                f"runs as much as {gap.describe(ZoneInfo(zone))} apart; the missed-backup "
+                f"watchdog looks back at most {MAX_WATCH_HOURS} hours (CloudWatch's limit for "
+                "an alarm), so the schedule must run at least once a week"
+            )
+        return value.strip()
+
+    @field_validator("watchdog_hours")
+    @classmethod
+    def _watchdog(cls, value: int | None, info: ValidationInfo) -> int | None:
+        schedule, zone = info.data.get("schedule"), info.data.get("time_zone")
+        gap = coming_gap(schedule, zone) if schedule and zone else None
+        if value is not None and gap is not None and value < gap.hours:
+            raise ValueError(
+                f"is shorter than the longest time between two runs of the schedule, "
+                f"{gap.describe(ZoneInfo(zone or 'UTC'))}: the watchdog would alarm while no "
+                f"backup is due. Use at least {math.ceil(gap.hours)}, or leave watchdogHours "
+                "out to have it derived from the schedule"
+            )
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value not in zoneinfo.available_timezones():
+            raise ValueError("must be an IANA time zone name, for example Europe/London")
+        return value
+
+    @field_validator("deadline_seconds")
+    @classmethod
+    def _history_fits(cls, value: int, info: ValidationInfo) -> int:
+        poll = info.data.get("poll_seconds")
+        limit = max_polls(DELETIONS_ALLOWANCE)
+        if poll is not None and polls_until(value, poll) > limit:
+            raise ValueError(
+                f"with pollSeconds={poll}, a backup followed to this deadline takes "
+                f"{polls_until(value, poll)} polls, and one tracker execution holds at most "
+                f"{limit} (Step Functions keeps {HISTORY_LIMIT:,} events of an execution): raise "
+                f"pollSeconds to at least {math.ceil(value / limit)} or lower deadlineSeconds to "
+                f"at most {limit * poll}"
+            )
+        return value
+
+    @field_validator("select_tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        key, sep, tag_value = value.partition("=")
+        if not sep or not key.strip() or not tag_value.strip():
+            raise ValueError("must look like key=value, for example opsworks-cm-backup=enabled")
+        return value
+
+    @field_validator("alert_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not _EMAIL.match(value):
+            raise ValueError("must be an e-mail address")
+        return value
+
+    @field_validator("powertools_layer_arn")
+    @classmethod
+    def _layer(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not _LAYER_ARN.match(value):
+            raise ValueError(
+                "must be a Lambda layer version ARN, for example "
+                "arn:aws:lambda:eu-west-1:017000801446:layer:"
+                "AWSLambdaPowertoolsPythonV3-python313-arm64:7"
+            )
+        return value
+
+    @field_validator("retry_window_minutes")
+    @classmethod
+    def _window(cls, value: int | None, info: ValidationInfo) -> int | None:
+        gap = _gap(info)
+        if value is not None and gap is not None and value >= gap.shortest_hours * 60:
+            raise ValueError(
+                f"must be shorter than the schedule's shortest time between two runs "
+                f"({gap.shortest_hours * 60:g} minutes): a slot's retries would run into the "
+                "next slot"
+            )
+        return value
+
+    @field_validator("rpo_hours")
+    @classmethod
+    def _rpo(cls, value: int | None, info: ValidationInfo) -> int | None:
+        gap = _gap(info)
+        if value is not None and gap is not None and value < gap.hours:
+            raise ValueError(
+                f"is shorter than the longest time between two runs of the schedule, "
+                f"{gap.describe(ZoneInfo(info.data.get('time_zone') or 'UTC'))}: every server "
+                f"would be out of its RPO before its next backup. Use at least "
+                f"{math.ceil(gap.hours)}, or leave rpoHours out to have it derived"
+            )
+        return value
+
+    @field_validator("drill_instance_role_arn")
+    @classmethod
+    def _instance_role_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("drill_instance_profile_arn") is not None:
+            raise ValueError(
+                "is needed with drillInstanceProfileArn: the role in that instance profile, "
+                "which a drill passes to OpsWorks CM"
+            )
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    @property
+    def watchdog(self) -> int:
+        """Hours without a succeeded backup before the watchdog alarms: watchdogHours, or the
+        longest gap between two runs of the schedule over the coming year plus the backup
+        deadline (a backup counts once it is OK) and an hour for the run itself and the alarm's
+        hourly periods, at most what CloudWatch can watch."""
+        if self.watchdog_hours is not None:
+            return self.watchdog_hours
+        gap = coming_gap(self.schedule, self.time_zone)
+        assert gap is not None, "the schedule validator rejects a schedule without runs"
+        return min(MAX_WATCH_HOURS, math.ceil(gap.hours + self.deadline_seconds / 3600) + 1)
+
+    @property
+    def retry_window(self) -> int:
+        """Minutes after its slot a busy server is tried again: retryWindowMinutes, or two hours,
+        at most half the schedule's shortest time between two runs."""
+        if self.retry_window_minutes is not None:
+            return self.retry_window_minutes
+        gap = coming_gap(self.schedule, self.time_zone)
+        assert gap is not None, "the schedule validator rejects a schedule without runs"
+        return min(DEFAULT_RETRY_WINDOW_MINUTES, math.floor(gap.shortest_hours * 60 / 2))
+
+    @property
+    def rpo(self) -> int:
+        """The default recovery point objective in hours: rpoHours, or the schedule's longest
+        gap plus the retry window and the backup deadline (a slot's backup may be tried that
+        late and take that long), rounded up."""
+        if self.rpo_hours is not None:
+            return self.rpo_hours
+        gap = coming_gap(self.schedule, self.time_zone)
+        assert gap is not None, "the schedule validator rejects a schedule without runs"
+        return math.ceil(gap.hours + self.retry_window / 60 + self.deadline_seconds / 3600)
+
+    @property
+    def lambda_timeout_seconds(self) -> int:
+        """Room for discovery plus two calls per server at the service's 5 requests/second,
+        doubled for throttling by other callers, plus a minute for start-up and the hand-over;
+        at most Lambda's 15 minutes."""
+        calls = 3 + 3 * self.max_servers
+        return min(900, 60 + 2 * -(-calls // 5))
+
+    @property
+    def drill_timeout_seconds(self) -> int:
+        """The drill execution's own limit (see drill_servers.execution_seconds)."""
+        return drill_execution_seconds(self.drill_deadline_seconds)
+
+    @property
+    def tracker_timeout_seconds(self) -> int:
+        """The tracker execution's own limit: the backup deadline plus time to clean up."""
+        return self.deadline_seconds + 2 * self.poll_seconds + 3600
+
+
+def keys() -> dict[str, str]:
+    """Context key -> field name, for every key the product reads."""
+    return {(f.alias or name): name for name, f in Config.model_fields.items()}
+
+
+def from_context(context: dict[str, Any]) -> Config:
+    """Build the config from CDK context. Raises ConfigError naming any unknown or bad key.
+
+    Keys CDK itself uses (feature flags `@aws-cdk/...`, `aws:cdk:...`, cached look-ups with a
+    colon) are ignored; any other key must be one of ours, so a typo is not silently dropped.
+    """
+    ours = keys()
+    unknown = sorted(
+        k
+        for k in context
+        if k not in ours
+        and not k.startswith("@")
+        and ":" not in k
+        and k not in ("acknowledged-issue-numbers",)
+    )
+    if unknown:
+        raise ConfigError(
+            f"unknown context key {', '.join(map(repr, unknown))}; "
+            f"the keys are: {', '.join(sorted(ours))}"
+        )
+    values = {k: v for k, v in context.items() if k in ours}
+    try:
+        return Config.model_validate(values)
+    except ValidationError as exc:
+        # A key left out but checked against another is named by its field: give its key.
+        named = {field: key for key, field in ours.items()}
+        raise ConfigError(
+            "; ".join(
+                f"context key {named.get(key, key)}={context.get(named.get(key, key), '')!r}: "
+                f"{message}"
+                for key, message in problems(exc)
+            )
+        ) from None

@@ -1,0 +1,1 @@
+"""The stack's constructs, one job each; infra/stack.py composes them."""

@@ -1,0 +1,314 @@
+"""Alerts and monitoring: the encrypted alert topic, the alarms wired to it, the dashboard."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.constructs.state_machines import METRIC_NAMESPACE, SERVICE_DIMENSION
+
+DIMENSIONS = {SERVICE_DIMENSION["Name"]: SERVICE_DIMENSION["Value"]}
+
+
+def per_server(metric: str, statistic: str, period: Duration) -> str:
+    """A SEARCH for every server's series of `metric` (published with dimension ServerName)."""
+    return (
+        "SEARCH('{" + METRIC_NAMESPACE + ',ServerName,service} MetricName="' + metric + "\"', "
+        f"'{statistic}', {int(period.to_seconds())})"
+    )
+
+
+AGE_PER_SERVER = per_server("BackupAgeHours", "Maximum", Duration.hours(1))
+# The restore drills' panels look back further than the dashboard's week: drills are monthly.
+DRILL_RANGE = "-P32D"
+
+
+def product_metric(name: str, statistic: str = "Sum", period: Duration | None = None) -> cw.Metric:
+    return cw.Metric(
+        namespace=METRIC_NAMESPACE,
+        metric_name=name,
+        dimensions_map=DIMENSIONS,
+        statistic=statistic,
+        period=period or Duration.hours(1),
+    )
+
+
+def alarms_of_this_account() -> dict[str, dict[str, str]]:
+    """Conditions that let the CloudWatch service act only for this account's alarms in this
+    region (confused-deputy protection: another account's alarm cannot use the grant)."""
+    return {
+        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+        "ArnLike": {
+            "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
+        },
+    }
+
+
+class AlertTopic(Construct):
+    """An SNS topic encrypted with its own KMS key, that this account's CloudWatch alarms may
+    publish to."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, email: str | None) -> None:
+        super().__init__(scope, construct_id)
+        alarms = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts the OpsWorks CM backup alert topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # An alarm publishing to an encrypted topic uses the key itself, as the CloudWatch
+        # service principal; the account's own principals get the key through IAM.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsOfThisAccountUseTheKey",
+                principals=[alarms],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions=alarms_of_this_account(),
+            )
+        )
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name="OpsWorks CM backup alerts",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        # A topic policy replaces SNS's default one, which is what let CloudWatch publish:
+        # without this statement no alarm could notify.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsOfThisAccountPublish",
+                principals=[alarms],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=alarms_of_this_account(),
+            )
+        )
+        if email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+
+class Monitoring(Construct):
+    """Alarms on everything that means a backup may be missing, and a dashboard."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topic: sns.ITopic,
+        function: lambda_.IFunction,
+        state_machine: sfn.IStateMachine,
+        drill: sfn.IStateMachine,
+        dead_letters: sqs.IQueue,
+        watchdog_hours: int,
+        rpo_hours: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        action = cw_actions.SnsAction(topic)
+        five_minutes = Duration.minutes(5)
+        self.alarms: list[cw.Alarm] = []
+
+        def alarm(name: str, metric: cw.IMetric, description: str) -> cw.Alarm:
+            created = cw.Alarm(
+                self,
+                name,
+                metric=metric,
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=description,
+            )
+            created.add_alarm_action(action)
+            self.alarms.append(created)
+            return created
+
+        alarm(
+            "OrchestratorErrors",
+            function.metric_errors(period=five_minutes, statistic="Sum"),
+            "The backup orchestrator function failed a run (bad event, settings, or a crash).",
+        )
+        alarm(
+            "BackupsFailedToStart",
+            product_metric("BackupsFailedToStart", period=five_minutes),
+            "A scheduled or manual run could not start a backup; see the run report in the logs.",
+        )
+        alarm(
+            "NonCompliantServers",
+            product_metric("NonCompliantServers", "Maximum", period=Duration.hours(1)),
+            "A selected server's newest good backup is older than its recovery point objective; "
+            "the compliance alert and the run report name each server and why.",
+        )
+        alarm(
+            "TrackerNotStarted",
+            product_metric("TrackerStartFailures", period=five_minutes),
+            "Backups were started but the tracker could not be; they are not being followed.",
+        )
+        alarm(
+            "RetentionDeleteFailures",
+            product_metric("RetentionDeleteFailures", period=five_minutes),
+            "A backup is OK but an old backup it should have replaced could not be deleted; it "
+            "still counts toward the manual-backup limit (the alert says why).",
+        )
+        alarm(
+            "TrackerFailed",
+            state_machine.metric_failed(period=five_minutes, statistic="Sum"),
+            "A backup ended FAILED, vanished, or missed its deadline (the tracker failed).",
+        )
+        alarm(
+            "TrackerTimedOut",
+            state_machine.metric_timed_out(period=five_minutes, statistic="Sum"),
+            "The tracker execution ran past its own time limit.",
+        )
+        alarm(
+            "DeadLetters",
+            dead_letters.metric_approximate_number_of_messages_visible(
+                period=five_minutes, statistic="Maximum"
+            ),
+            "A scheduled invocation could not be delivered or failed every retry.",
+        )
+        alarm(
+            "RestoreDrillsFailed",
+            product_metric("RestoreDrillsFailed", period=five_minutes),
+            "A restore drill's server ended FAILED, was not HEALTHY by the deadline, or the drill "
+            "erred: a backup is not proven to restore (the alert says which and why).",
+        )
+        alarm(
+            "RestoreDrillCleanupFailed",
+            product_metric("RestoreDrillCleanupFailures", period=five_minutes),
+            "URGENT: a restore drill's temporary server could not be deleted; it is still running "
+            "and costs money (the alert names it).",
+        )
+        alarm(
+            "RestoreDrillTimedOut",
+            drill.metric_timed_out(period=five_minutes, statistic="Sum"),
+            "URGENT: a restore drill ran past its own limit before its cleanup: its server may be "
+            "running; the next scheduled run deletes it (drill servers are tagged drill-of).",
+        )
+        # No backup succeeded for longer than the schedule allows: every hour of the window
+        # without a success breaches, and missing data (no runs at all) counts as breaching.
+        watchdog = cw.Alarm(
+            self,
+            "MissedBackupWatchdog",
+            metric=product_metric("BackupsSucceeded", period=Duration.hours(1)),
+            threshold=1,
+            evaluation_periods=watchdog_hours,
+            datapoints_to_alarm=watchdog_hours,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+            alarm_description=(
+                f"No OpsWorks CM backup has succeeded in the last {watchdog_hours} hours."
+            ),
+        )
+        watchdog.add_alarm_action(action)
+        self.alarms.append(watchdog)
+
+        self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.days(7))
+        day = Duration.days(1)
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Backups per day",
+                left=[
+                    product_metric("BackupsStarted", period=day),
+                    product_metric("BackupsSucceeded", period=day),
+                    product_metric("BackupsFailed", period=day),
+                    product_metric("BackupsFailedToStart", period=day),
+                    product_metric("BackupsSkipped", period=day),
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Backups deleted and manual-backup headroom",
+                left=[
+                    product_metric("BackupsDeleted", period=day),
+                    product_metric("RetentionDeleteFailures", period=day),
+                ],
+                right=[product_metric("ManualBackupHeadroom", "Minimum", period=day)],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Backup duration (seconds, as seen by the tracker)",
+                left=[
+                    product_metric("BackupDuration", "Average", period=day),
+                    product_metric("BackupDuration", "Maximum", period=day),
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title=f"Newest good backup's age per server (hours; default RPO {rpo_hours} h)",
+                left=[
+                    cw.MathExpression(
+                        expression=AGE_PER_SERVER,
+                        label="",
+                        period=Duration.hours(1),
+                    )
+                ],
+                left_annotations=[
+                    cw.HorizontalAnnotation(value=rpo_hours, label="default RPO", color="#d62728")
+                ],
+                width=18,
+            ),
+            cw.SingleValueWidget(
+                title="Servers outside their RPO (last run)",
+                metrics=[product_metric("NonCompliantServers", "Maximum", period=day)],
+                width=6,
+            ),
+            cw.GraphWidget(
+                title="Orchestrator and tracker",
+                left=[function.metric_errors(period=day), function.metric_throttles(period=day)],
+                right=[
+                    state_machine.metric_succeeded(period=day),
+                    state_machine.metric_failed(period=day),
+                    state_machine.metric_timed_out(period=day),
+                ],
+                width=12,
+            ),
+            cw.SingleValueWidget(
+                title="Last good restore drill per server: recovery time (s, last 32 days)",
+                metrics=[
+                    cw.MathExpression(
+                        expression=per_server("RestoreDrillSeconds", "Maximum", day),
+                        label="",
+                        period=day,
+                    )
+                ],
+                start=DRILL_RANGE,
+                width=12,
+            ),
+            cw.SingleValueWidget(
+                title="Failed restore drills per server (last 32 days)",
+                metrics=[
+                    cw.MathExpression(
+                        expression=per_server("RestoreDrillsFailed", "Sum", Duration.days(32)),
+                        label="",
+                        period=Duration.days(32),
+                    )
+                ],
+                start=DRILL_RANGE,
+                width=6,
+            ),
+            cw.GraphWidget(
+                title="Restore drills per day",
+                left=[
+                    product_metric("RestoreDrillsSucceeded", period=day),
+                    product_metric("RestoreDrillsFailed", period=day),
+                    product_metric("RestoreDrillCleanupFailures", period=day),
+                ],
+                start=DRILL_RANGE,
+                width=6,
+            ),
+            cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
+        )

@@ -1,0 +1,113 @@
+"""What the state machines are built from: retries, best-effort metrics, the metric namespace,
+and the logged, traced Standard state machine itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from backup_orchestrator.contract.limits import TASK_RETRIES
+
+METRIC_NAMESPACE = "OpsWorksCMBackup"
+SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
+# Errors of the SDK integration worth retrying: throttling and the service's transient faults.
+RETRYABLE = [
+    "OpsWorksCm.ThrottlingException",
+    "OpsWorksCm.OpsWorksCmException",
+    "OpsWorksCm.InternalFailureException",
+    "OpsWorksCm.ServiceUnavailableException",
+    "States.Timeout",
+]
+
+
+def retry(task: sfn.TaskStateBase, errors: list[str] = RETRYABLE) -> sfn.TaskStateBase:
+    task.add_retry(
+        errors=errors,
+        interval=Duration.seconds(2),
+        max_attempts=TASK_RETRIES,
+        backoff_rate=2,
+        max_delay=Duration.seconds(60),
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    return task
+
+
+def metric(
+    scope: Construct, name: str, metric: str, value: Any, *, per_server: str | None = None
+) -> tasks.CallAwsService:
+    """Record one data point: a count, or seconds read from the path `value`; with `per_server`
+    (the path of a server's name) the same again for that server (dimension ServerName), which
+    the dashboard searches for. Metrics are best effort and never fail what they count."""
+    datum: dict[str, Any] = {
+        "MetricName": metric,
+        "Unit": "Count",
+        "Dimensions": [SERVICE_DIMENSION],
+    }
+    if isinstance(value, str):
+        datum["Value.$"] = value
+        datum["Unit"] = "Seconds"
+    else:
+        datum["Value"] = value
+    data = [datum]
+    if per_server is not None:
+        server = {"Name": "ServerName", "Value.$": per_server}
+        data.append({**datum, "Dimensions": [SERVICE_DIMENSION, server]})
+    task = tasks.CallAwsService(
+        scope,
+        name,
+        service="cloudwatch",
+        action="putMetricData",
+        iam_action="cloudwatch:PutMetricData",
+        iam_resources=["*"],
+        parameters={"Namespace": METRIC_NAMESPACE, "MetricData": data},
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    retry(task, ["States.TaskFailed"])
+    task.add_catch(
+        sfn.Pass(scope, f"{name}Skipped"), errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD
+    )
+    return task
+
+
+def logged_state_machine(
+    scope: Construct,
+    *,
+    name: str,
+    start: sfn.IChainable,
+    timeout: Duration,
+    log_retention: logs.RetentionDays,
+    log_level: str,
+    comment: str,
+) -> tuple[sfn.StateMachine, logs.LogGroup]:
+    """A Standard state machine (`StateMachine` in `scope`), traced, logging at `log_level` to
+    its own group (`Logs`) named `/aws/vendedlogs/states/<stack>-<name>`."""
+    # Under /aws/vendedlogs/ Step Functions needs no CloudWatch Logs resource policy for the
+    # group, whose size limit accounts with many logged state machines reach.
+    log_group = logs.LogGroup(
+        scope,
+        "Logs",
+        log_group_name=f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{name}",
+        retention=log_retention,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        definition_body=sfn.DefinitionBody.from_chainable(start),
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        timeout=timeout,
+        tracing_enabled=True,
+        # The execution data (server and backup names) is what makes a logged error useful.
+        logs=sfn.LogOptions(
+            destination=log_group,
+            level=sfn.LogLevel[log_level],
+            include_execution_data=log_level != "OFF",
+        ),
+        comment=comment,
+    )
+    return machine, log_group

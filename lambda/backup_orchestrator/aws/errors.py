@@ -1,0 +1,36 @@
+"""What a call to AWS through this package can end in, as one tuple the callers catch.
+
+`ClientError` is an answer (the service refused, or said no such thing); `BotoCoreError` is no
+answer (the connection, a timeout, an unreadable reply); `CallFailed` is this package's own word
+that a call's outcome cannot be used: a change whose answer was lost and could not be checked
+(`OutcomeUnknown`), or an answer without what every answer of its kind holds
+(`UnexpectedAnswer`). Anything else is a defect, and is left to fail loudly.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+
+class CallFailed(RuntimeError):
+    """A call to AWS whose outcome cannot be used; the message says why."""
+
+
+class OutcomeUnknown(CallFailed):
+    """A change may or may not have taken effect: its answer was lost and checking failed too."""
+
+
+class UnexpectedAnswer(CallFailed):
+    """An answer lacks what the API promises (an attribute, every item written)."""
+
+
+ERRORS = (ClientError, BotoCoreError, CallFailed)
+
+
+def error_code(exc: ClientError) -> str:
+    """The service's error code of a refusal (`ResourceNotFoundException`, ...)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", ""))

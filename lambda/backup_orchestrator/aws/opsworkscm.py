@@ -1,0 +1,348 @@
+"""The OpsWorks CM adapter: the only module that speaks to the service.
+
+Every call goes through `retrying` (throttling and transient faults; see retry.py for why not
+botocore's retries).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from backup_orchestrator.aws.errors import (
+    OutcomeUnknown,
+    UnexpectedAnswer,
+    error_code,
+    error_message,
+)
+from backup_orchestrator.aws.retries import (
+    TRANSIENT_ERRORS,
+    RetryPolicy,
+    RetryStats,
+    is_retryable,
+    retrying,
+)
+from backup_orchestrator.domain.records import GONE, Backup, Quota, Server
+
+if TYPE_CHECKING:
+    from types_boto3_opsworkscm import OpsWorksCMClient
+    from types_boto3_opsworkscm.type_defs import ServerEventTypeDef
+
+T = TypeVar("T")
+# Tags are read this many servers at a time (every call still takes the client's pace).
+TAG_READERS = 4
+
+
+class OpsWorksCM:
+    """Reads the fleet and makes the two changes the orchestrator needs.
+
+    `sleep` and `monotonic` are the clock the retries and waits use (tests pass fast ones).
+    """
+
+    def __init__(
+        self,
+        client: OpsWorksCMClient,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.policy = policy or RetryPolicy()
+        self.stats = RetryStats()
+        self._sleep = sleep
+        self._monotonic = monotonic
+        # The Date of the service's latest answer, and this machine's monotonic clock then.
+        self._service_time: tuple[datetime, float] | None = None
+
+    def _call(self, call: Callable[[], T]) -> T:
+        answer = retrying(call, policy=self.policy, stats=self.stats, sleep=self._sleep)
+        if isinstance(answer, dict):
+            date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+            if date:
+                self._service_time = (parsedate_to_datetime(date), self._monotonic())
+        return answer
+
+    def now(self) -> datetime:
+        """The service's time (backup ages are measured on the clock that dates the backups):
+        the Date of its latest answer plus the time since, or this machine's before any."""
+        if self._service_time is None:
+            return datetime.now(UTC)
+        date, seen = self._service_time
+        return date + timedelta(seconds=self._monotonic() - seen)
+
+    def _mutate(
+        self,
+        call: Callable[[], T],
+        *,
+        confirm: Callable[[], T | None],
+        refused: Callable[[ClientError], T | None],
+    ) -> T:
+        """Run a call that changes the account, with retries.
+
+        An attempt that timed out or got a 5xx may have taken effect anyway. When the call then
+        ends in any error (a retry refused, or the attempts spent), `confirm()` reads the account
+        and the effect it finds is the result, whatever the last answer said. Otherwise a
+        refusal may still be a result: `refused(error)` (None: the error stands). Raises
+        OutcomeUnknown when the answer was lost and the check failed too.
+        """
+        uncertain = False
+
+        def attempt() -> T:
+            nonlocal uncertain
+            try:
+                return call()
+            except ClientError as exc:
+                retry, throttled = is_retryable(exc)
+                uncertain = uncertain or (retry and not throttled)
+                raise
+            except TRANSIENT_ERRORS:
+                uncertain = True
+                raise
+
+        try:
+            return self._call(attempt)
+        except (ClientError, BotoCoreError) as exc:
+            if uncertain:
+                try:
+                    found = confirm()
+                except (ClientError, BotoCoreError) as check:
+                    raise OutcomeUnknown(
+                        f"{exc}; whether it took effect is unknown, as checking failed: {check}"
+                    ) from exc
+                if found is not None:
+                    return found
+            settled = refused(exc) if isinstance(exc, ClientError) else None
+            if settled is None:
+                raise
+            return settled
+
+    def servers(self) -> list[Server]:
+        # DescribeServers does not paginate (NextToken is documented as not implemented).
+        answer = self._call(self.client.describe_servers)
+        return [
+            Server(
+                name=s["ServerName"],
+                status=s.get("Status", ""),
+                arn=s.get("ServerArn", ""),
+                engine=s.get("Engine", ""),
+                created_at=s.get("CreatedAt"),
+                described=s,
+            )
+            for s in answer.get("Servers", [])
+        ]
+
+    def backups(self, server_name: str | None = None) -> list[Backup]:
+        """Every backup in the account (or of one server) from one call, newest first."""
+        if server_name is None:
+            answer = self._call(self.client.describe_backups)
+        else:
+            answer = self._call(lambda: self.client.describe_backups(ServerName=server_name))
+        return [to_backup(b) for b in answer.get("Backups", [])]
+
+    def backup(self, backup_id: str) -> Backup | None:
+        """One backup, or None when it does not exist (any more)."""
+        try:
+            answer = self._call(lambda: self.client.describe_backups(BackupId=backup_id))
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        found = [to_backup(b) for b in answer.get("Backups", [])]
+        return found[0] if found else None
+
+    def manual_backup_quota(self) -> Quota:
+        return self._limit("ManualBackupLimit", default_maximum=50)
+
+    def server_quota(self) -> Quota:
+        """The account's servers: how many exist and how many may (restore drills take one)."""
+        # Without a Maximum no slot is known to be free, so no drill starts.
+        return self._limit("ServerLimit", default_maximum=0)
+
+    def _limit(self, name: str, *, default_maximum: int) -> Quota:
+        attributes = self._call(self.client.describe_account_attributes).get("Attributes", [])
+        for attribute in attributes:
+            if attribute.get("Name") == name:
+                return Quota(
+                    used=attribute.get("Used", 0),
+                    maximum=attribute.get("Maximum", default_maximum),
+                )
+        raise UnexpectedAnswer(f"DescribeAccountAttributes did not report {name}")
+
+    def wait_for_room(self, until: float) -> bool:
+        """Poll the manual-backup quota, backing off, until a backup fits (True) or the
+        monotonic clock would pass `until` (False). For a service that still counts backups
+        being deleted toward the limit until they are gone."""
+        delay = 1.0
+        while self._monotonic() + delay <= until:
+            self._sleep(delay)
+            if self.manual_backup_quota().headroom > 0:
+                return True
+            delay = min(2 * delay, 15.0)
+        return False
+
+    def with_tags(self, servers: Sequence[Server]) -> list[Server]:
+        """The servers with their tags (read side by side); one whose tags cannot be read keeps
+        the reason instead, one gone meanwhile is GONE: a server's trouble stays its own."""
+
+        def read(server: Server) -> Server:
+            try:
+                return dataclasses.replace(server, tags=self.tags(server))
+            except ClientError as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    return dataclasses.replace(server, status=GONE)
+                answer = f"OpsWorks CM answered {error_code(exc)}: {error_message(exc)}"
+                return dataclasses.replace(server, tags_error=answer)
+            except BotoCoreError as exc:
+                return dataclasses.replace(server, tags_error=str(exc))
+
+        with ThreadPoolExecutor(TAG_READERS) as pool:
+            return list(pool.map(read, servers))
+
+    def events(self, server_name: str) -> list[ServerEventTypeDef]:
+        """The server's latest events, newest first (one page: what explains a failure)."""
+        answer = self._call(lambda: self.client.describe_events(ServerName=server_name))
+        return list(answer.get("ServerEvents", []))
+
+    def tags(self, server: Server) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        page: dict[str, Any] = {"ResourceArn": server.arn}
+        while True:
+            answer = self._call(partial(self.client.list_tags_for_resource, **page))
+            tags.update({t["Key"]: t["Value"] for t in answer.get("Tags", [])})
+            if not answer.get("NextToken"):
+                return tags
+            page = {"ResourceArn": server.arn, "NextToken": answer["NextToken"]}
+
+    def create_backup(
+        self,
+        server_name: str,
+        description: str,
+        *,
+        room_within: Callable[[], float] = lambda: 0.0,
+    ) -> Backup:
+        """Start a manual backup. Raises ClientError as the service answers, or OutcomeUnknown.
+
+        When an attempt failed in a way that may have started the backup anyway (a timeout or a
+        5xx), the server's backups are read before any error is believed: the backup that
+        attempt started (found by its Description, which names the run) is returned.
+
+        When the limit is full (LimitExceededException) and `room_within()`, asked then, gives
+        more than 0 seconds, waits that long at most for room to appear, trying again each time
+        it does: a service may count backups being deleted toward the limit until they are gone.
+        """
+        give_up: float | None = None
+
+        def call() -> Backup:
+            answer = self.client.create_backup(ServerName=server_name, Description=description)
+            return to_backup(answer["Backup"])
+
+        def started() -> Backup | None:
+            return next(
+                (
+                    b
+                    for b in self.backups(server_name)
+                    if b.description == description and b.status != "DELETING"
+                ),
+                None,
+            )
+
+        while True:
+            try:
+                return self._mutate(call, confirm=started, refused=lambda _: None)
+            except ClientError as exc:
+                if error_code(exc) != "LimitExceededException":
+                    raise
+                if give_up is None:
+                    give_up = self._monotonic() + room_within()
+                if not self.wait_for_room(give_up):
+                    raise
+
+    def delete_backup(self, backup_id: str) -> bool:
+        """Start deleting a backup; False when somebody else had already deleted it (or is).
+
+        When an attempt failed in a way that may have taken effect (a timeout or a 5xx), a
+        backup found gone or DELETING afterwards was deleted by that attempt.
+        """
+
+        def status() -> str | None:
+            backup = self.backup(backup_id)
+            return None if backup is None else backup.status
+
+        return self._delete(lambda: self.client.delete_backup(BackupId=backup_id), status)
+
+    def delete_server(self, name: str) -> bool:
+        """Start deleting a server; False when it was already gone or being deleted. As for
+        `delete_backup`, a server found gone or DELETING after a lost attempt was deleted by it."""
+
+        def status() -> str | None:
+            found = self.server_status(name)
+            return None if found is None else found[0]
+
+        return self._delete(lambda: self.client.delete_server(ServerName=name), status)
+
+    def _delete(self, call: Callable[[], object], status: Callable[[], str | None]) -> bool:
+        """Start a deletion with `call`; `status()` reads what it deletes (None: gone)."""
+
+        def attempt() -> bool:
+            call()
+            return True
+
+        def going() -> bool | None:
+            now = status()
+            return True if now is None or now == "DELETING" else None
+
+        def refused(exc: ClientError) -> bool | None:
+            if error_code(exc) not in ("ResourceNotFoundException", "InvalidStateException"):
+                return None
+            return False if going() else None
+
+        return self._mutate(attempt, confirm=going, refused=refused)
+
+    def server_status(self, name: str) -> tuple[str, str] | None:
+        """A server's Status and StatusReason, or None when it does not exist (any more)."""
+        try:
+            answer = self._call(lambda: self.client.describe_servers(ServerName=name))
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        found = answer.get("Servers", [])
+        return (found[0].get("Status", ""), found[0].get("StatusReason", "")) if found else None
+
+    def create_server(self, parameters: Mapping[str, Any]) -> None:
+        """Start creating a server. Raises ClientError as the service answers, or OutcomeUnknown.
+
+        When an attempt failed in a way that may have created it anyway, a server of that name
+        found afterwards is the one it created (a drill server's name is unique to its run).
+        """
+
+        def call() -> bool:
+            self.client.create_server(**parameters)
+            return True
+
+        def created() -> bool | None:
+            return True if self.server_status(parameters["ServerName"]) is not None else None
+
+        self._mutate(call, confirm=created, refused=lambda _: None)
+
+
+def to_backup(data: Any) -> Backup:
+    return Backup(
+        backup_id=data["BackupId"],
+        server_name=data.get("ServerName", ""),
+        backup_type=data.get("BackupType", ""),
+        status=data.get("Status", ""),
+        created_at=data["CreatedAt"],
+        description=data.get("Description") or "",
+        engine=data.get("Engine", ""),
+        status_description=data.get("StatusDescription") or "",
+    )

@@ -1,0 +1,75 @@
+"""The plan as the report tells it: what each planned part is reported as before anything is
+done, a dry run's whole report, and the backups of deleted servers."""
+
+from __future__ import annotations
+
+from backup_orchestrator.contract.events import RunRequest
+from backup_orchestrator.contract.report import (
+    DeletionReport,
+    OrphanReport,
+    QuotaReport,
+    RetainReport,
+    RunReport,
+    ServerResult,
+)
+from backup_orchestrator.domain import planner
+from backup_orchestrator.domain.records import Backup, Outcome
+
+
+def dry_run_report(request: RunRequest, plan: planner.Plan) -> RunReport:
+    return RunReport(
+        run_id=request.run_id,
+        dry_run=True,
+        quota=QuotaReport(
+            used=plan.quota.used,
+            maximum=plan.quota.maximum,
+            used_after_run=plan.used_after_run,
+            used_when_settled=plan.used_when_settled,
+        ),
+        results=[result(item, dry_run=True) for item in plan.servers],
+    )
+
+
+def orphan(backup: Backup) -> OrphanReport:
+    return OrphanReport(
+        backup_id=backup.backup_id,
+        server_name=backup.server_name,
+        created_at=backup.created_at,
+        status=backup.status,
+        own=backup.is_own,
+    )
+
+
+def deletions(items: list[planner.Deletion]) -> list[DeletionReport]:
+    return [DeletionReport(backup_id=d.backup_id, reason=d.reason) for d in items]
+
+
+# What each planned part is reported as before anything is done. A CREATE stays FAILED unless
+# its backup starts, so a server can never be missed silently.
+_OUTCOMES = {
+    planner.Action.ADOPT: Outcome.STARTED,
+    planner.Action.NOTHING: Outcome.SKIPPED,
+    planner.Action.RETRY: Outcome.RETRYING,
+    planner.Action.FAIL: Outcome.FAILED,
+    planner.Action.CREATE: Outcome.FAILED,
+}
+
+
+def result(item: planner.ServerPlan, *, dry_run: bool) -> ServerResult:
+    result = ServerResult(
+        server_name=item.server_name,
+        outcome=_OUTCOMES[item.action],
+        reason=item.reason,
+        backup_id=item.backup_id,
+        retain=RetainReport(asked=item.retain_asked, granted=item.retain_granted),
+    )
+    if item.action is planner.Action.ADOPT:
+        result.deferred_deletes = deletions(item.deferred)
+    if item.create and dry_run:
+        result.outcome = Outcome.PLANNED
+        result.reason = f"would start a backup; {item.reason}"
+        result.deleted = deletions(item.delete_now)
+        result.deferred_deletes = deletions(item.deferred)
+    elif item.create:
+        result.reason = "not started"
+    return result
