@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AWS_DATA_PATH := $(CURDIR)/lambda/models
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help venv test lint format typecheck unit chaos bench demo emulator model synth deploy mutation clean
+.PHONY: help venv test lint format typecheck unit chaos bench demo emulator model synth deploy mutation clean docs reference
 
 help:
 	@echo "make demo       the whole product on the embedded local cloud, in about a minute"
@@ -25,6 +25,8 @@ help:
 	@echo "make lint       ruff check and format check"
 	@echo "make format     apply ruff fixes and formatting"
 	@echo "make typecheck  mypy"
+	@echo "make docs       build the documentation site into build/site (mkdocs --strict, offline)"
+	@echo "make reference  regenerate docs/reference/configuration.md from infra/config/model.py"
 	@echo "make unit       pytest (without the slow fault-injection cases)"
 	@echo "make chaos      the whole fault-injection suite, slow cases included"
 	@echo "make bench      benchmarks against the service's limits (prints figures, writes JSON)"
@@ -60,11 +62,12 @@ $(AWSCLI_STAMP): requirements-awscli.txt $(STAMP)
 
 venv: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
 
-test: lint typecheck unit
+test: lint typecheck docs unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -72,6 +75,14 @@ format: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The site: the pages in docs/ and mkdocs.yml; a broken link, anchor or nav entry fails it.
+# (NO_MKDOCS_2_WARNING: mkdocs-material prints a banner about its successor on every build.)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+reference: $(STAMP)
+	$(BIN)/python -m scripts.config_reference
 
 unit: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/pytest -m "not chaos" -n auto

@@ -1,15 +1,13 @@
-"""Alerts and monitoring: the encrypted alert topic, the alarms wired to it, the dashboard."""
+"""Monitoring: the alarms on everything that means a backup may be missing, wired to the alert
+topic, and the dashboard."""
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -42,64 +40,6 @@ def product_metric(name: str, statistic: str = "Sum", period: Duration | None = 
     )
 
 
-def alarms_of_this_account() -> dict[str, dict[str, str]]:
-    """Conditions that let the CloudWatch service act only for this account's alarms in this
-    region (confused-deputy protection: another account's alarm cannot use the grant)."""
-    return {
-        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-        "ArnLike": {
-            "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
-        },
-    }
-
-
-class AlertTopic(Construct):
-    """An SNS topic encrypted with its own KMS key, that this account's CloudWatch alarms may
-    publish to."""
-
-    def __init__(self, scope: Construct, construct_id: str, *, email: str | None) -> None:
-        super().__init__(scope, construct_id)
-        alarms = iam.ServicePrincipal("cloudwatch.amazonaws.com")
-        self.key = kms.Key(
-            self,
-            "Key",
-            description="Encrypts the OpsWorks CM backup alert topic",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        # An alarm publishing to an encrypted topic uses the key itself, as the CloudWatch
-        # service principal; the account's own principals get the key through IAM.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AlarmsOfThisAccountUseTheKey",
-                principals=[alarms],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],
-                conditions=alarms_of_this_account(),
-            )
-        )
-        self.topic = sns.Topic(
-            self,
-            "Topic",
-            display_name="OpsWorks CM backup alerts",
-            master_key=self.key,
-            enforce_ssl=True,
-        )
-        # A topic policy replaces SNS's default one, which is what let CloudWatch publish:
-        # without this statement no alarm could notify.
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AlarmsOfThisAccountPublish",
-                principals=[alarms],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions=alarms_of_this_account(),
-            )
-        )
-        if email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
-
-
 class Monitoring(Construct):
     """Alarms on everything that means a backup may be missing, and a dashboard."""
 
@@ -117,25 +57,38 @@ class Monitoring(Construct):
         rpo_hours: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        action = cw_actions.SnsAction(topic)
-        five_minutes = Duration.minutes(5)
+        self._action = cw_actions.SnsAction(topic)
         self.alarms: list[cw.Alarm] = []
+        self._build_alarms(function, state_machine, drill, dead_letters)
+        self._build_watchdog(watchdog_hours)
+        self.dashboard = self._build_dashboard(function, state_machine, rpo_hours)
 
-        def alarm(name: str, metric: cw.IMetric, description: str) -> cw.Alarm:
-            created = cw.Alarm(
-                self,
-                name,
-                metric=metric,
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=description,
-            )
-            created.add_alarm_action(action)
-            self.alarms.append(created)
-            return created
+    def _alarm(self, name: str, metric: cw.IMetric, description: str) -> cw.Alarm:
+        """An alarm on any occurrence of `metric`, notifying the alert topic."""
+        created = cw.Alarm(
+            self,
+            name,
+            metric=metric,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        created.add_alarm_action(self._action)
+        self.alarms.append(created)
+        return created
 
+    def _build_alarms(
+        self,
+        function: lambda_.IFunction,
+        state_machine: sfn.IStateMachine,
+        drill: sfn.IStateMachine,
+        dead_letters: sqs.IQueue,
+    ) -> None:
+        """An alarm on each thing that means a backup, a run or a drill needs a person."""
+        alarm = self._alarm
+        five_minutes = Duration.minutes(5)
         alarm(
             "OrchestratorErrors",
             function.metric_errors(period=five_minutes, statistic="Sum"),
@@ -198,8 +151,10 @@ class Monitoring(Construct):
             "URGENT: a restore drill ran past its own limit before its cleanup: its server may be "
             "running; the next scheduled run deletes it (drill servers are tagged drill-of).",
         )
-        # No backup succeeded for longer than the schedule allows: every hour of the window
-        # without a success breaches, and missing data (no runs at all) counts as breaching.
+
+    def _build_watchdog(self, watchdog_hours: int) -> None:
+        """No backup succeeded for longer than the schedule allows: every hour of the window
+        without a success breaches, and missing data (no runs at all) counts as breaching."""
         watchdog = cw.Alarm(
             self,
             "MissedBackupWatchdog",
@@ -213,102 +168,130 @@ class Monitoring(Construct):
                 f"No OpsWorks CM backup has succeeded in the last {watchdog_hours} hours."
             ),
         )
-        watchdog.add_alarm_action(action)
+        watchdog.add_alarm_action(self._action)
         self.alarms.append(watchdog)
 
-        self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.days(7))
-        day = Duration.days(1)
-        self.dashboard.add_widgets(
-            cw.GraphWidget(
-                title="Backups per day",
-                left=[
-                    product_metric("BackupsStarted", period=day),
-                    product_metric("BackupsSucceeded", period=day),
-                    product_metric("BackupsFailed", period=day),
-                    product_metric("BackupsFailedToStart", period=day),
-                    product_metric("BackupsSkipped", period=day),
-                ],
-                width=12,
-            ),
-            cw.GraphWidget(
-                title="Backups deleted and manual-backup headroom",
-                left=[
-                    product_metric("BackupsDeleted", period=day),
-                    product_metric("RetentionDeleteFailures", period=day),
-                ],
-                right=[product_metric("ManualBackupHeadroom", "Minimum", period=day)],
-                width=12,
-            ),
-            cw.GraphWidget(
-                title="Backup duration (seconds, as seen by the tracker)",
-                left=[
-                    product_metric("BackupDuration", "Average", period=day),
-                    product_metric("BackupDuration", "Maximum", period=day),
-                ],
-                width=12,
-            ),
-            cw.GraphWidget(
-                title=f"Newest good backup's age per server (hours; default RPO {rpo_hours} h)",
-                left=[
-                    cw.MathExpression(
-                        expression=AGE_PER_SERVER,
-                        label="",
-                        period=Duration.hours(1),
-                    )
-                ],
-                left_annotations=[
-                    cw.HorizontalAnnotation(value=rpo_hours, label="default RPO", color="#d62728")
-                ],
-                width=18,
-            ),
-            cw.SingleValueWidget(
-                title="Servers outside their RPO (last run)",
-                metrics=[product_metric("NonCompliantServers", "Maximum", period=day)],
-                width=6,
-            ),
-            cw.GraphWidget(
-                title="Orchestrator and tracker",
-                left=[function.metric_errors(period=day), function.metric_throttles(period=day)],
-                right=[
-                    state_machine.metric_succeeded(period=day),
-                    state_machine.metric_failed(period=day),
-                    state_machine.metric_timed_out(period=day),
-                ],
-                width=12,
-            ),
-            cw.SingleValueWidget(
-                title="Last good restore drill per server: recovery time (s, last 32 days)",
-                metrics=[
-                    cw.MathExpression(
-                        expression=per_server("RestoreDrillSeconds", "Maximum", day),
-                        label="",
-                        period=day,
-                    )
-                ],
-                start=DRILL_RANGE,
-                width=12,
-            ),
-            cw.SingleValueWidget(
-                title="Failed restore drills per server (last 32 days)",
-                metrics=[
-                    cw.MathExpression(
-                        expression=per_server("RestoreDrillsFailed", "Sum", Duration.days(32)),
-                        label="",
-                        period=Duration.days(32),
-                    )
-                ],
-                start=DRILL_RANGE,
-                width=6,
-            ),
-            cw.GraphWidget(
-                title="Restore drills per day",
-                left=[
-                    product_metric("RestoreDrillsSucceeded", period=day),
-                    product_metric("RestoreDrillsFailed", period=day),
-                    product_metric("RestoreDrillCleanupFailures", period=day),
-                ],
-                start=DRILL_RANGE,
-                width=6,
-            ),
+    def _build_dashboard(
+        self, function: lambda_.IFunction, state_machine: sfn.IStateMachine, rpo_hours: int
+    ) -> cw.Dashboard:
+        """Backups, deletions and headroom, ages against the RPO, drills, and every alarm."""
+        dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.days(7))
+        dashboard.add_widgets(
+            *_backup_widgets(rpo_hours),
+            *_run_widgets(function, state_machine),
+            *_drill_widgets(),
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
         )
+        return dashboard
+
+
+def _backup_widgets(rpo_hours: int) -> list[cw.IWidget]:
+    """Backups per day, deletions and headroom, durations, and each server's age against RPO."""
+    day = Duration.days(1)
+    return [
+        cw.GraphWidget(
+            title="Backups per day",
+            left=[
+                product_metric("BackupsStarted", period=day),
+                product_metric("BackupsSucceeded", period=day),
+                product_metric("BackupsFailed", period=day),
+                product_metric("BackupsFailedToStart", period=day),
+                product_metric("BackupsSkipped", period=day),
+            ],
+            width=12,
+        ),
+        cw.GraphWidget(
+            title="Backups deleted and manual-backup headroom",
+            left=[
+                product_metric("BackupsDeleted", period=day),
+                product_metric("RetentionDeleteFailures", period=day),
+            ],
+            right=[product_metric("ManualBackupHeadroom", "Minimum", period=day)],
+            width=12,
+        ),
+        cw.GraphWidget(
+            title="Backup duration (seconds, as seen by the tracker)",
+            left=[
+                product_metric("BackupDuration", "Average", period=day),
+                product_metric("BackupDuration", "Maximum", period=day),
+            ],
+            width=12,
+        ),
+        cw.GraphWidget(
+            title=f"Newest good backup's age per server (hours; default RPO {rpo_hours} h)",
+            left=[
+                cw.MathExpression(
+                    expression=AGE_PER_SERVER,
+                    label="",
+                    period=Duration.hours(1),
+                )
+            ],
+            left_annotations=[
+                cw.HorizontalAnnotation(value=rpo_hours, label="default RPO", color="#d62728")
+            ],
+            width=18,
+        ),
+        cw.SingleValueWidget(
+            title="Servers outside their RPO (last run)",
+            metrics=[product_metric("NonCompliantServers", "Maximum", period=day)],
+            width=6,
+        ),
+    ]
+
+
+def _run_widgets(function: lambda_.IFunction, state_machine: sfn.IStateMachine) -> list[cw.IWidget]:
+    """The orchestrator's errors and throttles, and how the tracker's executions ended."""
+    day = Duration.days(1)
+    return [
+        cw.GraphWidget(
+            title="Orchestrator and tracker",
+            left=[function.metric_errors(period=day), function.metric_throttles(period=day)],
+            right=[
+                state_machine.metric_succeeded(period=day),
+                state_machine.metric_failed(period=day),
+                state_machine.metric_timed_out(period=day),
+            ],
+            width=12,
+        ),
+    ]
+
+
+def _drill_widgets() -> list[cw.IWidget]:
+    """The restore drills over the last 32 days: recovery times, failures, per day."""
+    day = Duration.days(1)
+    return [
+        cw.SingleValueWidget(
+            title="Last good restore drill per server: recovery time (s, last 32 days)",
+            metrics=[
+                cw.MathExpression(
+                    expression=per_server("RestoreDrillSeconds", "Maximum", day),
+                    label="",
+                    period=day,
+                )
+            ],
+            start=DRILL_RANGE,
+            width=12,
+        ),
+        cw.SingleValueWidget(
+            title="Failed restore drills per server (last 32 days)",
+            metrics=[
+                cw.MathExpression(
+                    expression=per_server("RestoreDrillsFailed", "Sum", Duration.days(32)),
+                    label="",
+                    period=Duration.days(32),
+                )
+            ],
+            start=DRILL_RANGE,
+            width=6,
+        ),
+        cw.GraphWidget(
+            title="Restore drills per day",
+            left=[
+                product_metric("RestoreDrillsSucceeded", period=day),
+                product_metric("RestoreDrillsFailed", period=day),
+                product_metric("RestoreDrillCleanupFailures", period=day),
+            ],
+            start=DRILL_RANGE,
+            width=6,
+        ),
+    ]

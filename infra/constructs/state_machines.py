@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from backup_orchestrator.contract.limits import TASK_RETRIES
+from infra.constructs.nag import NO_RESOURCE_LEVEL, acknowledge
 
 METRIC_NAMESPACE = "OpsWorksCMBackup"
 SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
@@ -111,3 +113,30 @@ def logged_state_machine(
         comment=comment,
     )
     return machine, log_group
+
+
+def may_alert(machine: sfn.StateMachine, key_arn: str, log_level: str) -> None:
+    """What both state machines' roles have in common: the alert topic's key, and the reasons
+    cdk-nag's findings on them are acknowledged."""
+    # Publishing to a topic encrypted with a customer key needs the key.
+    machine.role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="AlertTopicKey",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[key_arn],
+        )
+    )
+    acknowledge(
+        machine.role,
+        "AwsSolutions-IAM5[Resource::*]",
+        NO_RESOURCE_LEVEL + " CloudWatch PutMetricData, X-Ray and the Step Functions log "
+        "delivery actions also have no resource-level permissions.",
+    )
+    if log_level != "ALL":
+        acknowledge(
+            machine,
+            "AwsSolutions-SF1",
+            "The state machines log at trackerLogLevel (ERROR by default): logging ALL writes "
+            "about 11 events per poll, while each execution's own history already keeps every "
+            "event for 90 days. trackerLogLevel=ALL logs everything.",
+        )

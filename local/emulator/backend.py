@@ -1,9 +1,11 @@
 """The emulated OpsWorks CM account: servers, backups, tags, events, and how they change in time.
 
 Each public `op_*` method is one API operation: it takes the request parameters (already checked
-against the model) and returns the response body. The account is built by concern: its state,
-timeline and account-wide operations (account.py), backups (backups.py), servers (servers.py),
-on the records of records.py; `OPERATIONS` maps the API's operation names to the methods.
+against the model and against the rules that need only the request, rules.py) and returns the
+response body; what it refuses, it refuses for the state of the account. The account is built by
+concern: its state, timeline and account-wide operations (account.py), backups (backups.py),
+servers (servers.py), on the records of records.py; `OPERATIONS` maps the API's operation names
+to the methods.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Reusable faults for the emulator: hooks for `Emulator.faults`, for chaos tests and demos.
 
-A fault is called as `(operation, params)` before a call reaches the emulated account; returning a
-`ServiceError` answers the call with it, returning None lets the call through. The faults here are
-deterministic: given the same seed they fail the same calls, whatever order threads reach them in,
-so a failing chaos case reproduces.
+A fault is called as `(operation, params)` before a call reaches the emulated account, and after
+the call passed validation (see `Emulator.handle`): an invalid request never meets a fault.
+Returning a `ServiceError` answers the call with it, returning None lets the call through. The
+faults here are deterministic: given the same seed they fail the same calls, whatever order
+threads reach them in, so a failing chaos case reproduces.
 
 - `RandomErrors`: a share of calls answered with an error (throttling, HTTP 500, 503).
 - `LostResponses`: the account does the work, then the answer is lost (HTTP 500), so the caller

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from backup_orchestrator.models import SERVER_STATES
+from backup_orchestrator.domain.records import SERVER_STATES
 
 SERVER_STATUSES = SERVER_STATES
 BACKUP_ALLOWED = frozenset({"RUNNING", "HEALTHY", "UNHEALTHY"})

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from local.emulator import rules
 from local.emulator import tags as tag_rules
 from local.emulator.backups import BackupOperations
 from local.emulator.errors import (
@@ -82,6 +83,7 @@ class ServerOperations(BackupOperations):
         MODIFYING, UNDER_MAINTENANCE, RESTORING) becomes HEALTHY that long from now."""
         if status not in SERVER_STATUSES:
             raise ValueError(f"status must be one of {', '.join(SERVER_STATUSES)}, not {status!r}")
+        rules.check_engine(engine)
         now = self.settle()
         params = {
             "ServerName": name,
@@ -124,10 +126,6 @@ class ServerOperations(BackupOperations):
     def _new_server(self, params: dict[str, Any], at: datetime, status: str) -> Server:
         name = params["ServerName"]
         engine = params["Engine"]
-        if engine not in ENGINES:
-            raise ValidationException(
-                f"Engine '{engine}' is not supported; use one of: {', '.join(ENGINES)}."
-            )
         if name in self.servers:
             raise ResourceAlreadyExistsException(f"A server named '{name}' already exists.")
         if len(self.servers) >= self.config.server_limit:
@@ -267,8 +265,6 @@ class ServerOperations(BackupOperations):
             raise InvalidStateException(
                 f"Server {server.name} is {server.status} and cannot be changed now."
             )
-        if "BackupRetentionCount" in params and params["BackupRetentionCount"] < 1:
-            raise ValidationException("BackupRetentionCount must be at least 1.")
         if "DisableAutomatedBackup" in params:
             server.disable_automated_backup = params["DisableAutomatedBackup"]
         if "BackupRetentionCount" in params:

@@ -1,8 +1,15 @@
-"""The OpsWorks CM API model, loaded from the project's data, and validation against its shapes."""
+"""The OpsWorks CM API model, loaded from the project's data, and validation against its shapes.
+
+Messages follow the service's format: `1 validation error detected: Value 'x' at 'serverName'
+failed to satisfy constraint: Member must ...`, several joined by "; ". A missing member shows as
+`Value null`, a sensitive one without its value, and a list of scalars (`tagKeys`) is reported once,
+at the list, naming every constraint of its members ("Member must satisfy constraint: [...]").
+"""
 
 from __future__ import annotations
 
-import re
+import base64
+import binascii
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -11,9 +18,24 @@ from botocore.loaders import Loader
 from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureShape
 
 from local import MODELS_DIR
+from local.emulator.patterns import compile_java
 
 SERVICE_NAME = "opsworkscm"
 API_VERSION = "2016-11-01"
+
+_NUMBERS = ("integer", "long", "float", "double")
+_CONTAINERS = ("structure", "list", "map")
+# The JSON types a scalar member accepts, and what a value of another type is told it must be.
+_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "string": ((str,), "be a string"),
+    "blob": ((str,), "be a blob"),
+    "boolean": ((bool,), "be a boolean"),
+    "integer": ((int,), "be an integer"),
+    "long": ((int,), "be an integer"),
+    "float": ((int, float), "be a number"),
+    "double": ((int, float), "be a number"),
+    "timestamp": ((datetime, int, float), "be a timestamp"),
+}
 
 
 @cache
@@ -28,22 +50,108 @@ def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
+def _java(value: Any) -> str:
+    """`value` as the service, written in Java, prints it: lists `[a, b]`, booleans lower case."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_java(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_java(k)}={_java(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _kind_problem(value: Any, kind: str) -> str | None:
+    accepted = _KINDS.get(kind)
+    if accepted is None:
+        return None
+    types, problem = accepted
+    if isinstance(value, bool) and kind != "boolean":
+        return problem
+    return None if isinstance(value, types) else problem
+
+
+def _bound_problems(measure: float, shape: Shape, word: str) -> list[str]:
+    meta = shape.metadata
+    found = []
+    if "min" in meta and measure < meta["min"]:
+        found.append(f"have {word} greater than or equal to {meta['min']}")
+    if "max" in meta and measure > meta["max"]:
+        found.append(f"have {word} less than or equal to {meta['max']}")
+    return found
+
+
+def _member_constraints(shape: Shape) -> list[str]:
+    """All of a shape's constraints, in the order the service lists a list's members'
+    ("Member must satisfy constraint: [...]"): upper bound, lower bound, pattern, enum."""
+    meta = shape.metadata
+    word = "value" if shape.type_name in _NUMBERS else "length"
+    found = []
+    if "max" in meta:
+        found.append(f"have {word} less than or equal to {meta['max']}")
+    if "min" in meta:
+        found.append(f"have {word} greater than or equal to {meta['min']}")
+    if "pattern" in meta:
+        found.append(f"satisfy regular expression pattern: {meta['pattern']}")
+    if "enum" in meta:
+        found.append(f"satisfy enum value set: [{', '.join(meta['enum'])}]")
+    return found
+
+
+def _scalar_problems(value: Any, shape: Shape) -> list[str]:
+    """The constraints a scalar `value` breaks, each as the text after "Member must".
+
+    Numbers are checked against min and max, strings against length, pattern and enum, blobs
+    (base64 on the wire) against the length of their bytes. A broken bound comes before a broken
+    pattern: AWS services differ on this order (DynamoDB's CreateTable reports the length first,
+    Cognito the pattern first); this is the order the service lists a list's members' constraints.
+    """
+    kind = shape.type_name
+    wrong = _kind_problem(value, kind)
+    if wrong is not None:
+        return [wrong]
+    if kind in _NUMBERS:
+        return _bound_problems(value, shape, "value")
+    if kind == "blob":
+        try:
+            return _bound_problems(len(base64.b64decode(value, validate=True)), shape, "length")
+        except binascii.Error:
+            return ["be base64-encoded"]
+    if kind != "string":
+        return []
+    found = _bound_problems(len(value), shape, "length")
+    pattern = shape.metadata.get("pattern")
+    if pattern is not None and not compile_java(pattern).fullmatch(value):
+        found.append(f"satisfy regular expression pattern: {pattern}")
+    enum: list[str] = shape.metadata.get("enum", [])
+    if enum and value not in enum:
+        found.append(f"satisfy enum value set: [{', '.join(enum)}]")
+    return found
+
+
 class _Validator:
     """Walks a value against a shape, collecting AWS-style constraint messages.
 
     `strict` also rejects members the shape does not have; requests are lenient about them
     (the service ignores unknown members), responses are strict (an unknown member is an
-    emulator bug). Patterns written with Unicode classes (`\\p{L}`) are left to the caller.
+    emulator bug).
     """
 
     def __init__(self, strict: bool) -> None:
         self.strict = strict
         self.errors: list[str] = []
 
-    def fail(self, value: Any, path: str, constraint: str) -> None:
-        shown = "***" if isinstance(value, str) and len(value) > 80 else value
+    def fail(self, value: Any, shape: Shape, path: str, constraint: str) -> None:
+        if value is None:
+            shown = "Value null"
+        elif shape.metadata.get("sensitive"):
+            shown = "Value"  # the service leaves a sensitive member's value out
+        else:
+            shown = f"Value '{_java(value)}'"
         self.errors.append(
-            f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must {constraint}"
+            f"{shown} at '{path}' failed to satisfy constraint: Member must {constraint}"
         )
 
     def walk(self, value: Any, shape: Shape, path: str) -> None:
@@ -54,82 +162,56 @@ class _Validator:
             self.sequence(value, shape, path)  # type: ignore[arg-type]
         elif kind == "map":
             self.map(value, shape, path)  # type: ignore[arg-type]
-        elif kind == "string":
-            self.string(value, shape, path)
-        elif kind in ("integer", "long"):
-            if not isinstance(value, int) or isinstance(value, bool):
-                self.fail(value, path, "be an integer")
-            elif "min" in shape.metadata and value < shape.metadata["min"]:
-                self.fail(
-                    value, path, f"have value greater than or equal to {shape.metadata['min']}"
-                )
-        elif kind == "boolean":
-            if not isinstance(value, bool):
-                self.fail(value, path, "be a boolean")
-        elif kind == "timestamp" and (
-            not isinstance(value, datetime | int | float) or isinstance(value, bool)
-        ):
-            self.fail(value, path, "be a timestamp")
+        else:
+            for problem in _scalar_problems(value, shape):
+                self.fail(value, shape, path, problem)
 
     def structure(self, value: Any, shape: StructureShape, path: str) -> None:
         if not isinstance(value, dict):
-            self.fail(value, path, "be a structure")
+            self.fail(value, shape, path, "be a structure")
             return
-        for name in shape.required_members:
-            if value.get(name) is None:
-                self.fail(None, self.join(path, name), "not be null")
-        for name, member_value in value.items():
-            member = shape.members.get(name)
-            if member is None:
-                if self.strict:
-                    self.fail(member_value, self.join(path, name), "be a member of the shape")
-                continue
-            if member_value is not None:
-                self.walk(member_value, member, self.join(path, name))
+        required = set(shape.required_members)
+        for name, member in shape.members.items():
+            item = value.get(name)
+            if item is not None:
+                self.walk(item, member, self.join(path, name))
+            elif name in required:
+                self.fail(None, member, self.join(path, name), "not be null")
+        if self.strict:
+            for name in value.keys() - shape.members.keys():
+                self.fail(value[name], shape, self.join(path, name), "be a member of the shape")
 
     def sequence(self, value: Any, shape: ListShape, path: str) -> None:
         if not isinstance(value, list):
-            self.fail(value, path, "be a list")
+            self.fail(value, shape, path, "be a list")
             return
-        self.length(value, shape, path)
-        for index, item in enumerate(value, start=1):
-            self.walk(item, shape.member, f"{path}.{index}.member")
+        for problem in _bound_problems(len(value), shape, "length"):
+            self.fail(value, shape, path, problem)
+        member = shape.member
+        if member.type_name in _CONTAINERS:
+            for index, item in enumerate(value, start=1):
+                if item is None:
+                    self.fail(None, member, f"{path}.{index}.member", "not be null")
+                else:
+                    self.walk(item, member, f"{path}.{index}.member")
+            return
+        broken = [["not be null"] if i is None else _scalar_problems(i, member) for i in value]
+        if any(broken):
+            listed = _member_constraints(member) or next(p for p in broken if p)
+            inner = ", ".join(f"Member must {constraint}" for constraint in listed)
+            self.fail(value, shape, path, f"satisfy constraint: [{inner}]")
 
     def map(self, value: Any, shape: MapShape, path: str) -> None:
         if not isinstance(value, dict):
-            self.fail(value, path, "be a map")
+            self.fail(value, shape, path, "be a map")
             return
         for key, item in value.items():
             self.walk(key, shape.key, f"{path}.key")
             self.walk(item, shape.value, f"{path}.{key}")
 
-    def string(self, value: Any, shape: Shape, path: str) -> None:
-        if not isinstance(value, str):
-            self.fail(value, path, "be a string")
-            return
-        self.length(value, shape, path)
-        enum: list[str] = shape.metadata.get("enum", [])
-        if enum and value not in enum:
-            self.fail(value, path, f"satisfy enum value set: [{', '.join(enum)}]")
-        pattern = shape.metadata.get("pattern")
-        if pattern and "\\p{" not in pattern and not _compiled(pattern).fullmatch(value):
-            self.fail(value, path, f"satisfy regular expression pattern: {pattern}")
-
-    def length(self, value: str | list[Any], shape: Shape, path: str) -> None:
-        low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        if low is not None and len(value) < low:
-            self.fail(value, path, f"have length greater than or equal to {low}")
-        if high is not None and len(value) > high:
-            self.fail(value, path, f"have length less than or equal to {high}")
-
     @staticmethod
     def join(path: str, name: str) -> str:
         return f"{path}.{_camel(name)}" if path else _camel(name)
-
-
-@cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
 
 
 def validation_errors(value: Any, shape: Shape | None, *, strict: bool) -> list[str]:

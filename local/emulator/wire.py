@@ -1,8 +1,9 @@
 """The JSON 1.1 wire protocol of OpsWorks CM, in front of the emulated account.
 
 `Emulator.handle` turns one HTTP request (target header, body, headers) into one HTTP response,
-the way the service does: throttling first, then the operation and its input checked against
-the model, then the backend. Both the HTTP endpoint and the in-process botocore hook call it.
+the way the service does: throttling first, then the input checked against the model and the
+rules that need only the request, then injected faults and the account (see `handle`). Both the
+HTTP endpoint and the in-process botocore hook call it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from backup_orchestrator.ratelimit import TokenBucket
-from local.emulator import shapes
+from backup_orchestrator.aws.pacing import TokenBucket
+from local.emulator import rules, shapes
 from local.emulator.backend import OPERATIONS, Backend, EmulatorConfig
 from local.emulator.clock import Clock
 from local.emulator.errors import (
@@ -36,7 +38,8 @@ TARGET_PREFIX = "OpsWorksCM_V2016_11_01."
 CONTENT_TYPE = "application/x-amz-json-1.1"
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
-# A fault decides, before the backend sees a call, whether to answer it with an error instead.
+# A fault decides, once a call is valid and before the backend sees it, whether to answer it with
+# an error instead.
 Fault = Callable[[str, dict[str, Any]], ServiceError | None]
 
 
@@ -100,6 +103,21 @@ class Emulator:
             return [c for c in self.calls if c.operation in operations]
 
     def handle(self, target: str, body: bytes, headers: Mapping[str, str]) -> WireResponse:
+        """Answer one request, checking it in the order the service does:
+
+        1. the operation the X-Amz-Target header names (UnknownOperationException);
+        2. the request rate (ThrottlingException);
+        3. the body, as JSON (SerializationException);
+        4. the input against the model's constraints, then against the service's rules that need
+           nothing but the request (ValidationException). Nothing about the account has been read
+           yet, so an invalid request is refused alike whatever the servers and backups it names
+           are doing, or whether they exist;
+        5. whether the emulator implements the operation (UnsupportedOperationException);
+        6. `faults`: they stand for the account and the service behind the front door (a server
+           changing state, a lost response, an internal error), so they only see valid requests;
+        7. the account itself, whose answers read its state (ResourceNotFoundException,
+           InvalidStateException, LimitExceededException, ...).
+        """
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target
@@ -109,14 +127,20 @@ class Emulator:
                 raise UnknownOperationException(
                     f"Unknown operation: {target or '(no X-Amz-Target)'}"
                 )
-            params = self._parse(body)
+            # The service throttles before it reads a request: a throttled call is answered the
+            # same whatever its body, and a client's retries meet the throttle, not validation.
             if not self.bucket.try_acquire():
+                with suppress(SerializationException):
+                    params = self._parse(body)  # only for the record of calls
                 raise ThrottlingException("Rate exceeded")
+            params = self._parse(body)
+            self._validate(operation, params)
+            method = self._method(operation)
             for fault in self.faults:
                 injected = fault(operation, params)
                 if injected is not None:
                     raise injected
-            result = self._dispatch(operation, params, self._caller(headers))
+            result = self._call(operation, method, params, self._caller(headers))
         except ServiceError as error:
             self._record(operation, params, error.code)
             payload = {"__type": error.code, "message": error.message}
@@ -138,21 +162,33 @@ class Emulator:
             raise SerializationException("The request body must be a JSON object.")
         return params
 
-    def _dispatch(self, operation: str, params: dict[str, Any], caller: str) -> dict[str, Any]:
+    def _validate(self, operation: str, params: dict[str, Any]) -> None:
+        """Raises ValidationException for a request that breaks the model or a service rule
+        that needs only the request. Reads nothing of the account."""
+        shape = self._model.operation_model(operation).input_shape
+        errors = shapes.validation_errors(params, shape, strict=False)
+        if errors:
+            raise ValidationException(shapes.describe_errors(errors))
+        rules.check_request(operation, params)
+
+    @staticmethod
+    def _method(operation: str) -> str:
         method = OPERATIONS.get(operation)
         if method is None:
             raise UnsupportedOperationException(
                 f"The OpsWorks CM emulator does not implement {operation}. "
                 f"It implements: {', '.join(sorted(OPERATIONS))}."
             )
-        model = self._model.operation_model(operation)
-        errors = shapes.validation_errors(params, model.input_shape, strict=False)
-        if errors:
-            raise ValidationException(shapes.describe_errors(errors))
+        return method
+
+    def _call(
+        self, operation: str, method: str, params: dict[str, Any], caller: str
+    ) -> dict[str, Any]:
         with self.backend.lock:
             result: dict[str, Any] = getattr(self.backend, method)(params, caller)
         if self.strict:
-            problems = shapes.validation_errors(result, model.output_shape, strict=True)
+            shape = self._model.operation_model(operation).output_shape
+            problems = shapes.validation_errors(result, shape, strict=True)
             if problems:
                 raise InternalFailure(f"{operation} response breaks the model: {problems}")
         return result

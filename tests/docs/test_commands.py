@@ -1,6 +1,7 @@
-"""The README holds up: its commands that need no AWS account run as written against the
-emulator (with the virtualenv active, the stock AWS CLI standing in for the operator's), its
-examples have the fields the product writes, and its troubleshooting quotes what users see."""
+"""The README and the documentation pages hold up: their commands that need no AWS account run
+as written against the emulator (with the virtualenv active, the stock AWS CLI standing in for the
+operator's), their examples have the fields the product writes, and the troubleshooting page
+quotes what users see."""
 
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ from owcm_backup.follow import Deletion, Done, Followed, Waited
 from tests.conftest import operator_shell
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-README = (REPO_ROOT / "README.md").read_text()
+# Every page a reader follows a command from: the README and the site's pages, by path.
+PAGES = {
+    path.relative_to(REPO_ROOT).as_posix(): path.read_text()
+    for path in [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").rglob("*.md"))]
+}
 
 # Commands that need an AWS account, by how they start: not run here.
 NEEDS_AWS = (
@@ -53,7 +58,7 @@ ELSEWHERE = {
     "make venv && source .venv/bin/activate": "the setup before this suite",
 }
 EMULATOR = ".venv/bin/python -m local.emulator "
-# A small account with the servers the README names; few backups, so that a block deleting all
+# A small account with the servers the pages name; few backups, so that a block deleting all
 # of the product's runs in seconds.
 FLEET = {
     "servers": [
@@ -79,28 +84,34 @@ IAM = "arn:aws:iam::123456789012"
 
 @dataclass(frozen=True)
 class Block:
+    page: str
     heading: str
     commands: list[str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.page}: {self.heading}"
 
     @property
     def runnable(self) -> list[str]:
         return [c for c in self.commands if kind(c) == "run"]
 
 
-def fenced(language: str) -> list[tuple[str, str]]:
-    """(the heading above it, the text) of each fenced block of `language`."""
-    found: list[tuple[str, str]] = []
-    heading, body, inside = "", list[str](), False
-    for line in README.splitlines():
-        if not inside and line.startswith("#"):
-            heading = line.lstrip("#").strip()
-        if line.startswith("```"):
-            if inside:
-                found.append((heading, "\n".join(body)))
-            inside = line == f"```{language}" if not inside else False
-            body = []
-        elif inside:
-            body.append(line)
+def fenced(language: str) -> list[tuple[str, str, str]]:
+    """(the page, the heading above it, the text) of each fenced block of `language`."""
+    found: list[tuple[str, str, str]] = []
+    for page, text in PAGES.items():
+        heading, body, inside = "", list[str](), False
+        for line in text.splitlines():
+            if not inside and line.startswith("#"):
+                heading = line.lstrip("#").strip()
+            if line.startswith("```"):
+                if inside:
+                    found.append((page, heading, "\n".join(body)))
+                inside = line == f"```{language}" if not inside else False
+                body = []
+            elif inside:
+                body.append(line)
     return found
 
 
@@ -113,11 +124,12 @@ def complete(command: str) -> bool:
 
 
 def blocks() -> list[Block]:
-    """The commands of each section's bash blocks (a section's blocks are one shell session):
-    lines continued with a backslash or inside quotes joined, comment lines dropped."""
-    found: dict[str, list[str]] = {}
-    for heading, text in fenced("bash"):
-        commands, pending = found.setdefault(heading, []), ""
+    """The commands of each section's bash blocks (a section of a page, its blocks under one
+    heading, is one shell session): lines continued with a backslash or inside quotes joined,
+    comment lines dropped."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for page, heading, text in fenced("bash"):
+        commands, pending = found.setdefault((page, heading), []), ""
         for line in text.splitlines():
             if not pending and (not line.strip() or line.startswith("#")):
                 continue
@@ -126,7 +138,7 @@ def blocks() -> list[Block]:
                 commands.append(pending.replace("\\\n", ""))
                 pending = ""
         assert not pending, pending
-    return [Block(heading, commands) for heading, commands in found.items()]
+    return [Block(page, heading, commands) for (page, heading), commands in found.items()]
 
 
 def kind(command: str) -> str:
@@ -155,11 +167,13 @@ def operators_directory(where: Path) -> Path:
 
 
 EMULATOR_COMMAND = next(c for b in blocks() for c in b.commands if kind(c) == "emulator")
+# The section that starts the emulator as written, on the fleet it names, and uses it.
+EMULATOR_SECTION = "docs/emulator.md: The OpsWorks CM emulator"
 
 
 @contextmanager
 def emulator(fleet_file: Path | None, cwd: Path) -> Iterator[str]:
-    """The README's emulator, on a free port, seeded from `fleet_file` (default: as written);
+    """The pages' emulator, on a free port, seeded from `fleet_file` (default: as written);
     its URL. Backups end at once, so that run --wait does not wait them out."""
     argv = [*shlex.split(EMULATOR_COMMAND, comments=True), "--backup-seconds", "0"]
     argv[argv.index("--port") + 1] = "0"
@@ -188,7 +202,7 @@ def shell(url: str) -> dict[str, str]:
 
 
 def placeholders(url: str) -> dict[str, str]:
-    """What the README's <placeholders> stand for, in the emulated account."""
+    """What the pages' <placeholders> stand for, in the emulated account."""
     service = OpsWorksCM(opsworkscm_client(boto3.session.Session(), endpoint_url=url))
     servers = {s.name: s for s in service.servers()}
     own = [b for b in service.backups("chef-prod") if b.is_own and b.status == "OK"]
@@ -205,7 +219,7 @@ def run_section(block: Block, where: Path) -> subprocess.CompletedProcess[str]:
     the emulator's own section, which uses the fleet it names)."""
     cwd = operators_directory(where)
     fleet_file = None
-    if block.heading != "The OpsWorks CM emulator":
+    if block.name != EMULATOR_SECTION:
         fleet_file = cwd / "fleet.json"
         fleet_file.write_text(json.dumps(FLEET))
     with emulator(fleet_file, cwd) as url:
@@ -243,17 +257,17 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Comple
     """Every section run, two at a time (each has its own directory and emulator)."""
     with ThreadPoolExecutor(2) as pool:
         running = {
-            b.heading: pool.submit(run_section, b, tmp_path_factory.mktemp("operator"))
+            b.name: pool.submit(run_section, b, tmp_path_factory.mktemp("operator"))
             for b in SECTIONS
         }
-    return {heading: future.result() for heading, future in running.items()}
+    return {name: future.result() for name, future in running.items()}
 
 
-@pytest.mark.parametrize("heading", [b.heading for b in SECTIONS])
+@pytest.mark.parametrize("section", [b.name for b in SECTIONS])
 def test_the_offline_commands_run_as_written(
-    heading: str, ran: dict[str, subprocess.CompletedProcess[str]]
+    section: str, ran: dict[str, subprocess.CompletedProcess[str]]
 ) -> None:
-    result = ran[heading]
+    result = ran[section]
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
@@ -262,14 +276,14 @@ def test_the_offline_commands_run_as_written(
 def test_the_emulator_serves_the_demo_fleet_as_written(
     ran: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
-    out = ran["The OpsWorks CM emulator"].stdout
+    out = ran[EMULATOR_SECTION].stdout
 
     assert "chef-prod\tHEALTHY" in out
     assert "Manual backups: 21 of 22 used" in out
 
 
 def test_the_fleet_file_example_is_a_fleet_file(tmp_path: Path) -> None:
-    [example] = [text for heading, text in fenced("json") if '"failBackups"' in text]
+    [example] = [text for _, _, text in fenced("json") if '"failBackups"' in text]
     path = tmp_path / "fleet.json"
     path.write_text(example)
 
@@ -281,7 +295,9 @@ def keys(model: Any) -> set[str]:
 
 
 def test_the_example_report_has_the_fields_of_a_report() -> None:
-    [example] = [json.loads(t) for _, t in fenced("json") if t.lstrip().startswith('{\n  "runId"')]
+    [example] = [
+        json.loads(t) for _, _, t in fenced("json") if t.lstrip().startswith('{\n  "runId"')
+    ]
     [result] = example["results"]
     [orphan] = example["backupsOfDeletedServers"]
 
@@ -292,7 +308,7 @@ def test_the_example_report_has_the_fields_of_a_report() -> None:
 
 
 def test_the_example_of_final_has_the_fields_run_wait_writes() -> None:
-    [example] = [json.loads(t) for _, t in fenced("json") if '"interrupted"' in t]
+    [(page, example)] = [(p, json.loads(t)) for p, _, t in fenced("json") if '"interrupted"' in t]
     written = Waited(
         [Followed("chef-prod", "b", [Deletion("old", "why", Done.DELETED)], status="OK")],
         by_tracker=False,
@@ -301,15 +317,16 @@ def test_the_example_of_final_has_the_fields_run_wait_writes() -> None:
     assert set(example) == set(written)
     assert set(example["backups"][0]) == set(written["backups"][0])
     assert set(example["backups"][0]["deletions"][0]) == set(written["backups"][0]["deletions"][0])
-    assert {d.value for d in Done} - {"pending"} <= set(re.findall(r"`(\w+)`", README))
+    assert {d.value for d in Done} - {"pending"} <= set(re.findall(r"`(\w+)`", PAGES[page]))
 
 
 def troubleshooting() -> str:
-    return README[README.index("## Troubleshooting") : README.index("## FAQ")]
+    return PAGES["docs/troubleshooting.md"]
 
 
 def quoted(text: str) -> re.Pattern[str]:
-    """A README quote as a pattern: `...` and the placeholders N, M, x stand for any text."""
+    """A quote of the pages as a pattern: `...` and the placeholders N, M, x stand for any
+    text."""
     pattern = re.escape(text)
     for stand_in in (r"\.\.\.", "N", "M", "REGION", "KEY=VALUE", "x"):
         pattern = pattern.replace(stand_in, ".+")

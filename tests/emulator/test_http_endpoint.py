@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backup_orchestrator.clients import opsworkscm_client
+from backup_orchestrator.aws.clients import opsworkscm_client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import json
 import boto3
 from moto import mock_aws
 
-from backup_orchestrator.clients import opsworkscm_client
+from backup_orchestrator.aws.clients import opsworkscm_client
 from local.emulator import Emulator, ManualClock
 from local.runtime import wait_for_execution
 

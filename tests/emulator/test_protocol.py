@@ -10,12 +10,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from backup_orchestrator.clients import opsworkscm_client
+from backup_orchestrator.aws.clients import opsworkscm_client
 from local.emulator import Emulator, InProcessEndpoint, ManualClock
 from local.emulator.backend import OPERATIONS
 from local.emulator.shapes import service_model, validation_errors
 from local.emulator.wire import TARGET_PREFIX
 from tests.conftest import NO_RETRIES
+from tests.emulator.model_requests import sample
 
 UNIMPLEMENTED = sorted(set(service_model().operation_names) - set(OPERATIONS))
 
@@ -90,7 +91,11 @@ def test_output_validation_catches_a_bad_response() -> None:
 def test_unimplemented_operations_get_an_error_naming_them(
     emulator: Emulator, operation: str
 ) -> None:
-    answer = emulator.handle(TARGET_PREFIX + operation, b"{}", {})
+    # A valid request: an invalid one is refused by validation first, as for any operation.
+    shape = service_model().operation_model(operation).input_shape
+    assert shape is not None
+    valid = sample(shape)
+    answer = emulator.handle(TARGET_PREFIX + operation, json.dumps(valid).encode(), {})
 
     assert answer.status == 400
     body = json.loads(answer.body)

@@ -45,8 +45,19 @@ def test_valid_tags_are_accepted(opsworkscm: Any, tag: dict[str, str]) -> None:
         ({"Key": "bad*key", "Value": "v"}, "key"),
         ({"Key": "k", "Value": "semi;colon"}, "value"),
         ({"Key": "hash#tag", "Value": "v"}, "key"),
+        ({"Key": "k", "Value": "\tprod"}, "value"),
     ],
-    ids=["key-128", "value-256", "blank-key", "star-in-key", "semicolon-in-value", "hash-in-key"],
+    ids=[
+        "key-128",
+        "value-256",
+        "blank-key",
+        "star-in-key",
+        "semicolon-in-value",
+        "hash-in-key",
+        # A tab is a control character, not a separator (\p{Z}): the model's pattern refuses it
+        # before the service would trim it.
+        "tab-in-value",
+    ],
 )
 def test_invalid_tags_are_validation_exception_and_create_nothing(
     opsworkscm: Any, tag: dict[str, str], field: str
@@ -57,7 +68,7 @@ def test_invalid_tags_are_validation_exception_and_create_nothing(
 
 
 def test_whitespace_is_trimmed_from_keys_and_values(opsworkscm: Any) -> None:
-    stored = tags_of_new_backup(opsworkscm, [{"Key": "  Stage ", "Value": "\tprod  "}])
+    stored = tags_of_new_backup(opsworkscm, [{"Key": "  Stage ", "Value": " prod  "}])
 
     assert stored == [{"Key": "Stage", "Value": "prod"}]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.stack import ORCHESTRATOR_OPSWORKSCM_ACTIONS
+from infra.constructs.orchestrator import ORCHESTRATOR_OPSWORKSCM_ACTIONS
 from local.cloud import PSEUDO, resolve
 from tests.infra.conftest import machine, only, resources
 

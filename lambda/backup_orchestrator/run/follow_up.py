@@ -92,7 +92,7 @@ def alert(
 
 
 def log_servers(report: RunReport) -> None:
-    """One structured line per server: what CloudWatch Logs Insights reads back (README)."""
+    """One structured line per server: what Logs Insights reads back (docs/compliance.md)."""
     judged = {c.server_name: c for c in report.compliance}
     for result in report.results:
         verdict = judged.get(result.server_name)

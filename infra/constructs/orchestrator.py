@@ -1,0 +1,194 @@
+"""The orchestrator function: its log group, its role (exactly the actions its code calls), the
+Powertools layer it runs with, and its environment (the settings contract/settings.py reads).
+
+Added to the scope it is given (logical IDs `Orchestrator`, `OrchestratorRole`,
+`OrchestratorLogs` stay what deployed stacks know).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.assets.code import function_code
+from infra.assets.layer import layer_parameter, powertools_version
+from infra.config import Config
+from infra.constructs.alerts import AlertTopic
+from infra.constructs.nag import NO_RESOURCE_LEVEL, acknowledge, arn_of
+from infra.constructs.state_machines import METRIC_NAMESPACE
+from infra.constructs.storage import Storage
+
+HANDLER = "backup_orchestrator.handlers.orchestrator.lambda_handler"
+# OpsWorks CM has no resource-level permissions, so its statements must use Resource "*";
+# least privilege is the smallest set of actions.
+ORCHESTRATOR_OPSWORKSCM_ACTIONS = [
+    "opsworks-cm:CreateBackup",
+    "opsworks-cm:DeleteBackup",
+    # A drill server left over from an earlier drill is deleted by the next scheduled run.
+    "opsworks-cm:DeleteServer",
+    "opsworks-cm:DescribeAccountAttributes",
+    "opsworks-cm:DescribeBackups",
+    "opsworks-cm:DescribeServers",
+    "opsworks-cm:ListTagsForResource",
+]
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the function is told about the rest of the stack."""
+
+    alerts: AlertTopic
+    storage: Storage
+    tracker: sfn.StateMachine
+    drill: sfn.StateMachine
+    drill_service_role_arn: str
+    drill_instance_profile_arn: str
+    retry_prefix: str
+
+
+class Orchestrator:
+    """The function and its role and log group, in `scope`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        config: Config,
+        wiring: Wiring,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        self.log_group = logs.LogGroup(
+            scope,
+            "OrchestratorLogs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role = self._build_role(scope, wiring)
+        self.function = self._build_function(scope, config, wiring)
+
+    def _build_role(self, scope: Construct, wiring: Wiring) -> iam.Role:
+        role = iam.Role(
+            scope,
+            "OrchestratorRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="OpsWorks CM backup orchestrator",
+        )
+        logs_arn = self.log_group.log_group_arn
+        key, topic = wiring.alerts.key.key_arn, wiring.alerts.topic.topic_arn
+        idempotency = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]
+        for sid, actions, resources in (
+            ("OpsWorksCM", ORCHESTRATOR_OPSWORKSCM_ACTIONS, ["*"]),
+            ("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [logs_arn, f"{logs_arn}:*"]),
+            ("Tracker", ["states:StartExecution"], [wiring.tracker.state_machine_arn]),
+            # Start the due drills, and see which are still running (one per server at a time).
+            (
+                "Drills",
+                ["states:StartExecution", "states:ListExecutions"],
+                [wiring.drill.state_machine_arn],
+            ),
+            (
+                "Idempotency",
+                [*idempotency, "dynamodb:UpdateItem"],
+                [wiring.storage.idempotency.table_arn],
+            ),
+            ("DeadLetters", ["sqs:SendMessage"], [wiring.storage.dead_letters.queue_arn]),
+            (
+                "History",
+                ["dynamodb:Scan", "dynamodb:BatchWriteItem"],
+                [wiring.storage.history.table_arn],
+            ),
+            # The compliance alert, to the topic encrypted with its own key.
+            ("ComplianceAlert", ["sns:Publish"], [topic]),
+            ("AlertTopicKey", ["kms:Decrypt", "kms:GenerateDataKey"], [key]),
+        ):
+            role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            NO_RESOURCE_LEVEL + " X-Ray trace submission also has no resource-level permissions.",
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{arn_of(self.log_group)}:*]",
+            "Log streams of the function's own log group; their names are not known in advance.",
+        )
+        return role
+
+    def _build_function(self, scope: Construct, config: Config, wiring: Wiring) -> lambda_.Function:
+        # The layer of the pinned Powertools release, looked up in the deploying region when
+        # CloudFormation resolves the parameter; a given ARN serves partitions and regions
+        # that do not publish it.
+        powertools = lambda_.LayerVersion.from_layer_version_arn(
+            scope,
+            "Powertools",
+            config.powertools_layer_arn
+            or ssm.StringParameter.value_for_string_parameter(
+                scope, layer_parameter(powertools_version())
+            ),
+        )
+        function = lambda_.Function(
+            scope,
+            "Orchestrator",
+            description="Backs up tagged OpsWorks CM servers and prunes old manual backups",
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLER,
+            code=function_code(),
+            layers=[powertools],
+            role=self.role,
+            memory_size=512,
+            timeout=Duration.seconds(config.lambda_timeout_seconds),
+            # 1 serializes runs; 0 (no reservation) suits accounts with a low concurrency
+            # quota, where one run per slot still holds through the idempotency table.
+            reserved_concurrent_executions=config.reserved_concurrency or None,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            dead_letter_queue=wiring.storage.dead_letters,
+            retry_attempts=2,
+            max_event_age=Duration.hours(1),
+            environment=_environment(config, wiring),
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "The runtime is pinned to Python 3.13 together with the Powertools layer flavour "
+            "(python313) and the version the tests run; they move together, deliberately.",
+        )
+        return function
+
+
+def _environment(config: Config, wiring: Wiring) -> dict[str, str]:
+    """The function's settings (contract/settings.py), from the configuration and the stack."""
+    return {
+        "AWS_DATA_PATH": "/var/task/models",
+        "SELECT_TAG": config.select_tag,
+        "RETAIN": str(config.retain),
+        "PRUNE_SCOPE": config.prune_scope.value,
+        "TRACKER_STATE_MACHINE_ARN": wiring.tracker.state_machine_arn,
+        "IDEMPOTENCY_TABLE": wiring.storage.idempotency.table_name,
+        "POLL_SECONDS": str(config.poll_seconds),
+        "DEADLINE_SECONDS": str(config.deadline_seconds),
+        "POWERTOOLS_SERVICE_NAME": "opsworks-cm-backup",
+        "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "RPO_HOURS": str(config.rpo),
+        "COMPLIANCE_COUNTS_AUTOMATED": str(config.compliance_counts_automated).lower(),
+        "HISTORY_TABLE": wiring.storage.history.table_name,
+        "ALERT_TOPIC_ARN": wiring.alerts.topic.topic_arn,
+        "RETRY_WINDOW_MINUTES": str(config.retry_window),
+        "RETRY_SCHEDULE_PREFIX": wiring.retry_prefix,
+        "DEAD_LETTER_ARN": wiring.storage.dead_letters.queue_arn,
+        "DRILL_STATE_MACHINE_ARN": wiring.drill.state_machine_arn,
+        "RESTORE_DRILL": config.restore_drill.value,
+        "DRILL_DEADLINE_SECONDS": str(config.drill_deadline_seconds),
+        "DRILL_SERVICE_ROLE_ARN": wiring.drill_service_role_arn,
+        "DRILL_INSTANCE_PROFILE_ARN": wiring.drill_instance_profile_arn,
+    }

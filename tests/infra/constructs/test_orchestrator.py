@@ -1,0 +1,85 @@
+"""The orchestrator function alone: its handler and runtime, every setting the runtime reads
+and nothing it does not, and a role holding exactly what its code calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_logs as logs
+from aws_cdk.assertions import Template
+
+from backup_orchestrator.contract.settings import Settings
+from infra.config import Config
+from infra.constructs.alerts import AlertTopic
+from infra.constructs.orchestrator import ORCHESTRATOR_OPSWORKSCM_ACTIONS, Orchestrator, Wiring
+from infra.constructs.storage import Storage
+from tests.infra.constructs.conftest import machine
+
+
+def build(stack: Stack, config: Config) -> Orchestrator:
+    return Orchestrator(
+        stack,
+        config=config,
+        wiring=Wiring(
+            alerts=AlertTopic(stack, "Alerts", email=None),
+            storage=Storage(stack),
+            tracker=machine(stack, "Tracker"),
+            drill=machine(stack, "Drill"),
+            drill_service_role_arn="arn:aws:iam::123456789012:role/service",
+            drill_instance_profile_arn="arn:aws:iam::123456789012:instance-profile/ec2",
+            retry_prefix="Bare-retry",
+        ),
+        log_retention=logs.RetentionDays.ONE_WEEK,
+    )
+
+
+def function_of(stack: Stack) -> dict[str, Any]:
+    [function] = Template.from_stack(stack).find_resources("AWS::Lambda::Function").values()
+    return dict(function)
+
+
+def test_the_function_runs_the_orchestrator_handler(stack: Stack, config: Config) -> None:
+    build(stack, config)
+    properties = function_of(stack)["Properties"]
+
+    assert properties["Handler"] == "backup_orchestrator.handlers.orchestrator.lambda_handler"
+    assert properties["Runtime"] == "python3.13"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert properties["Timeout"] == config.lambda_timeout_seconds
+
+
+def test_every_variable_it_is_given_is_a_setting_the_runtime_reads(
+    stack: Stack, config: Config
+) -> None:
+    build(stack, config)
+    given = set(function_of(stack)["Properties"]["Environment"]["Variables"])
+    read = {field.alias for field in Settings.model_fields.values()}
+    # Powertools' own: the service name in every log line and metric, the namespace, the level.
+    powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+
+    # RETRY_ROLE_ARN comes with the schedule (scheduling.py): the one setting not given here.
+    assert given - powertools == read - {"RETRY_ROLE_ARN", "OPSWORKSCM_RATE"}
+
+
+def test_the_role_holds_only_the_service_actions_the_code_calls(
+    stack: Stack, config: Config
+) -> None:
+    orchestrator = build(stack, config)
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    logical = stack.get_logical_id(orchestrator.role.node.default_child)  # type: ignore[arg-type]
+    [policy] = [p for p in policies.values() if p["Properties"]["Roles"] == [{"Ref": logical}]]
+    listed = policy["Properties"]["PolicyDocument"]["Statement"]
+    statements = {s.get("Sid", ""): s for s in listed}
+
+    assert sorted(statements["OpsWorksCM"]["Action"]) == sorted(ORCHESTRATOR_OPSWORKSCM_ACTIONS)
+    assert statements["OpsWorksCM"]["Resource"] == "*"
+    assert {
+        a for s in statements.values() for a in _actions(s) if a.startswith("opsworks-cm:")
+    } == set(ORCHESTRATOR_OPSWORKSCM_ACTIONS)
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
