@@ -85,3 +85,7 @@ def add_own_backup(emulator: Emulator, server: str, days_ago: float) -> str:
     """Seed an OK manual backup this product made (an earlier run) `days_ago` days old."""
     created = emulator.backend.clock.now() - timedelta(days=days_ago)
     return seed_own_backup(emulator.backend, server, created).backup_id
+
+
+# The synthesized stack, once per session, for the template, end-to-end and chaos tests.
+from tests.support.stack import cdk_out, template, template_json, variant  # noqa: E402, F401

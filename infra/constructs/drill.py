@@ -31,8 +31,6 @@ clock arithmetic. JSONPath only, `States.ArrayGetItem(...[*]...)` for a single v
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -44,209 +42,31 @@ from constructs import Construct
 
 from backup_orchestrator.contract.limits import COPIED, DRILL_EXECUTION, OPTIONAL
 from infra.constructs.drill_record import record_and_alert
+from infra.constructs.drill_states import (
+    CLEANUP_TO_DO,
+    DRILL,
+    IDLE,
+    NOT_FOUND,
+    SOURCE,
+    count_poll,
+    create_server,
+    describe_server,
+    owner_check,
+    results,
+)
 from infra.constructs.state_machines import logged_state_machine, retry
 
-NOT_FOUND = ["OpsWorksCm.ResourceNotFoundException"]
-IDLE = ("RUNNING", "HEALTHY", "UNHEALTHY")
-# Inside a States.Format string: no single quotes.
-CLEANUP_TO_DO = (
-    "It is still running and costs money: delete it now (aws opsworkscm delete-server "
-    "--server-name {}) and check that it is gone (aws opsworkscm describe-servers)."
-)
 
-
-SOURCE, BACKUP, DRILL = "$.sourceServer", "$.backupId", "$.drillServer"
-# Every result a drill can end with, by state name: its outcome (SKIPPED: nothing was created),
-# and a line (a States.Format template and its arguments) that the record and the alert quote.
-RESULTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "Restored": (
-        "OK",
-        "{}: backup {} ({} s old) restored into {}: HEALTHY after {} s.",
-        (SOURCE, BACKUP, "$.backupAgeSeconds", DRILL, "$.clocks.server.elapsed"),
-    ),
-    "RestoreFailed": (
-        "FAILED",
-        "{}: the server restored from backup {} ({}) ended FAILED after {} s: {}.",
-        (SOURCE, BACKUP, DRILL, "$.clocks.server.elapsed", "States.JsonToString($.server.reasons)"),
-    ),
-    "RestoreTimedOut": (
-        "TIMED_OUT",
-        "{}: the server restored from backup {} ({}) was still {} after {} s, the deadline.",
-        (SOURCE, BACKUP, DRILL, "$.server.status", "$.clocks.server.elapsed"),
-    ),
-    "DrillError": (
-        "ERROR",
-        "{}: the drill of backup {} could not go on: {}: {}",
-        (SOURCE, BACKUP, "$.error.Error", "$.error.Cause"),
-    ),
-    "DrillServerVanished": (
-        "ERROR",
-        "{}: the drill server {} vanished while it was being created from backup {}.",
-        (SOURCE, DRILL, BACKUP),
-    ),
-    "NameTaken": (
-        "ERROR",
-        "{}: a server named {} already exists and was not created by this drill (its tag "
-        + DRILL_EXECUTION
-        + " does not name this execution), so nothing was restored; that server was left alone.",
-        (SOURCE, DRILL),
-    ),
-    "SourceBusy": (
-        "SKIPPED",
-        "{}: still {} after {} s, so no drill server was created; the next run tries again.",
-        (SOURCE, "$.source.status", "$.clocks.source.elapsed"),
-    ),
-    "SourceGone": (
-        "SKIPPED",
-        "{}: the server no longer exists, so no drill server was created.",
-        (SOURCE,),
-    ),
-    "NoFreeSlot": (
-        "SKIPPED",
-        "{}: no free server slot ({} of {} used; one is kept free for you), so no drill server "
-        "was created.",
-        (SOURCE, "$.slots.used", "$.slots.maximum"),
-    ),
-    "SlotTaken": (
-        "SKIPPED",
-        "{}: CreateServer found no free server slot ({}), so no drill server was created.",
-        (SOURCE, "$.error.Cause"),
-    ),
-}
-
-
-def _describe(scope: Construct, name: str, server: str, result: str) -> tasks.CallAwsService:
-    """DescribeServers of the server named at path `server`, its Status (and StatusReasons, as
-    a list: the field is not always there) at path `result`; throttling is ridden out."""
-    task = tasks.CallAwsService(
-        scope,
-        name,
-        service="opsworkscm",
-        action="describeServers",
-        iam_action="opsworks-cm:DescribeServers",
-        iam_resources=["*"],
-        parameters={"ServerName.$": server},
-        result_selector={
-            "status.$": "States.ArrayGetItem($.Servers[*].Status, 0)",
-            "reasons.$": "$.Servers[*].StatusReason",
-        },
-        result_path=result,
-    )
-    retry(task)
-    return task
-
-
-def _tick(scope: Construct, name: str, clock: str) -> sfn.Pass:
-    """Count one poll of pollSeconds on the clock `$.clocks.<clock>`."""
-    return sfn.Pass(
-        scope,
-        name,
-        parameters={
-            "elapsed.$": f"States.MathAdd($.clocks.{clock}.elapsed, $.pollSeconds)",
-        },
-        result_path=f"$.clocks.{clock}",
-    )
-
-
-def _result(scope: Construct, name: str, outcome: str, line: str, *args: str) -> sfn.Pass:
-    """The drill's result: its outcome, whether it counts as a drill (not SKIPPED), the seconds
-    the server was followed (the recovery time when OK), and a readable line."""
-    return sfn.Pass(
-        scope,
-        name,
-        parameters={
-            "outcome": outcome,
-            "ok": outcome == "OK",
-            "drilled": outcome != "SKIPPED",
-            "seconds.$": "$.clocks.server.elapsed",
-            "line.$": f"States.Format('{line}', {', '.join(args)})",
-        },
-        result_path="$.result",
-    )
-
-
-def _create(scope: Construct, name: str, keys: tuple[str, ...]) -> tasks.CallAwsService:
-    """CreateServer with the parameters at `$.create` named by `keys`, and never automated
-    backups of its own, whatever the input says."""
-    parameters: dict[str, Any] = {f"{key}.$": f"$.create.{key}" for key in keys}
-    parameters["DisableAutomatedBackup"] = True
-    task = tasks.CallAwsService(
-        scope,
-        name,
-        service="opsworkscm",
-        action="createServer",
-        iam_action="opsworks-cm:CreateServer",
-        iam_resources=["*"],
-        parameters=parameters,
-        result_path=sfn.JsonPath.DISCARD,
-    )
-    retry(task)
-    return task
-
-
-def _owner_check(
-    scope: Construct,
-    prefix: str,
-    *,
-    ours: sfn.IChainable,
-    not_ours: sfn.IChainable,
-    gone: sfn.IChainable,
-    failed: sfn.IChainable,
-    error_path: str,
-) -> sfn.IChainable:
-    """Whether the server named at $.drillServer is this execution's: its ARN (DescribeServers),
-    its tags (ListTagsForResource), and its drill-execution tag, which must name this very
-    execution. A server the drill cannot prove its own is never followed or deleted."""
-    find = tasks.CallAwsService(
-        scope,
-        f"{prefix}FindServer",
-        service="opsworkscm",
-        action="describeServers",
-        iam_action="opsworks-cm:DescribeServers",
-        iam_resources=["*"],
-        parameters={"ServerName.$": DRILL},
-        result_selector={"arn.$": "States.ArrayGetItem($.Servers[*].ServerArn, 0)"},
-        result_path="$.owner",
-    )
-    read_tags = tasks.CallAwsService(
-        scope,
-        f"{prefix}ReadTags",
-        service="opsworkscm",
-        action="listTagsForResource",
-        iam_action="opsworks-cm:ListTagsForResource",
-        iam_resources=["*"],
-        parameters={"ResourceArn.$": "$.owner.arn"},
-        # The answer as it is: a path that matches nothing (a server without tags) would be a
-        # States.Runtime error, which no Catch takes.
-        result_path="$.owner.tagged",
-    )
-    for task in (find, read_tags):
-        retry(task)
-        task.add_catch(gone, errors=NOT_FOUND, result_path=sfn.JsonPath.DISCARD)
-        task.add_catch(failed, errors=["States.ALL"], result_path=error_path)
-    # The execution's ARN among the tag values: the drill-execution tag this drill gave it.
-    compare = sfn.Pass(
-        scope,
-        f"{prefix}CompareOwner",
-        parameters={
-            "ours.$": "States.ArrayContains($.owner.tagged.Tags[*].Value, $$.Execution.Id)"
-        },
-        result_path="$.owner",
-    )
-    compare.next(
-        sfn.Choice(scope, f"{prefix}IsOurs")
-        .when(sfn.Condition.boolean_equals("$.owner.ours", True), ours)
-        .otherwise(not_ours)
-    )
-    return find.next(read_tags).next(
-        sfn.Choice(scope, f"{prefix}HasTags")
-        .when(sfn.Condition.is_present("$.owner.tagged.Tags[0]"), compare)
-        .otherwise(not_ours)
+def _deadline(clock: str) -> sfn.Condition:
+    """The clock `$.clocks.<clock>` has reached the drill's deadline."""
+    return sfn.Condition.number_greater_than_equals_json_path(
+        f"$.clocks.{clock}.elapsed", "$.deadlineSeconds"
     )
 
 
 class Drill(Construct):
-    """The Standard state machine that runs one restore drill."""
+    """The Standard state machine that runs one restore drill: the source's and the slots'
+    checks, the restore, the cleanup, the record; each built by its own step."""
 
     def __init__(
         self,
@@ -260,25 +80,35 @@ class Drill(Construct):
         log_level: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        source, drill = SOURCE, DRILL
-
-        results = {
-            name: _result(self, name, outcome, line, *args)
-            for name, (outcome, line, args) in RESULTS.items()
-        }
-        healthy, failed, timed_out = (
-            results[n] for n in ("Restored", "RestoreFailed", "RestoreTimedOut")
+        self._results = results(self)
+        begin = self._build_source_check(restore=self._build_restore())
+        cleanup, ends = self._build_cleanup()
+        for result in self._results.values():
+            result.next(cleanup)
+        record = record_and_alert(self, topic=topic, history=history)
+        for end in ends:
+            end.next(record)
+        self.state_machine, self.log_group = logged_state_machine(
+            self,
+            name="Drill",
+            start=begin,
+            timeout=timeout,
+            log_retention=log_retention,
+            log_level=log_level,
+            comment="Restores an OpsWorks CM backup into a temporary server, measures, deletes it.",
         )
-        errored, vanished = results["DrillError"], results["DrillServerVanished"]
 
-        # ---- 1. wait for the source to be idle, and for a slot ----------------------------
-        check_source = _describe(self, "CheckSource", source, "$.source")
-        check_source.add_catch(results["SourceGone"], errors=NOT_FOUND, result_path="$.error")
+    def _build_source_check(self, *, restore: sfn.IChainable) -> sfn.IChainable:
+        """Step 1: wait for the source to be idle, then for a slot (the drill's and one for the
+        operator); `restore` when both hold."""
+        errored = self._results["DrillError"]
+        check_source = describe_server(self, "CheckSource", SOURCE, "$.source")
+        check_source.add_catch(self._results["SourceGone"], errors=NOT_FOUND, result_path="$.error")
         check_source.add_catch(errored, errors=["States.ALL"], result_path="$.error")
         wait_source = sfn.Wait(
             self, "WaitForSource", time=sfn.WaitTime.seconds_path("$.pollSeconds")
         )
-        wait_source.next(_tick(self, "CountSourceTime", "source")).next(check_source)
+        wait_source.next(count_poll(self, "CountSourceTime", "source")).next(check_source)
 
         slots = tasks.CallAwsService(
             self,
@@ -298,7 +128,6 @@ class Drill(Construct):
         )
         retry(slots)
         slots.add_catch(errored, errors=["States.ALL"], result_path="$.error")
-        # The drill's server and one for the operator.
         needed = sfn.Pass(
             self,
             "CountSlots",
@@ -309,14 +138,46 @@ class Drill(Construct):
             },
             result_path="$.slots",
         )
+        slots.next(needed).next(
+            sfn.Choice(self, "SlotFree")
+            .when(
+                sfn.Condition.number_less_than_equals_json_path(
+                    "$.slots.needed", "$.slots.maximum"
+                ),
+                restore,
+            )
+            .otherwise(self._results["NoFreeSlot"])
+        )
 
-        # ---- 2. create from the backup, follow to HEALTHY or FAILED -----------------------
+        begin = sfn.Pass(
+            self,
+            "StartClocks",
+            parameters={clock: {"elapsed": 0} for clock in ("source", "server", "cleanup")},
+            result_path="$.clocks",
+        )
+        idle = sfn.Condition.or_(
+            *(sfn.Condition.string_equals("$.source.status", state) for state in IDLE)
+        )
+        begin.next(check_source).next(
+            sfn.Choice(self, "SourceIdle")
+            .when(idle, slots)
+            .when(_deadline("source"), self._results["SourceBusy"])
+            .otherwise(wait_source)
+        )
+        return begin
+
+    def _build_restore(self) -> sfn.IChainable:
+        """Step 2: create from the backup (with the key pair when the input has one), follow to
+        HEALTHY, FAILED or the deadline. A taken name is followed only when the server there
+        carries this execution's tag."""
+        r = self._results
+        errored, vanished = r["DrillError"], r["DrillServerVanished"]
         wait_server = sfn.Wait(
             self, "WaitForDrillServer", time=sfn.WaitTime.seconds_path("$.pollSeconds")
         )
         creates = [
-            _create(self, "CreateDrillServer", (*COPIED, "ServerName", "BackupId", "Tags")),
-            _create(
+            create_server(self, "CreateDrillServer", (*COPIED, "ServerName", "BackupId", "Tags")),
+            create_server(
                 self,
                 "CreateDrillServerWithKeyPair",
                 (*COPIED, *OPTIONAL, "ServerName", "BackupId", "Tags"),
@@ -332,11 +193,11 @@ class Drill(Construct):
         created.next(wait_server)
         # The name is taken: by the server a retry after a lost answer made (it carries this
         # execution's tag, and is followed), or by a server that is not this drill's.
-        taken = _owner_check(
+        taken = owner_check(
             self,
             "Taken",
             ours=created,
-            not_ours=results["NameTaken"],
+            not_ours=r["NameTaken"],
             gone=vanished,
             failed=errored,
             error_path="$.error",
@@ -348,30 +209,33 @@ class Drill(Construct):
                 result_path=sfn.JsonPath.DISCARD,
             )
             create.add_catch(
-                results["SlotTaken"],
+                r["SlotTaken"],
                 errors=["OpsWorksCm.LimitExceededException"],
                 result_path="$.error",
             )
             create.add_catch(errored, errors=["States.ALL"], result_path="$.error")
             create.next(created)
-        check_server = _describe(self, "CheckDrillServer", drill, "$.server")
+        check_server = describe_server(self, "CheckDrillServer", DRILL, "$.server")
         check_server.add_catch(vanished, errors=NOT_FOUND, result_path="$.error")
         check_server.add_catch(errored, errors=["States.ALL"], result_path="$.error")
         status = "$.server.status"
-        wait_server.next(check_server).next(_tick(self, "CountRestoreTime", "server")).next(
+        wait_server.next(check_server).next(count_poll(self, "CountRestoreTime", "server")).next(
             sfn.Choice(self, "RestoreDone")
-            .when(sfn.Condition.string_equals(status, "HEALTHY"), healthy)
-            .when(sfn.Condition.string_equals(status, "FAILED"), failed)
-            .when(
-                sfn.Condition.number_greater_than_equals_json_path(
-                    "$.clocks.server.elapsed", "$.deadlineSeconds"
-                ),
-                timed_out,
-            )
+            .when(sfn.Condition.string_equals(status, "HEALTHY"), r["Restored"])
+            .when(sfn.Condition.string_equals(status, "FAILED"), r["RestoreFailed"])
+            .when(_deadline("server"), r["RestoreTimedOut"])
             .otherwise(wait_server)
         )
+        return (
+            sfn.Choice(self, "HasKeyPair")
+            .when(sfn.Condition.is_present("$.create.KeyPair"), creates[1])
+            .otherwise(creates[0])
+        )
 
-        # ---- 3. cleanup, always -----------------------------------------------------------
+    def _build_cleanup(self) -> tuple[sfn.IChainable, list[sfn.INextable]]:
+        """Step 3, always: only a server carrying this execution's tag is deleted, then followed
+        until DescribeServers says it does not exist, at most cleanupSeconds. Returns the first
+        state and the three ends (gone, left running, not ours) the record follows."""
         delete = tasks.CallAwsService(
             self,
             "DeleteDrillServer",
@@ -379,7 +243,7 @@ class Drill(Construct):
             action="deleteServer",
             iam_action="opsworks-cm:DeleteServer",
             iam_resources=["*"],
-            parameters={"ServerName.$": drill},
+            parameters={"ServerName.$": DRILL},
             result_path=sfn.JsonPath.DISCARD,
         )
         retry(delete)
@@ -409,10 +273,10 @@ class Drill(Construct):
         )
         delete.add_catch(left, errors=["States.ALL"], result_path="$.cleanupError")
         delete.next(wait_gone)
-        confirm = _describe(self, "ConfirmGone", drill, "$.deleting")
+        confirm = describe_server(self, "ConfirmGone", DRILL, "$.deleting")
         confirm.add_catch(gone, errors=NOT_FOUND, result_path=sfn.JsonPath.DISCARD)
         confirm.add_catch(left, errors=["States.ALL"], result_path="$.cleanupError")
-        wait_gone.next(confirm).next(_tick(self, "CountCleanupTime", "cleanup")).next(
+        wait_gone.next(confirm).next(count_poll(self, "CountCleanupTime", "cleanup")).next(
             sfn.Choice(self, "Gone")
             .when(
                 sfn.Condition.number_greater_than_equals_json_path(
@@ -423,9 +287,8 @@ class Drill(Construct):
             .when(sfn.Condition.string_equals("$.deleting.status", "DELETING"), wait_gone)
             .otherwise(delete)
         )
-        # Only a server that carries this execution's tag is deleted. Another of the name is
-        # left alone; but when this drill created its server, one it cannot find as its own is
-        # as urgent as one it could not delete.
+        # Another server of the name is left alone; but when this drill created its server, one
+        # it cannot find as its own is as urgent as one it could not delete.
         not_ours = sfn.Pass(
             self,
             "NotThisDrillsServer",
@@ -437,7 +300,7 @@ class Drill(Construct):
             },
             result_path="$.cleanup",
         )
-        cleanup = _owner_check(
+        cleanup = owner_check(
             self,
             "Cleanup",
             ours=delete,
@@ -448,58 +311,7 @@ class Drill(Construct):
             failed=left,
             error_path="$.cleanupError",
         )
-        for result in results.values():
-            result.next(cleanup)
-
-        # ---- 4. record and alert ----------------------------------------------------------
-        record = record_and_alert(self, topic=topic, history=history)
-        gone.next(record)
-        left.next(record)
-        not_ours.next(record)
-
-        # ---- the start --------------------------------------------------------------------
-        begin = sfn.Pass(
-            self,
-            "StartClocks",
-            parameters={clock: {"elapsed": 0} for clock in ("source", "server", "cleanup")},
-            result_path="$.clocks",
-        )
-        idle = sfn.Condition.or_(
-            *(sfn.Condition.string_equals("$.source.status", state) for state in IDLE)
-        )
-        begin.next(check_source).next(
-            sfn.Choice(self, "SourceIdle")
-            .when(idle, slots)
-            .when(
-                sfn.Condition.number_greater_than_equals_json_path(
-                    "$.clocks.source.elapsed", "$.deadlineSeconds"
-                ),
-                results["SourceBusy"],
-            )
-            .otherwise(wait_source)
-        )
-        slots.next(needed).next(
-            sfn.Choice(self, "SlotFree")
-            .when(
-                sfn.Condition.number_less_than_equals_json_path(
-                    "$.slots.needed", "$.slots.maximum"
-                ),
-                sfn.Choice(self, "HasKeyPair")
-                .when(sfn.Condition.is_present("$.create.KeyPair"), creates[1])
-                .otherwise(creates[0]),
-            )
-            .otherwise(results["NoFreeSlot"])
-        )
-
-        self.state_machine, self.log_group = logged_state_machine(
-            self,
-            name="Drill",
-            start=begin,
-            timeout=timeout,
-            log_retention=log_retention,
-            log_level=log_level,
-            comment="Restores an OpsWorks CM backup into a temporary server, measures, deletes it.",
-        )
+        return cleanup, [gone, left, not_ours]
 
     def may_pass(self, roles: list[str]) -> None:
         """Let the drill hand these roles (the service role and the instance profile's role) to

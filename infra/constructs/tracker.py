@@ -57,6 +57,64 @@ def joined(count: int) -> str:
     return f"States.Format('{'{}' * count}', {items})"
 
 
+REFUSALS = "$.retention.each[*].refused"
+SERVER, BACKUP = "$.backup.serverName", "$.backup.backupId"
+# Every way one backup's following can end, by state name: its outcome, its line for a person (a
+# States.Format template and its arguments), and whether a retention deletion was refused.
+OUTCOMES: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
+    "BackupOk": ("OK", "{}: backup {} is OK.", (SERVER, BACKUP), False),
+    "BackupOkRetentionProblem": (
+        "OK",
+        "{}: backup {} is OK, but {} of the old backups it replaces could not be deleted, "
+        "first {}. They stay and count toward the manual-backup limit of the account. To do: "
+        "nothing, the next run tries again; or delete them by hand (aws opsworkscm "
+        "delete-backup --backup-id ID).",
+        (SERVER, BACKUP, f"States.ArrayLength({REFUSALS})", f"States.ArrayGetItem({REFUSALS}, 0)"),
+        True,
+    ),
+    "BackupFailed": (
+        "FAILED",
+        '{}: backup {} ended {} (OpsWorks CM: "{}"). Its old backups were kept. To do: read '
+        "the server events (aws opsworkscm describe-events --server-name {}), fix the cause, "
+        "then back it up again (owcm-backup run --servers {}, or invoke the function with "
+        "the server named in servers).",
+        (
+            SERVER,
+            BACKUP,
+            "$.describe.status",
+            "States.ArrayGetItem($.clock.said, 0)",
+            SERVER,
+            SERVER,
+        ),
+        False,
+    ),
+    "BackupTimedOut": (
+        "TIMED_OUT",
+        "{}: backup {} was still IN_PROGRESS after {} seconds, its deadline. Its old backups "
+        "were kept. To do: check it (aws opsworkscm describe-backups --backup-id {}); if it "
+        "ends OK the next run applies retention, if not back the server up again.",
+        (SERVER, BACKUP, "$.clock.elapsed", BACKUP),
+        False,
+    ),
+    "BackupVanished": (
+        "VANISHED",
+        "{}: backup {} no longer exists (it, or its server, was deleted). Its old backups "
+        "were kept. To do: check the server (aws opsworkscm describe-servers --server-name "
+        "{}) and back it up again if it is still there.",
+        (SERVER, BACKUP, SERVER),
+        False,
+    ),
+    "TrackingFailed": (
+        "ERROR",
+        "{}: backup {} could not be followed ({}: {}). Its old backups were kept. To do: "
+        "check it (aws opsworkscm describe-backups --backup-id {}); if it is OK the next run "
+        "applies retention.",
+        (SERVER, BACKUP, "$.error.Error", "$.error.Cause", BACKUP),
+        False,
+    ),
+}
+
+
 def _outcome(
     scope: Construct,
     name: str,
@@ -84,7 +142,8 @@ def _outcome(
 
 
 class Tracker(Construct):
-    """The Standard state machine that follows one run's backups."""
+    """The Standard state machine that follows one run's backups: a Map over them, then one
+    alert for the run; each built by its own step."""
 
     def __init__(
         self,
@@ -97,8 +156,24 @@ class Tracker(Construct):
         log_level: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._outcomes = {
+            name: _outcome(self, name, outcome, line, *args, retention_problem=problem)
+            for name, (outcome, line, args, problem) in OUTCOMES.items()
+        }
+        definition = self._build_follow().next(self._build_summary(topic))
+        self.state_machine, self.log_group = logged_state_machine(
+            self,
+            name="Tracker",
+            start=definition,
+            timeout=timeout,
+            log_retention=log_retention,
+            log_level=log_level,
+            comment="Follows OpsWorks CM backups to OK or FAILED, applies retention, alerts.",
+        )
 
-        # ---- one backup -------------------------------------------------------------------
+    def _build_follow(self) -> sfn.Map:
+        """Every backup (a Map with bounded concurrency): wait, DescribeBackups, count the time,
+        then the choice of what its status means."""
         wait = sfn.Wait(self, "WaitForBackup", time=sfn.WaitTime.seconds_path("$.pollSeconds"))
         describe = tasks.CallAwsService(
             self,
@@ -130,6 +205,57 @@ class Tracker(Construct):
             result_path="$.clock",
         )
 
+        describe.add_catch(
+            self._outcomes["BackupVanished"],
+            errors=["OpsWorksCm.ResourceNotFoundException"],
+            result_path="$.error",
+        )
+        describe.add_catch(
+            self._outcomes["TrackingFailed"], errors=["States.ALL"], result_path="$.error"
+        )
+        failed, timed_out = self._outcomes["BackupFailed"], self._outcomes["BackupTimedOut"]
+        status = "$.describe.status"
+        check = (
+            sfn.Choice(self, "CheckStatus")
+            .when(sfn.Condition.string_equals(status, "OK"), self._build_deletions())
+            .when(
+                sfn.Condition.or_(
+                    sfn.Condition.string_equals(status, "FAILED"),
+                    sfn.Condition.string_equals(status, "DELETING"),
+                ),
+                failed,
+            )
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.string_equals(status, "IN_PROGRESS"),
+                    sfn.Condition.number_greater_than_equals_json_path(
+                        "$.clock.elapsed", "$.deadlineSeconds"
+                    ),
+                ),
+                timed_out,
+            )
+            .when(sfn.Condition.string_equals(status, "IN_PROGRESS"), wait)
+            .otherwise(failed)
+        )
+        follow = sfn.Map(
+            self,
+            "FollowBackups",
+            items_path="$.backups",
+            item_selector={
+                "backup.$": "$$.Map.Item.Value",
+                "pollSeconds.$": "$.pollSeconds",
+                "deadlineSeconds.$": "$.deadlineSeconds",
+                "clock": {"elapsed": 0},
+            },
+            max_concurrency=MAP_CONCURRENCY,
+            result_path="$.results",
+        )
+        follow.item_processor(wait.next(describe).next(count).next(check))
+        return follow
+
+    def _build_deletions(self) -> sfn.IChainable:
+        """After OK: the deferred deletions, each on its own and best effort, then the metrics of
+        every outcome."""
         delete = tasks.CallAwsService(
             self,
             "DeleteBackup",
@@ -171,92 +297,16 @@ class Tracker(Construct):
         )
         apply_deletes.item_processor(delete)
 
-        refusals = "$.retention.each[*].refused"
-        ok = _outcome(
-            self,
-            "BackupOk",
-            "OK",
-            "{}: backup {} is OK.",
-            "$.backup.serverName",
-            "$.backup.backupId",
-        )
-        ok_but_retention = _outcome(
-            self,
-            "BackupOkRetentionProblem",
-            "OK",
-            "{}: backup {} is OK, but {} of the old backups it replaces could not be deleted, "
-            "first {}. They stay and count toward the manual-backup limit of the account. To do: "
-            "nothing, the next run tries again; or delete them by hand (aws opsworkscm "
-            "delete-backup --backup-id ID).",
-            "$.backup.serverName",
-            "$.backup.backupId",
-            f"States.ArrayLength({refusals})",
-            f"States.ArrayGetItem({refusals}, 0)",
-            retention_problem=True,
-        )
-        failed = _outcome(
-            self,
-            "BackupFailed",
-            "FAILED",
-            '{}: backup {} ended {} (OpsWorks CM: "{}"). Its old backups were kept. To do: read '
-            "the server events (aws opsworkscm describe-events --server-name {}), fix the cause, "
-            "then back it up again (owcm-backup run --servers {}, or invoke the function with "
-            "the server named in servers).",
-            "$.backup.serverName",
-            "$.backup.backupId",
-            "$.describe.status",
-            "States.ArrayGetItem($.clock.said, 0)",
-            "$.backup.serverName",
-            "$.backup.serverName",
-        )
-        timed_out = _outcome(
-            self,
-            "BackupTimedOut",
-            "TIMED_OUT",
-            "{}: backup {} was still IN_PROGRESS after {} seconds, its deadline. Its old backups "
-            "were kept. To do: check it (aws opsworkscm describe-backups --backup-id {}); if it "
-            "ends OK the next run applies retention, if not back the server up again.",
-            "$.backup.serverName",
-            "$.backup.backupId",
-            "$.clock.elapsed",
-            "$.backup.backupId",
-        )
-        vanished = _outcome(
-            self,
-            "BackupVanished",
-            "VANISHED",
-            "{}: backup {} no longer exists (it, or its server, was deleted). Its old backups "
-            "were kept. To do: check the server (aws opsworkscm describe-servers --server-name "
-            "{}) and back it up again if it is still there.",
-            "$.backup.serverName",
-            "$.backup.backupId",
-            "$.backup.serverName",
-        )
-        untracked = _outcome(
-            self,
-            "TrackingFailed",
-            "ERROR",
-            "{}: backup {} could not be followed ({}: {}). Its old backups were kept. To do: "
-            "check it (aws opsworkscm describe-backups --backup-id {}); if it is OK the next run "
-            "applies retention.",
-            "$.backup.serverName",
-            "$.backup.backupId",
-            "$.error.Error",
-            "$.error.Cause",
-            "$.backup.backupId",
-        )
-        describe.add_catch(
-            vanished, errors=["OpsWorksCm.ResourceNotFoundException"], result_path="$.error"
-        )
-        describe.add_catch(untracked, errors=["States.ALL"], result_path="$.error")
-
         succeeded_metric = metric(self, "RecordSuccess", "BackupsSucceeded", 1)
         duration_metric = metric(self, "RecordDuration", "BackupDuration", "$.elapsedSeconds")
         failed_metric = metric(self, "RecordFailure", "BackupsFailed", 1)
+        ok, ok_but_retention = (self._outcomes[n] for n in ("BackupOk", "BackupOkRetentionProblem"))
         ok.next(succeeded_metric)
         ok_but_retention.next(succeeded_metric)
         succeeded_metric.next(duration_metric)
-        deletes_done = (
+        for bad in ("BackupFailed", "BackupTimedOut", "BackupVanished", "TrackingFailed"):
+            self._outcomes[bad].next(failed_metric)
+        return apply_deletes.next(
             sfn.Choice(self, "AnyDeleteRefused")
             .when(
                 sfn.Condition.string_matches("$.retention.deletions", '*"refused":*'),
@@ -264,48 +314,10 @@ class Tracker(Construct):
             )
             .otherwise(ok)
         )
-        for bad in (failed, timed_out, vanished, untracked):
-            bad.next(failed_metric)
 
-        status = "$.describe.status"
-        check = (
-            sfn.Choice(self, "CheckStatus")
-            .when(sfn.Condition.string_equals(status, "OK"), apply_deletes.next(deletes_done))
-            .when(
-                sfn.Condition.or_(
-                    sfn.Condition.string_equals(status, "FAILED"),
-                    sfn.Condition.string_equals(status, "DELETING"),
-                ),
-                failed,
-            )
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.string_equals(status, "IN_PROGRESS"),
-                    sfn.Condition.number_greater_than_equals_json_path(
-                        "$.clock.elapsed", "$.deadlineSeconds"
-                    ),
-                ),
-                timed_out,
-            )
-            .when(sfn.Condition.string_equals(status, "IN_PROGRESS"), wait)
-            .otherwise(failed)
-        )
-        follow = sfn.Map(
-            self,
-            "FollowBackups",
-            items_path="$.backups",
-            item_selector={
-                "backup.$": "$$.Map.Item.Value",
-                "pollSeconds.$": "$.pollSeconds",
-                "deadlineSeconds.$": "$.deadlineSeconds",
-                "clock": {"elapsed": 0},
-            },
-            max_concurrency=MAP_CONCURRENCY,
-            result_path="$.results",
-        )
-        follow.item_processor(wait.next(describe).next(count).next(check))
-
-        # ---- the run ----------------------------------------------------------------------
+    def _build_summary(self, topic: sns.ITopic) -> sfn.IChainable:
+        """After the Map: one alert for the run when anything needs attention (a failure also
+        fails the execution)."""
         summarize = sfn.Pass(
             self,
             "Summarize",
@@ -345,7 +357,7 @@ class Tracker(Construct):
         alerted = alert.next(
             sfn.Choice(self, "AnyFailed").when(any_failed, failure).otherwise(done)
         )
-        definition = follow.next(summarize).next(
+        return summarize.next(
             sfn.Choice(self, "NeedsAttention")
             .when(
                 sfn.Condition.or_(
@@ -355,14 +367,4 @@ class Tracker(Construct):
                 alerted,
             )
             .otherwise(done)
-        )
-
-        self.state_machine, self.log_group = logged_state_machine(
-            self,
-            name="Tracker",
-            start=definition,
-            timeout=timeout,
-            log_retention=log_retention,
-            log_level=log_level,
-            comment="Follows OpsWorks CM backups to OK or FAILED, applies retention, alerts.",
         )

@@ -1,7 +1,7 @@
 """Fixtures and builders for the fault-injection suite.
 
-The emulator, the clock and the moto cloud are the ones the rest of the suite uses (re-exported
-from tests/orchestrator and tests/infra); here the emulator also gets a deletion witness, first in
+The emulator, the clock and the moto cloud are the ones the rest of the suite uses (from
+tests/support); here the emulator also gets a deletion witness, first in
 line, so every case can check what each DeleteBackup was aimed at.
 """
 
@@ -22,8 +22,8 @@ from local.emulator import Emulator, ManualClock
 from local.emulator.faults import DeletionWitness, PollTime
 from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext
-from tests.infra.conftest import cdk_out, stack_in_moto, template_json  # noqa: F401
-from tests.orchestrator.conftest import cloud, paced  # noqa: F401
+from tests.support.fleet import cloud, paced  # noqa: F401
+from tests.support.stack import stack_in_moto
 
 SELECT_TAG = "opsworks-cm-backup"
 RETAIN_TAG = "opsworks-cm-backup:retain"
@@ -142,7 +142,7 @@ class TrackedCloud:
 def tracked(
     emulator: Emulator,
     clock: ManualClock,
-    template_json: dict[str, Any],  # noqa: F811
+    template_json: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[TrackedCloud]:
     """The orchestrator as synthesized, with the synthesized tracker running in moto."""

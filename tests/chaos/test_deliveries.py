@@ -17,7 +17,7 @@ from local.emulator.faults import BeforeCall, RandomErrors, for_server
 from tests.chaos.conftest import SCHEDULED, build_fleet, outcomes, results
 from tests.chaos.invariants import Run, capture, check_invariants
 from tests.conftest import FakeLambdaContext
-from tests.orchestrator.conftest import Cloud, LambdaKilled, killed_at_hand_over
+from tests.support.fleet import Cloud, LambdaKilled, killed_at_hand_over
 
 
 def successful_creates(emulator: Emulator) -> list[str]:

@@ -19,7 +19,7 @@ from local.emulator import Emulator, ManualClock
 from local.emulator.backend import MUTATING_OPERATIONS, Backend
 from tests.chaos.invariants import Run, capture, check_invariants
 from tests.conftest import FakeLambdaContext
-from tests.orchestrator.conftest import Cloud
+from tests.support.fleet import Cloud
 
 EXISTING = ("chef-prod", "puppet-prod", "chef-idle")
 TAGGED = ("chef-prod", "puppet-prod")

@@ -14,7 +14,7 @@ from local.emulator.faults import BeforeCall, account_change, for_server
 from tests.chaos.conftest import SCHEDULED, build_fleet, outcomes, results
 from tests.chaos.invariants import Run, capture, check_invariants
 from tests.conftest import FakeLambdaContext
-from tests.orchestrator.conftest import Cloud
+from tests.support.fleet import Cloud
 
 
 def another_backup_starts(backend: Backend) -> None:

@@ -10,7 +10,7 @@ from local.emulator import Emulator
 from tests.chaos.conftest import SCHEDULED, DwindlingContext, build_fleet, outcomes, results
 from tests.chaos.invariants import Run, capture, check_invariants
 from tests.conftest import FakeLambdaContext
-from tests.orchestrator.conftest import Cloud, mutating_calls
+from tests.support.fleet import Cloud, mutating_calls
 
 STEP_MS = 1_000
 # The reads of the remaining time before the first server's own check: Powertools' idempotency

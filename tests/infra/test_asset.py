@@ -19,7 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from infra.assets.files import LAMBDA_ROOT
-from tests.infra.conftest import Synthesized, asset_of
+from tests.support.stack import Synthesized, asset_of
 
 # Packages a deployed function must never need: the CLI's, the stack's, the tests'.
 ABSENT = ("rich", "owcm_backup", "infra", "local", "aws_cdk", "moto", "pytest")
@@ -89,11 +89,12 @@ def probe(asset: Path, packages: Path, modules: list[str]) -> dict[str, Any]:
         "POWERTOOLS_TRACE_DISABLED": "1",
         "PATH": os.environ.get("PATH", ""),
     }
-    # -S: no site-packages; -I: no PYTHONPATH, no user site, no current directory.
+    # -S: no site-packages; -I: no PYTHONPATH, no user site, no current directory; -B: no
+    # bytecode written into the synthesized asset, which other tests compare with the allow-list.
     answer = subprocess.run(
         [
             sys.executable,
-            *("-S", "-I", "-c", PROBE),
+            *("-S", "-I", "-B", "-c", PROBE),
             *(str(asset), str(packages), json.dumps(modules), json.dumps(ABSENT)),
         ],
         env=environment,

@@ -16,7 +16,7 @@ import pytest
 from backup_orchestrator.domain.history_budget import TASK_RETRIES
 from infra.constructs.state_machines import RETRYABLE
 from local.cloud import MACHINES, LocalCloud
-from tests.infra.conftest import definition
+from tests.support.stack import definition
 
 VENV = Path(sys.executable).parent.parent
 NODE = VENV / "bin" / "node"

@@ -8,7 +8,7 @@ from typing import Any
 
 from infra.constructs.orchestrator import ORCHESTRATOR_OPSWORKSCM_ACTIONS
 from local.cloud import PSEUDO, resolve
-from tests.infra.conftest import machine, only, resources
+from tests.support.stack import machine, only, resources
 
 
 def actions_of(template_json: dict[str, Any], role_logical_id: str) -> set[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from local.cloud import ACCOUNT, REGION, resolve
-from tests.infra.conftest import only
+from tests.support.stack import only
 
 OTHER_ACCOUNT = "210987654321"
 CLOUDWATCH = {"Service": "cloudwatch.amazonaws.com"}

@@ -13,7 +13,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from local.cloud import PSEUDO, resolve
-from tests.infra.conftest import definition, machine, only, resources
+from tests.support.stack import definition, machine, only, resources
 
 
 def test_schedule_runs_the_orchestrator_on_cron_in_the_time_zone(template: Template) -> None:

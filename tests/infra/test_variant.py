@@ -10,7 +10,7 @@ import pytest
 
 from infra.assets.files import LAMBDA_ROOT, asset_files
 from local.cloud import MACHINES
-from tests.infra.conftest import (
+from tests.support.stack import (
     STRAY_FILES,
     VARIANT_CONTEXT,
     Synthesized,
