@@ -2,7 +2,8 @@
 
 `capture` takes the emulated account's state (servers, backups, the call log and what every
 DeleteBackup was aimed at); `check_invariants` compares the state before and after a scenario with
-the reports of the runs in it. Each rule it checks names the DESIGN.md section 4 rule it stands for.
+the reports of the runs in it. Each rule it checks names the safety rule it stands for
+(docs/safety-rules.md).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def gone_or_going(state: AccountState, backup_id: str) -> bool:
 
 
 def check_invariants(before: AccountState, after: AccountState, runs: Sequence[Run]) -> None:
-    """Assert DESIGN.md section 4 over a scenario; every broken rule is listed in the failure."""
+    """Assert the safety rules over a scenario; every broken rule is listed in the failure."""
     problems: list[str] = []
     calls = after.calls[len(before.calls) :]
     attempts = after.delete_attempts[len(before.delete_attempts) :]

@@ -13,7 +13,7 @@ The manual-backup limit is per account, so a run is planned across the whole fle
 4. split each server's surplus into deferred deletions (applied once its new backup is OK) and
    only as many immediate deletions as the new backups need now.
 
-A server may lose only what DESIGN.md s.4 allows: manual backups that are OK or FAILED, made while
+A server may lose only what the safety rules allow: manual backups that are OK or FAILED, made while
 that very server existed (rule 11), by this product unless pruning all manual backups is opted
 in (rule 3), and never its newest OK manual backup before a newer one is OK (rule 4).
 """

@@ -28,7 +28,7 @@ GONE = "GONE"
 RETAIN_TAG = "opsworks-cm-backup:retain"
 RETAIN_MIN, RETAIN_MAX = 1, 49
 # Backup states that hold a slot of the manual-backup limit whatever the service's reading of
-# DELETING (see DESIGN.md s.4 rule 14).
+# DELETING (safety rule 14).
 COUNTED_STATES = frozenset({"IN_PROGRESS", "OK", "FAILED"})
 
 
@@ -94,7 +94,7 @@ class Backup:
 
     def made_while(self, server: Server) -> bool:
         """Whether this backup was made of `server` itself, not of an earlier server of the same
-        name: same name and engine, created at or after the server was (DESIGN.md s.4 rule 11)."""
+        name: same name and engine, created at or after the server was (safety rule 11)."""
         return (
             self.server_name == server.name
             and server.created_at is not None

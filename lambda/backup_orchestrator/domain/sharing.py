@@ -2,7 +2,7 @@
 
 Which servers' new backups fit now (`most_that_fit`), how many backups each keeps once they are
 OK (`fair_shares`, water-filling), and what each loses now or later (`allocate`). Every server here
-is a `Candidate`: what it asks, and what rules 1-4 and 11 of DESIGN.md s.4 let it lose.
+is a `Candidate`: what it asks, and what safety rules 1-4 and 11 let it lose.
 """
 
 from __future__ import annotations
