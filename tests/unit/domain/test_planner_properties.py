@@ -1,4 +1,5 @@
-"""The planner's safety rules (docs/safety-rules.md) as properties over generated fleets, with an oracle.
+"""The planner's safety rules (docs/safety-rules.md) as properties over generated fleets, with
+an oracle.
 
 The oracle is written from the rules, not from the planner: which servers could be backed up,
 what each may lose right now, and, by exhaustive search over every subset of them, the most
