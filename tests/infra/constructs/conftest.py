@@ -1,12 +1,21 @@
-"""Each construct alone, in a bare stack (no cdk-nag, no config beyond the defaults)."""
+"""Each construct alone, in a bare stack (no cdk-nag, no config beyond the defaults), and the
+helpers that read what one synthesizes."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, CfnElement, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk.assertions import Template
+from constructs import IConstruct
 
 from infra.config import Config, from_context
+from local.cloud import resolve
 
 
 @pytest.fixture
@@ -26,3 +35,71 @@ def machine(stack: Stack, name: str) -> sfn.StateMachine:
         name,
         definition_body=sfn.DefinitionBody.from_chainable(sfn.Pass(stack, f"{name}Start")),
     )
+
+
+def function(stack: Stack, name: str, role: iam.IRole | None = None) -> lambda_.Function:
+    """A stand-in function, for a construct that only needs to point at one."""
+    return lambda_.Function(
+        stack,
+        name,
+        runtime=lambda_.Runtime.PYTHON_3_13,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
+        role=role,
+    )
+
+
+def synthesized(stack: Stack) -> dict[str, Any]:
+    return dict(Template.from_stack(stack).to_json())
+
+
+def logical_id(construct: IConstruct) -> str:
+    """The logical ID of a construct's resource in its stack's template."""
+    resource = construct.node.default_child
+    assert isinstance(resource, CfnElement)
+    return Stack.of(construct).get_logical_id(resource)
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def only(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+    [(logical, resource)] = resources(template, kind).items()
+    return logical, resource
+
+
+def statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """Every statement of the policies attached to the role with logical ID `role`."""
+    return [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    listed = statement["Action"]
+    return [listed] if isinstance(listed, str) else list(listed)
+
+
+def definition(template: dict[str, Any], logical: str) -> dict[str, Any]:
+    """The definition of the state machine `logical`, references replaced by logical IDs."""
+    properties = template["Resources"][logical]["Properties"]
+    names = {k: k for k in template["Resources"]}
+    parsed: dict[str, Any] = json.loads(resolve(properties["DefinitionString"], names))
+    return parsed
+
+
+def every_state(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state of a definition's `States`, those inside Maps and Parallels included."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in states.items():
+        found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(every_state(branch["States"]))
+        for inner in ("ItemProcessor", "Iterator"):
+            if inner in state:
+                found.update(every_state(state[inner]["States"]))
+    return found

@@ -1,5 +1,6 @@
 """A restore drill's temporary server (drill_servers.py): its name, what it is created with and
-started with, the history it may write, and which drill servers are leftovers."""
+started with, and which drill servers are leftovers (the history it may write is in
+test_history_budget.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import example, given
 
-from backup_orchestrator.domain import drill_servers, history_budget
+from backup_orchestrator.domain import drill_servers
 from backup_orchestrator.domain.drill_servers import (
     DRILL_BACKUP,
     DRILL_EXECUTION,
@@ -24,12 +25,6 @@ from backup_orchestrator.domain.drill_servers import (
     running,
     server_name,
     source_of,
-)
-from backup_orchestrator.domain.history_budget import (
-    HISTORY_BUDGET,
-    RETRY_EVENTS,
-    SKIP_EVENTS,
-    TASK_RETRIES,
 )
 from backup_orchestrator.domain.records import Server
 from tests.support.drilling import (
@@ -133,16 +128,6 @@ def test_a_drill_is_over_at_the_latest_after_both_waits_the_cleanup_and_a_margin
     assert expires_at(NOW, 7200) == NOW + timedelta(hours=2 + 2 + 1, minutes=15 + 30)
 
 
-def test_the_poll_slows_only_when_a_drill_would_not_fit_its_history() -> None:
-    assert history_budget.drill_poll_seconds(7200, 60) == 60
-    assert history_budget.drill_poll_seconds(60, 1) == 1  # a short deadline waits less to clean up
-    slower = history_budget.drill_poll_seconds(21_600, 10)
-    assert slower > 10
-    limit = HISTORY_BUDGET
-    assert history_budget.drill_history(history_budget.drill_polls(21_600, slower)) <= limit
-    assert history_budget.drill_history(history_budget.drill_polls(21_600, slower - 1)) > limit
-
-
 # ---- leftovers and drills under way ---------------------------------------------------------
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:execution:drill:"
@@ -241,22 +226,6 @@ def test_the_drill_input_is_what_the_state_machine_reads() -> None:
         "create": create_parameters(start, expires=expires_at(NOW, 1800), execution_arn="arn:e"),
     }
     assert drill_servers.cleanup_seconds(7200) == 3600
-
-
-def test_the_worst_case_history_counts_every_retry_and_every_skipped_metric() -> None:
-    no_polls = history_budget.drill_history(0)
-    one_poll = history_budget.drill_history(1)
-
-    assert no_polls == (
-        history_budget.DRILL_EVENTS
-        + history_budget.DRILL_TASKS * RETRY_EVENTS * TASK_RETRIES
-        + history_budget.DRILL_SKIPPABLE * SKIP_EVENTS
-    )
-    assert one_poll - no_polls == (
-        history_budget.DRILL_POLL_EVENTS
-        + history_budget.REDELETE_EVENTS
-        + 2 * RETRY_EVENTS * TASK_RETRIES
-    )
 
 
 def test_drills_under_way_are_their_executions_and_servers() -> None:
