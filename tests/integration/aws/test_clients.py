@@ -1,3 +1,4 @@
+# mypy: disable-error-code="attr-defined, arg-type"
 """The OpsWorks CM client: botocore's retries off (the adapter retries), every attempt paced,
 and a plain word when botocore lacks the service's model."""
 

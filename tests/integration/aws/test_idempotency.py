@@ -1,3 +1,4 @@
+# mypy: disable-error-code="arg-type"
 """A slot runs at most once however often it is delivered: the claim in DynamoDB (moto)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="attr-defined"
 """What the orchestrator knows about servers, backups and the quota (records.py): which backups
 are the product's own, which hold a slot of the manual-backup limit, which were made of this very
 server, and how many slots are free."""
