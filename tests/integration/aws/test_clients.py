@@ -77,19 +77,20 @@ def test_a_hung_connection_is_given_up_rather_than_waited_on() -> None:
     assert config.max_pool_connections >= 16
 
 
-@pytest.mark.usefixtures("emulator")
-def test_every_attempt_waits_for_the_pacer_before_the_request_is_sent() -> None:
-    # Given a pacer of one request a second with a burst of two, on a clock that only moves
-    # when it waits
+def test_paced_calls_reach_the_service_no_faster_than_the_pace(emulator: Emulator) -> None:
+    # Given a service that allows one request a second, and a client paced the same, on one
+    # clock that moves only when the pacer waits
     time = FakeTime()
-    pace = TokenBucket(1, 2, monotonic=lambda: time.now, sleep=time.sleep)
+    emulator.bucket = TokenBucket(1, 1, monotonic=lambda: time.now, sleep=time.sleep)
+    pace = TokenBucket(1, 1, monotonic=lambda: time.now, sleep=time.sleep)
     client = opsworkscm_client(pace=pace)
 
-    # When five calls are made
-    for _ in range(5):
+    # When calls are made as fast as they can be
+    for _ in range(4):
         client.describe_servers()
 
-    # Then the first two went at once and each of the others waited a second for its token
+    # Then the pacer waited before each was sent, and the service throttled none
+    assert [c.error for c in emulator.calls] == [None] * 4
     assert time.slept == [1.0, 1.0, 1.0]
 
 
@@ -105,20 +106,6 @@ def test_retried_attempts_are_paced_too(emulator: Emulator) -> None:
 
     assert len(emulator.calls) == 4
     assert time.slept == [1.0, 1.0, 1.0]
-
-
-@pytest.mark.usefixtures("emulator")
-def test_without_a_pacer_calls_go_at_once() -> None:
-    time = FakeTime()
-    pace = TokenBucket(1, 1, monotonic=lambda: time.now, sleep=time.sleep)
-    paced = opsworkscm_client(pace=pace)
-    unpaced = opsworkscm_client()
-
-    for _ in range(3):
-        unpaced.describe_servers()
-    paced.describe_servers()
-
-    assert time.slept == []
 
 
 @pytest.mark.parametrize(("rate", "expected"), [(None, 5.0), (2.5, 2.5)])

@@ -1,4 +1,6 @@
-"""The handler end to end: real boto3 clients against the emulator, moto for the rest."""
+"""The handler end to end: real boto3 clients against the emulator, moto for the rest. Its
+contract: the events it takes, the report it returns and logs, one run per slot, and nothing
+changed before a bad event or setting is refused."""
 
 from __future__ import annotations
 
@@ -8,23 +10,14 @@ from typing import Any
 
 import pytest
 
-from backup_orchestrator.aws.pacing import TokenBucket
 from backup_orchestrator.contract.events import InvalidRequestError
 from backup_orchestrator.contract.settings import SettingsError, get_settings
 from backup_orchestrator.handlers import orchestrator as handler
 from backup_orchestrator.handlers.orchestrator import lambda_handler
-from backup_orchestrator.run.start import TIMEOUT_MARGIN_MS
-from local.emulator import Emulator, ManualClock
-from local.emulator.errors import InternalFailure, ServiceError
-from local.emulator.faults import PollTime
+from local.emulator import Emulator
 from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.support.fleet import Cloud, mutating_calls, tag
-
-SCHEDULED = {"source": "schedule", "scheduledTime": "2026-01-05T12:00:00Z"}
-
-
-def results(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {r["serverName"]: r for r in report["results"]}
+from tests.support.invoking import SCHEDULED, results
 
 
 def test_scheduled_run_backs_up_tagged_servers_and_starts_the_tracker(
@@ -73,36 +66,6 @@ def test_discovery_uses_the_fewest_calls(emulator: Emulator, cloud: Cloud) -> No
         + ["CreateBackup"] * 2
         + ["DescribeAccountAttributes"]
     )
-
-
-def test_retention_is_deferred_to_the_tracker(emulator: Emulator, cloud: Cloud) -> None:
-    emulator.backend.add_server("chef-prod")
-    tag(emulator, "chef-prod", **{"opsworks-cm-backup:retain": "2"})
-    old = [add_own_backup(emulator, "chef-prod", d) for d in (1, 2, 3)]
-
-    report = lambda_handler(SCHEDULED, FakeLambdaContext())
-
-    result = results(report)["chef-prod"]
-    assert result["deleted"] == []
-    assert [d["backupId"] for d in result["deferredDeletes"]] == old[1:]
-    assert result["retain"] == {"asked": 2, "granted": 2}
-    assert mutating_calls(emulator) == ["CreateBackup"]
-    assert cloud.tracker_inputs()[0]["backups"][0]["deferredDeletes"] == old[1:]
-
-
-def test_makes_room_under_the_limit_before_creating(emulator: Emulator, cloud: Cloud) -> None:
-    emulator.config.manual_backup_limit = 3
-    emulator.backend.add_server("chef-prod")
-    tag(emulator, "chef-prod")
-    old = [add_own_backup(emulator, "chef-prod", d) for d in (1, 2, 3)]
-
-    report = lambda_handler(SCHEDULED, FakeLambdaContext())
-
-    result = results(report)["chef-prod"]
-    assert result["outcome"] == "STARTED"
-    assert [d["backupId"] for d in result["deleted"]] == [old[2]]
-    assert "make room" in result["deleted"][0]["reason"]
-    assert mutating_calls(emulator) == ["DeleteBackup", "CreateBackup"]
 
 
 def test_manual_run_selects_named_servers_without_the_tag(emulator: Emulator, cloud: Cloud) -> None:
@@ -280,149 +243,6 @@ def test_bad_setting_is_rejected_before_any_change(
     assert emulator.calls == []
 
 
-def test_server_gone_mid_run_does_not_stop_the_others(emulator: Emulator, cloud: Cloud) -> None:
-    for name in ("chef-a", "chef-b", "chef-c"):
-        emulator.backend.add_server(name)
-    tag(emulator, "chef-a", "chef-b", "chef-c")
-
-    def delete_chef_b(operation: str, params: dict[str, Any]) -> ServiceError | None:
-        if operation == "CreateBackup" and params["ServerName"] == "chef-b":
-            emulator.backend.remove_server("chef-b")
-        return None
-
-    emulator.faults.append(delete_chef_b)
-    report = lambda_handler(SCHEDULED, FakeLambdaContext())
-
-    outcomes = {name: r["outcome"] for name, r in results(report).items()}
-    assert outcomes == {"chef-a": "STARTED", "chef-b": "SKIPPED", "chef-c": "STARTED"}
-    assert "no longer exists" in results(report)["chef-b"]["reason"]
-    assert len(cloud.tracker_inputs()[0]["backups"]) == 2
-
-
-def test_server_changing_state_mid_run_fails_with_the_reason(
-    emulator: Emulator, cloud: Cloud
-) -> None:
-    emulator.backend.add_server("chef-a")
-    tag(emulator, "chef-a")
-
-    def maintenance(operation: str, params: dict[str, Any]) -> ServiceError | None:
-        if operation == "CreateBackup":
-            emulator.backend.set_server_status("chef-a", "UNDER_MAINTENANCE")
-        return None
-
-    emulator.faults.append(maintenance)
-    report = lambda_handler(SCHEDULED, FakeLambdaContext())
-
-    assert results(report)["chef-a"]["outcome"] == "FAILED"
-    assert "changed state" in results(report)["chef-a"]["reason"]
-    assert cloud.executions() == []
-
-
-def test_deletions_the_service_still_counts_are_waited_for(
-    emulator: Emulator, clock: ManualClock, cloud: Cloud
-) -> None:
-    # Given a full account on a service that counts a backup being deleted toward the limit
-    # until it is gone (30 s), where each look at the quota takes the function 30 s
-    emulator.config.manual_backup_limit = 2
-    emulator.config.deleting_counts_toward_limit = True
-    emulator.config.delete_seconds = 30
-    emulator.backend.add_server("chef-a")
-    tag(emulator, "chef-a")
-    old = [add_own_backup(emulator, "chef-a", d) for d in (1, 2)]
-    emulator.faults.append(PollTime(emulator, clock, 30, on="quota"))
-
-    # When the schedule fires
-    report = lambda_handler(SCHEDULED, FakeLambdaContext())
-
-    # Then the refused CreateBackup waited for the deletion and was made again
-    result = results(report)["chef-a"]
-    assert result["outcome"] == "STARTED"
-    assert [d["backupId"] for d in result["deleted"]] == [old[1]]
-    assert result["retain"] == {"asked": 7, "granted": 2}
-    assert old[0] in emulator.backend.backups
-    creates = emulator.calls_to("CreateBackup")
-    assert [c.error for c in creates] == ["LimitExceededException", None]
-    assert report["quota"]["usedAfterRun"] == emulator.backend.manual_backups_used() == 2
-
-
-def test_limit_still_full_after_waiting_fails_that_server(emulator: Emulator, cloud: Cloud) -> None:
-    # Given a full account whose deletions stay counted longer than the run can wait
-    emulator.config.manual_backup_limit = 2
-    emulator.config.deleting_counts_toward_limit = True
-    emulator.config.delete_seconds = 10**6
-    emulator.backend.add_server("chef-a")
-    tag(emulator, "chef-a")
-    old = [add_own_backup(emulator, "chef-a", d) for d in (1, 2)]
-
-    # When the schedule fires with 2.5 s to spare beyond the function's safety margin
-    report = lambda_handler(SCHEDULED, FakeLambdaContext(remaining_ms=TIMEOUT_MARGIN_MS + 2_500))
-
-    # Then the server failed, saying why, and kept its newest backup
-    result = results(report)["chef-a"]
-    assert result["outcome"] == "FAILED"
-    assert "still full" in result["reason"]
-    assert "after waiting 2 s" in result["reason"]
-    assert [d["backupId"] for d in result["deleted"]] == [old[1]]
-    assert result["deferredDeletes"] == []
-    assert old[0] in emulator.backend.backups
-    # One look at the quota while waiting (1 s), none that found room, so no second attempt.
-    assert len(emulator.calls_to("CreateBackup")) == 1
-    assert len(emulator.calls_to("DescribeAccountAttributes")) == 1 + 1 + 1
-
-
-def test_close_to_the_timeout_starts_nothing_new(emulator: Emulator, cloud: Cloud) -> None:
-    emulator.backend.add_server("chef-a")
-    tag(emulator, "chef-a")
-
-    report = lambda_handler(SCHEDULED, FakeLambdaContext(remaining_ms=5_000))
-
-    assert results(report)["chef-a"]["outcome"] == "FAILED"
-    assert "time limit" in results(report)["chef-a"]["reason"]
-    assert mutating_calls(emulator) == []
-
-
-def test_throttling_storm_fails_no_call(emulator: Emulator, cloud: Cloud) -> None:
-    emulator.config.server_limit = 12
-    names = [f"chef-{i:02d}" for i in range(12)]
-    for name in names:
-        emulator.backend.add_server(name)
-    tag(emulator, *names)
-    answered = 0
-
-    def every_other_call_throttled(operation: str, params: dict[str, Any]) -> ServiceError | None:
-        nonlocal answered
-        answered += 1
-        if answered % 2:
-            from local.emulator.errors import ThrottlingException
-
-            return ThrottlingException("Rate exceeded")
-        return None
-
-    emulator.faults.append(every_other_call_throttled)
-    report = lambda_handler(SCHEDULED, FakeLambdaContext())
-
-    assert {r["outcome"] for r in report["results"]} == {"STARTED"}
-    throttled = [c for c in emulator.calls if c.error == "ThrottlingException"]
-    assert len(throttled) >= len(names)
-    assert all(c.error in (None, "ThrottlingException") for c in emulator.calls)
-
-
-@pytest.mark.usefixtures("paced")
-def test_twenty_servers_at_the_default_rate_limit_fail_no_call(
-    emulator: Emulator, cloud: Cloud
-) -> None:
-    emulator.bucket = TokenBucket(rate=5, burst=10)  # the service's documented limit
-    emulator.config.server_limit = 20
-    for i in range(20):
-        emulator.backend.add_server(f"srv-{i:02d}", tags={"opsworks-cm-backup": "enabled"})
-
-    report = lambda_handler(SCHEDULED, FakeLambdaContext())
-
-    assert [r["outcome"] for r in report["results"]] == ["STARTED"] * 20
-    assert [c for c in emulator.calls if c.error] == []
-    assert len(emulator.calls) == 3 + 20 + 20 + 1
-
-
 def test_logs_are_json_with_the_run_id_and_metrics_are_emf(
     emulator: Emulator,
     cloud: Cloud,
@@ -444,32 +264,6 @@ def test_logs_are_json_with_the_run_id_and_metrics_are_emf(
     [metrics] = emf
     assert metrics["BackupsStarted"] == [1.0] or metrics["BackupsStarted"] == 1.0
     assert metrics["ManualBackupHeadroom"] in (49.0, [49.0])
-
-
-def test_backup_started_by_an_attempt_that_seemed_to_fail_is_kept(
-    emulator: Emulator, cloud: Cloud
-) -> None:
-    emulator.backend.add_server("chef-a")
-    tag(emulator, "chef-a")
-    first = True
-
-    def lost_response(operation: str, params: dict[str, Any]) -> ServiceError | None:
-        nonlocal first
-        if operation == "CreateBackup" and first:
-            first = False
-            with emulator.backend.lock:
-                emulator.backend.op_create_backup(params, "caller")
-            return InternalFailure("the response was lost")
-        return None
-
-    emulator.faults.append(lost_response)
-    report = lambda_handler(SCHEDULED, FakeLambdaContext())
-
-    result = results(report)["chef-a"]
-    assert result["outcome"] == "STARTED"
-    assert result["backupId"] in emulator.backend.backups
-    assert len(emulator.backend.backups) == 1
-    assert cloud.tracker_inputs()[0]["backups"][0]["backupId"] == result["backupId"]
 
 
 def test_large_run_gets_one_tracker_execution_per_forty_backups(

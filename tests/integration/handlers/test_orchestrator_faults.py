@@ -1,0 +1,134 @@
+"""The handler when the fleet or the service misbehaves mid run: servers that vanish or change
+state, the function's time running out, throttling, and an answer lost after its backup
+started."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backup_orchestrator.aws.pacing import TokenBucket
+from backup_orchestrator.handlers.orchestrator import lambda_handler
+from local.emulator import Emulator
+from local.emulator.errors import InternalFailure, ServiceError
+from tests.conftest import FakeLambdaContext
+from tests.support.fleet import Cloud, mutating_calls, tag
+from tests.support.invoking import SCHEDULED, results
+
+
+def test_server_gone_mid_run_does_not_stop_the_others(emulator: Emulator, cloud: Cloud) -> None:
+    for name in ("chef-a", "chef-b", "chef-c"):
+        emulator.backend.add_server(name)
+    tag(emulator, "chef-a", "chef-b", "chef-c")
+
+    def delete_chef_b(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "CreateBackup" and params["ServerName"] == "chef-b":
+            emulator.backend.remove_server("chef-b")
+        return None
+
+    emulator.faults.append(delete_chef_b)
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    outcomes = {name: r["outcome"] for name, r in results(report).items()}
+    assert outcomes == {"chef-a": "STARTED", "chef-b": "SKIPPED", "chef-c": "STARTED"}
+    assert "no longer exists" in results(report)["chef-b"]["reason"]
+    assert len(cloud.tracker_inputs()[0]["backups"]) == 2
+
+
+def test_server_changing_state_mid_run_fails_with_the_reason(
+    emulator: Emulator, cloud: Cloud
+) -> None:
+    emulator.backend.add_server("chef-a")
+    tag(emulator, "chef-a")
+
+    def maintenance(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "CreateBackup":
+            emulator.backend.set_server_status("chef-a", "UNDER_MAINTENANCE")
+        return None
+
+    emulator.faults.append(maintenance)
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    assert results(report)["chef-a"]["outcome"] == "FAILED"
+    assert "changed state" in results(report)["chef-a"]["reason"]
+    assert cloud.executions() == []
+
+
+def test_close_to_the_timeout_starts_nothing_new(emulator: Emulator, cloud: Cloud) -> None:
+    emulator.backend.add_server("chef-a")
+    tag(emulator, "chef-a")
+
+    report = lambda_handler(SCHEDULED, FakeLambdaContext(remaining_ms=5_000))
+
+    assert results(report)["chef-a"]["outcome"] == "FAILED"
+    assert "time limit" in results(report)["chef-a"]["reason"]
+    assert mutating_calls(emulator) == []
+
+
+def test_throttling_storm_fails_no_call(emulator: Emulator, cloud: Cloud) -> None:
+    emulator.config.server_limit = 12
+    names = [f"chef-{i:02d}" for i in range(12)]
+    for name in names:
+        emulator.backend.add_server(name)
+    tag(emulator, *names)
+    answered = 0
+
+    def every_other_call_throttled(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        nonlocal answered
+        answered += 1
+        if answered % 2:
+            from local.emulator.errors import ThrottlingException
+
+            return ThrottlingException("Rate exceeded")
+        return None
+
+    emulator.faults.append(every_other_call_throttled)
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    assert {r["outcome"] for r in report["results"]} == {"STARTED"}
+    throttled = [c for c in emulator.calls if c.error == "ThrottlingException"]
+    assert len(throttled) >= len(names)
+    assert all(c.error in (None, "ThrottlingException") for c in emulator.calls)
+
+
+@pytest.mark.usefixtures("paced")
+def test_twenty_servers_at_the_default_rate_limit_fail_no_call(
+    emulator: Emulator, cloud: Cloud
+) -> None:
+    emulator.bucket = TokenBucket(rate=5, burst=10)  # the service's documented limit
+    emulator.config.server_limit = 20
+    for i in range(20):
+        emulator.backend.add_server(f"srv-{i:02d}", tags={"opsworks-cm-backup": "enabled"})
+
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    assert [r["outcome"] for r in report["results"]] == ["STARTED"] * 20
+    assert [c for c in emulator.calls if c.error] == []
+    assert len(emulator.calls) == 3 + 20 + 20 + 1
+
+
+def test_backup_started_by_an_attempt_that_seemed_to_fail_is_kept(
+    emulator: Emulator, cloud: Cloud
+) -> None:
+    emulator.backend.add_server("chef-a")
+    tag(emulator, "chef-a")
+    first = True
+
+    def lost_response(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        nonlocal first
+        if operation == "CreateBackup" and first:
+            first = False
+            with emulator.backend.lock:
+                emulator.backend.op_create_backup(params, "caller")
+            return InternalFailure("the response was lost")
+        return None
+
+    emulator.faults.append(lost_response)
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    result = results(report)["chef-a"]
+    assert result["outcome"] == "STARTED"
+    assert result["backupId"] in emulator.backend.backups
+    assert len(emulator.backend.backups) == 1
+    assert cloud.tracker_inputs()[0]["backups"][0]["backupId"] == result["backupId"]
