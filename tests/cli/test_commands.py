@@ -1,38 +1,19 @@
-"""owcm-backup against the emulator: tables, JSON, exit codes, and one-line errors."""
+"""owcm-backup's commands against the emulator: plan, run, status and delete-orphans, with their
+tables, JSON and exit codes. (Bad input, nothing to select, throttling and endpoints are in
+test_errors.py.)"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from moto import mock_aws
 
 from local.emulator import Emulator, ManualClock
-from local.emulator.backend import MUTATING_OPERATIONS
-from local.emulator.faults import RandomErrors
 from owcm_backup.main import main
 from tests.conftest import add_own_backup
-
-TAG = {"opsworks-cm-backup": "enabled"}
-
-
-@pytest.fixture
-def fleet(emulator: Emulator, clock: ManualClock) -> Emulator:
-    backend = emulator.backend
-    backend.add_server("chef-prod", tags=TAG)
-    backend.add_server(
-        "puppet-prod", engine="Puppet", tags={**TAG, "opsworks-cm-backup:retain": "1"}
-    )
-    backend.add_server("chef-busy", status="UNDER_MAINTENANCE", tags=TAG)
-    for days in (1, 2):
-        add_own_backup(emulator, "puppet-prod", days)
-    backend.add_backup("chef-prod", clock.now() - timedelta(days=3), backup_type="AUTOMATED")
-    return emulator
+from tests.support.fleet import mutating_calls
 
 
 @pytest.fixture
@@ -44,18 +25,6 @@ def time_passes(fleet: Emulator, clock: ManualClock) -> None:
             clock.advance(fleet.config.backup_seconds)
 
     fleet.faults.append(advance)
-
-
-def cli(argv: Sequence[str]) -> int:
-    """The exit code, whether the command returned it or argparse exited with it."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-
-
-def mutations(emulator: Emulator) -> list[str]:
-    return [c.operation for c in emulator.calls if c.operation in MUTATING_OPERATIONS]
 
 
 def row(out: str, server: str) -> list[str]:
@@ -75,7 +44,7 @@ def test_plan_prints_a_table_and_changes_nothing(
     assert rows == {"chef-busy": "FAILED", "chef-prod": "PLANNED", "puppet-prod": "PLANNED"}
     assert "after OK  puppet-prod-" in out
     assert "Selected: 3 tagged opsworks-cm-backup=enabled." in out
-    assert mutations(fleet) == []
+    assert mutating_calls(fleet) == []
 
 
 def test_plan_as_json(fleet: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,7 +124,7 @@ def test_run_exits_1_when_a_named_server_is_not_backed_up(
 
     assert code == 1
     assert row(capsys.readouterr().out, "chef-prod")[1] == "SKIPPED"
-    assert mutations(fleet) == ["CreateBackup"]
+    assert mutating_calls(fleet) == ["CreateBackup"]
 
 
 def test_run_exits_1_when_the_tracker_did_not_start(
@@ -170,62 +139,7 @@ def test_run_exits_1_when_the_tracker_did_not_start(
     assert "Tracker NOT started" in captured.out
     assert "their deferred deletions will not be applied" in captured.out
     assert "the tracker did not start" in captured.err
-    assert mutations(fleet) == ["CreateBackup"]
-
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["plan", "--select-tag", "opsworks-cm-backup=Enabled"], "chef-prod has opsworks-cm"),
-        (["run", "--select-tag", "backup=yes"], "none of the 3 servers in us-east-1 carries"),
-    ],
-)
-def test_a_selection_that_matches_nothing_says_why_and_exits_1(
-    fleet: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
-) -> None:
-    code = main(argv)
-
-    err = capsys.readouterr().err
-    assert code == 1
-    assert err.startswith("nothing selected: ")
-    assert expected in err
-    assert mutations(fleet) == []
-
-
-def test_an_account_without_servers_says_so(
-    emulator: Emulator, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["plan"]) == 1
-    assert "there is no OpsWorks CM server in us-east-1" in capsys.readouterr().err
-
-
-def test_throttling_is_paced_and_retried_like_the_function(
-    fleet: Emulator, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # The account's servers are read only after five refusals in a row, one more than the CLI
-    # used to try.
-    fleet.faults.append(RandomErrors(1.0, seed=1, operations=["DescribeServers"], max_in_a_row=5))
-
-    code = main(["status"])
-
-    assert code == 0, capsys.readouterr().err
-    assert "Manual backups: 2 of 50 used" in capsys.readouterr().out
-
-
-@pytest.mark.chaos
-def test_throttling_that_outlasts_the_retries_says_what_to_do(
-    fleet: Emulator, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # The account's servers are never read: every attempt is throttled.
-    fleet.faults.append(RandomErrors(1.0, seed=1, operations=["DescribeServers"]))
-
-    code = main(["status"])
-
-    err = capsys.readouterr().err
-    assert code == 1
-    assert err.startswith("error: AWS answered ThrottlingException: Rate exceeded (still ")
-    assert "throttled after 10 attempts" in err and "OPSWORKSCM_RATE" in err
-    assert len(fleet.calls_to("DescribeServers")) == 10
+    assert mutating_calls(fleet) == ["CreateBackup"]
 
 
 def test_status_shows_servers_backups_and_quota(
@@ -321,7 +235,7 @@ def test_delete_orphans_without_confirmation_deletes_nothing(
 
     assert code == 2
     assert "confirm with --yes" in capsys.readouterr().err
-    assert mutations(fleet) == []
+    assert mutating_calls(fleet) == []
 
 
 def test_delete_orphans_with_yes_deletes_only_the_products_own(
@@ -342,73 +256,3 @@ def test_delete_orphans_can_include_others_backups_when_asked(
     assert main(["delete-orphans", "--yes", "--include-others", "--server", "chef-old"]) == 0
 
     assert {fleet.backend.backups[b].status for b in deleted_server.values()} == {"DELETING"}
-
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["plan", "--retain", "0"], "argument --retain: Input should be greater than or equal"),
-        (["plan", "--retain", "50"], "argument --retain: Input should be less than or equal"),
-        (["plan", "--retain", "three"], "argument --retain: must be a whole number"),
-        (["plan", "--servers", "ghost"], "--servers: no OpsWorks CM server named 'ghost'"),
-        (["plan", "--servers", "chef prod"], "argument --servers: 'chef prod' is not an OpsWorks"),
-        (["plan", "--servers", " , "], "argument --servers: names no server"),
-        (["run", "--description", "two\nlines"], "argument --description: must be printable"),
-        (["plan", "--select-tag", "oops"], "argument --select-tag: must look like key=value"),
-        (["plan", "--retian", "3"], "unrecognized arguments: --retian 3 (did you mean --retain?)"),
-        (["plan", "--retian", "3"], "see `owcm-backup plan --help`"),
-        (["status", "--endpoint-url", "127.0.0.1:4580"], "--endpoint-url: must be a URL with its"),
-        (["run", "--poll", "0"], "argument --poll: must be more than 0"),
-    ],
-)
-def test_bad_input_is_one_line_naming_the_flag_and_exit_2(
-    fleet: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
-) -> None:
-    code = cli(argv)
-
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.count("\n") == 1
-    assert err.startswith("error: ")
-    assert expected in err
-    assert mutations(fleet) == []
-
-
-def test_an_endpoint_from_the_environment_without_a_scheme_is_one_line(
-    fleet: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_OPSWORKSCM", "127.0.0.1:4580")
-
-    code = cli(["status"])
-
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.startswith("error: Invalid endpoint: 127.0.0.1:4580")
-    assert err.count("\n") == 1
-
-
-def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli(["--version"]) == 0
-    assert capsys.readouterr().out.startswith("owcm-backup 0.")
-
-
-def test_unreachable_endpoint_is_one_line_not_a_traceback() -> None:
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "owcm-backup"),
-            "status",
-            "--endpoint-url",
-            "http://127.0.0.1:9",
-            "--region",
-            "us-east-1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-    assert result.returncode == 1
-    assert result.stderr.startswith("error: Could not connect to the endpoint URL")
-    assert "OpsWorks CM answers in us-east-1, us-east-2" in result.stderr
-    assert "Traceback" not in result.stderr

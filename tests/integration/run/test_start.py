@@ -1,14 +1,11 @@
-"""The run at its edges: the tracker that cannot start, a limit somebody else filled, deletions
-refused or already done, the quota that cannot be read again; each says what happened."""
+"""The run at its edges: a limit somebody else filled, deletions refused or already done, the
+quota that cannot be read again; each says what happened. (A tracker that cannot start is in
+test_handover.py.)"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import pytest
-
-from backup_orchestrator.contract.settings import get_settings
 from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator, ManualClock
 from local.emulator.errors import InternalFailure, ServiceError, ValidationException
@@ -22,31 +19,6 @@ def only(report: dict[str, Any]) -> dict[str, Any]:
     results: list[dict[str, Any]] = report["results"]
     [result] = results
     return result
-
-
-def test_a_tracker_that_cannot_start_is_reported_and_counted(
-    emulator: Emulator,
-    cloud: Cloud,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    emulator.backend.add_server("chef-a")
-    tag(emulator, "chef-a")
-    missing = cloud.tracker_arn.replace("opsworks-cm-backup-tracker", "no-such-machine")
-    monkeypatch.setenv("TRACKER_STATE_MACHINE_ARN", missing)
-    get_settings.cache_clear()
-    capsys.readouterr()
-
-    report = lambda_handler(SCHEDULED, FakeLambdaContext())
-
-    # The backup started all the same; nothing follows it, and that is an alarm.
-    assert only(report)["outcome"] == "STARTED"
-    assert report["trackerError"].startswith("could not start the tracker: ")
-    assert "StateMachineDoesNotExist" in report["trackerError"]
-    assert report["trackerExecutionArns"] == []
-    printed = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
-    [metrics] = [m for m in printed if "BackupsStarted" in m]
-    assert metrics["TrackerStartFailures"] in (1.0, [1.0])
 
 
 def test_a_limit_somebody_else_filled_fails_at_once_without_waiting(
