@@ -28,16 +28,17 @@ DEFAULT_JSON = env.REPO_ROOT / "bench" / "results" / "latest.json"
 
 @dataclass(frozen=True)
 class Plan:
-    """Which fleets and backup lengths to measure, and the hard limit on the whole run."""
+    """Which fleets and tracker runs (backups each) to measure, and the hard limit on the whole
+    run."""
 
     name: str
     fleets: tuple[int, ...]
-    backup_minutes: tuple[float, ...]
+    tracker_runs: tuple[int, ...]
     time_limit_seconds: int
 
 
-FULL = Plan("full", (10, 50, 200), (5, 20, 60), 14 * 60)
-QUICK = Plan("quick", (5, 20), (1, 3), 5 * 60)
+FULL = Plan("full", (10, 50, 200), (10, 50, 200), 14 * 60)
+QUICK = Plan("quick", (5, 20), (10,), 5 * 60)
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -91,22 +92,30 @@ def orchestrator_figures(plan: Plan) -> tuple[dict[str, Any], list[Row]]:
 
 
 def tracker_figures(plan: Plan) -> tuple[dict[str, Any], list[Row]]:
-    progress(f"synthesizing the stack, then tracking backups of {plan.backup_minutes} min")
-    figure = tracker.measure(plan.backup_minutes)
-    section(
-        f"3. Tracker (synthesized state machine in moto; 1 poll = {tracker.EMULATED_PER_POLL} "
-        f"emulated s = {tracker.POLL_REAL_SECONDS} real s)",
-        *tracker.table(figure),
-    )
+    progress(f"synthesizing the stack, then following runs of {plan.tracker_runs} backups")
+    figures = tracker.measure(plan.tracker_runs, progress)
+    baseline = tracker.load_baseline()
+    for f in figures:
+        section(
+            f"3. Tracker, a run of {f.size} backups: before (a Map polling each backup, commit "
+            f"{baseline.commit}) and now (the poll loop); 1 poll = {f.poll_seconds} emulated s "
+            f"= {tracker.POLL_REAL_SECONDS} real s",
+            *tracker.table(f, baseline.runs.get(f.size)),
+        )
+    ratio = tracker.transitions_ratio(figures, baseline)
+    if ratio is not None:
+        size, times = ratio
+        print(
+            f"   State transitions per backup per poll at {size} backups, before/now: "
+            f"{times:.0f}x fewer now (target: at least {tracker.TRANSITIONS_TARGET:g}x)."
+        )
     print(
-        f"   Polling: {tracker.STRATEGY}; deployed pollSeconds = {figure.poll_seconds} s, "
-        f"Map MaxConcurrency = {figure.map_concurrency}."
+        "   Each backup lasts U(2, 4) poll intervals and has 1-2 deferred deletions; 2 % fail "
+        "(at least one). The function paces its calls at "
+        f"{tracker.RATE:g}/s, burst {tracker.BURST}; the deployed case starts each poll on a "
+        "full bucket."
     )
-    print(
-        f"   Each backup ends {tracker.PHASE_SECONDS} s after a poll, the worst phase: "
-        f"measured latency is one interval less {tracker.PHASE_SECONDS} s."
-    )
-    return figure.to_json(plan.fleets), tracker.rows(figure, max(plan.fleets))
+    return tracker.to_json(figures, baseline), tracker.rows(figures, baseline)
 
 
 def cold_start_figures() -> tuple[dict[str, Any], list[Row]]:

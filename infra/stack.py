@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Aws, CfnOutput, Duration, Stack
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -13,7 +14,7 @@ from infra.config import LOG_RETENTION_DAYS, Config
 from infra.constructs.alerts import AlertTopic
 from infra.constructs.drill import Drill
 from infra.constructs.monitoring import Monitoring
-from infra.constructs.orchestrator import Orchestrator, Wiring
+from infra.constructs.orchestrator import Orchestrator, Wiring, powertools_layer
 from infra.constructs.scheduling import BackupSchedule, retry_prefix
 from infra.constructs.state_machines import may_alert
 from infra.constructs.storage import Storage
@@ -55,8 +56,9 @@ class BackupOrchestratorStack(Stack):
         alerts = AlertTopic(self, "Alerts", email=config.alert_email)
         storage = Storage(self)
         roles = DrillRoles.of(config)
+        layer = powertools_layer(self, config)
         self.tracker, self.drill = self._build_state_machines(
-            config, alerts, storage, retention, roles
+            config, alerts, storage, retention, roles, layer
         )
         orchestrator = Orchestrator(
             self,
@@ -66,6 +68,7 @@ class BackupOrchestratorStack(Stack):
                 storage=storage,
                 tracker=self.tracker.state_machine,
                 drill=self.drill.state_machine,
+                layer=layer,
                 drill_service_role_arn=roles.service_role,
                 drill_instance_profile_arn=roles.instance_profile,
                 retry_prefix=retry_prefix(self),
@@ -100,11 +103,13 @@ class BackupOrchestratorStack(Stack):
         storage: Storage,
         retention: logs.RetentionDays,
         roles: DrillRoles,
+        layer: lambda_.ILayerVersion,
     ) -> tuple[Tracker, Drill]:
         tracker = Tracker(
             self,
             "Tracker",
             topic=alerts.topic,
+            layer=layer,
             timeout=Duration.seconds(config.tracker_timeout_seconds),
             log_retention=retention,
             log_level=config.tracker_log_level,
@@ -114,6 +119,7 @@ class BackupOrchestratorStack(Stack):
             "Drill",
             topic=alerts.topic,
             history=storage.history,
+            layer=layer,
             timeout=Duration.seconds(config.drill_timeout_seconds),
             log_retention=retention,
             log_level=config.tracker_log_level,

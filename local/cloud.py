@@ -2,9 +2,11 @@
 
 `synthesize` builds the real CloudFormation template (offline, cdk-nag included). `LocalCloud`
 creates, inside an active `moto.mock_aws`, the pieces of that template the product runs on: the
-alert topic, the idempotency and history tables, and the tracker and restore drill state
-machines with their *synthesized* definitions (CloudFormation references resolved to the moto
-resources), and gives the orchestrator function's environment exactly as the template sets it.
+alert topic, the idempotency and history tables, the tracker and restore drill state machines
+with their *synthesized* definitions (CloudFormation references resolved to the moto resources),
+and the state machines' functions served in this process by their real handlers
+(local/functions.py); and it gives the orchestrator function's environment exactly as the
+template sets it. `close` takes the functions down.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import boto3
 
 from local import MODELS_DIR
+from local.functions import InProcessFunctions
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -101,6 +104,7 @@ class LocalCloud:
     template: dict[str, Any]
     physical: dict[str, str] = field(default_factory=dict)
     inbox: str = ""
+    functions: InProcessFunctions | None = None
 
     def create(self, machines: Sequence[str] = MACHINES) -> LocalCloud:
         """Create the pieces; of the state machines, only `machines` (moto parses each
@@ -132,6 +136,16 @@ class LocalCloud:
         for role_id, _ in _all(self.template, "AWS::IAM::Role"):
             self.physical[f"{role_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{role_id}"
 
+        handlers = {}
+        for function_id, function in _all(self.template, "AWS::Lambda::Function"):
+            name = f"opsworks-cm-backup-{function_id.lower()}"[:64]
+            self.physical[function_id] = name
+            self.physical[f"{function_id}.Arn"] = (
+                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+            )
+            handlers[name] = function["Properties"]["Handler"]
+        self.functions = InProcessFunctions(handlers, REGION, ACCOUNT).install()
+
         sfn = boto3.client("stepfunctions", region_name=REGION)
         for kind in machines:
             machine_id, machine = self._machine(kind)
@@ -152,6 +166,11 @@ class LocalCloud:
             TopicArn=self.topic_arn, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"]
         )
         return self
+
+    def close(self) -> None:
+        """Stop serving the stack's functions in this process."""
+        if self.functions is not None:
+            self.functions.uninstall()
 
     def alerts(self) -> list[dict[str, str]]:
         """The alerts published to the topic since the last look: subject and message."""
@@ -197,7 +216,11 @@ class LocalCloud:
         """The orchestrator's environment as synthesized, with the model path made local; a
         variable naming a resource that was not created (a state machine left out) is left out,
         as if the stack had no such resource."""
-        _, function = _one(self.template, "AWS::Lambda::Function")
+        [function] = [
+            resource
+            for logical, resource in _all(self.template, "AWS::Lambda::Function")
+            if logical.startswith("Orchestrator")
+        ]
         variables: dict[str, str] = {}
         for name, value in function["Properties"]["Environment"]["Variables"].items():
             try:

@@ -114,7 +114,7 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
             cloud = LocalCloud(template).create()
             environment = cloud.function_environment()
             # A poll a second, each standing for a minute of the backups' lives: the deadline
-            # counts polls, 60 of them, so one tracker execution's history holds the run.
+            # counts polls, 60 of them.
             environment["POLL_SECONDS"] = "1"
             environment["DEADLINE_SECONDS"] = "60"
             # The drill polls like the tracker: a restore may take an hour of polls.
@@ -133,17 +133,24 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
             report = lambda_handler(
                 {"source": "schedule", "scheduledTime": slot}, LocalLambdaContext()
             )
-        emulator.faults.append(PollTime(emulator, clock, EMULATED_SECONDS_PER_POLL, shared=True))
+        # The tracker reads the account once a poll: each read is a minute.
+        emulator.faults.append(PollTime(emulator, clock, EMULATED_SECONDS_PER_POLL))
         emulator.faults.append(PollTime(emulator, clock, EMULATED_SECONDS_PER_POLL, on="server"))
         sfn = boto3.client("stepfunctions")
         execution: dict[str, Any] = {"status": "NOT STARTED"}
         if report.get("trackerExecutionArn"):
-            with progress("Following the tracker state machine (1 s = 1 emulated minute)"):
+            with (
+                progress("Following the tracker state machine (1 s = 1 emulated minute)"),
+                _silenced_stdout(),
+            ):
                 execution = wait_for_execution(sfn, report["trackerExecutionArn"], out=out)
         drill: dict[str, Any] = {}
         started = [d for d in report["drills"] if d["outcome"] == "STARTED"]
         if started:
-            with progress(f"Following the restore drill of {started[0]['serverName']}"):
+            with (
+                progress(f"Following the restore drill of {started[0]['serverName']}"),
+                _silenced_stdout(),
+            ):
                 drill = wait_for_execution(sfn, started[0]["executionArn"], out=out)
         retry: dict[str, Any] | None = None
         if report.get("nextTry"):
@@ -160,7 +167,7 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
                     json.loads(schedule["Target"]["Input"]), LocalLambdaContext()
                 )
             if retry.get("trackerExecutionArn"):
-                with progress("Following the retry's backups"):
+                with progress("Following the retry's backups"), _silenced_stdout():
                     wait_for_execution(sfn, retry["trackerExecutionArn"], out=out)
         alerts = cloud.alerts()
         after = _quota(emulator)

@@ -5,7 +5,7 @@ them the same way; the orchestrator's package lives in `lambda/` (a keyword, nev
 each module is tested in a staged copy of the project where `backup_orchestrator` sits at the top
 (the Lambda asset and the API model stay in `lambda/`, where the tests and the synth read them).
 
-    python scripts/mutation.py [planner orchestrator retry drills tracker-definition]
+    python scripts/mutation.py [planner orchestrator retry drills following tracker-definition]
 
 Mutates the last commit (uncommitted changes are not part of it). Prints one line per module
 (mutants, killed, survived, kill rate) and the survivors' names;
@@ -46,39 +46,45 @@ class Target:
 
 TARGETS = {
     "planner": Target(
-        (f"{PACKAGE}/planner.py", f"{PACKAGE}/sharing.py"),
+        (f"{PACKAGE}/domain/planner.py", f"{PACKAGE}/domain/sharing.py"),
         (
-            "tests/unit/test_planner.py",
-            "tests/unit/test_planner_reasons.py",
-            "tests/unit/test_planner_properties.py",
+            "tests/unit/domain/test_planner.py",
+            "tests/unit/domain/test_planner_reasons.py",
+            "tests/unit/domain/test_planner_properties.py",
+            "tests/unit/domain/test_sharing.py",
         ),
     ),
     "orchestrator": Target(
-        (f"{PACKAGE}/orchestrator.py",),
-        ("tests/orchestrator", "tests/chaos"),
+        (f"{PACKAGE}/run/orchestrate.py", f"{PACKAGE}/run/start.py"),
+        ("tests/integration/run", "tests/integration/handlers", "tests/chaos"),
     ),
     "retry": Target(
-        (f"{PACKAGE}/retry.py",),
-        ("tests/unit/test_retry.py", "tests/orchestrator/test_handler.py"),
+        (f"{PACKAGE}/aws/retries.py",),
+        ("tests/unit/aws/test_retries.py", "tests/integration/aws/test_opsworkscm.py"),
     ),
     "drills": Target(
-        (f"{PACKAGE}/drills.py", f"{PACKAGE}/drill_servers.py"),
+        (f"{PACKAGE}/domain/drills.py", f"{PACKAGE}/domain/drill_servers.py"),
         (
-            "tests/unit/test_drills.py",
-            "tests/unit/test_drill_servers.py",
-            "tests/orchestrator/test_drill_starts.py",
+            "tests/unit/domain/test_drills.py",
+            "tests/unit/domain/test_drill_servers.py",
+            "tests/integration/run/test_drills.py",
+        ),
+    ),
+    "following": Target(
+        (f"{PACKAGE}/domain/following.py", f"{PACKAGE}/run/follow.py"),
+        (
+            "tests/unit/domain/test_following.py",
+            "tests/integration/run/test_follow.py",
+            "tests/integration/handlers/test_tracker.py",
         ),
     ),
     "tracker-definition": Target(
-        ("infra/tracker.py", "infra/tasks.py"),
+        ("infra/constructs/tracker.py", "infra/constructs/task_function.py"),
         (
             "tests/infra/test_definition.py",
-            "tests/infra/test_permissions.py::test_tracker_role_has_exactly_the_actions_it_uses",
-            "tests/infra/test_stack.py::test_tracker_is_standard_logged_and_traced",
-            "tests/infra/test_stack.py::test_tracker_logs_to_a_vended_logs_group",
-            "tests/infra/test_stack.py::test_log_groups_have_retention",
-            "tests/infra/test_stack.py::test_what_holds_state_keeps_its_logical_id",
-            "tests/infra/test_variant.py::test_tracker_log_level_comes_from_context",
+            "tests/infra/test_permissions.py",
+            "tests/infra/constructs/test_tracker.py",
+            "tests/infra/constructs/test_task_function.py",
         ),
         synthesizes=True,
     ),

@@ -26,13 +26,14 @@ from backup_orchestrator.contract.limits import (
     PruneScope,
     max_polls,
     polls_until,
+    tracker_polls,
 )
 from infra.config.cron import MAX_WATCH_HOURS, coming_gap, parse
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
-# Step Functions log levels: ERROR logs only failures, ALL every transition (about 11 events
-# per poll of each backup).
+# Step Functions log levels: ERROR logs only failures, ALL every transition (about 9 events per
+# poll of a run, 11 per poll of a drill).
 TrackerLogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
 
 
@@ -121,8 +122,10 @@ class RunSettings(BaseModel):
             le=86_400,
             description=(
                 "A backup still `IN_PROGRESS` after this many seconds alerts. With `pollSeconds` "
-                "it must leave at most 736 polls (for example at most 7360 at 10 s polls, at "
-                "least 118 s polls for a day): one tracker execution's history holds no more."
+                "it must leave at most 875 polls (for example at most 8750 s at 10 s polls, at "
+                "least 99 s polls for a day): one tracker execution's history holds 887 polls, "
+                "and 12 go to the first wait, the poll that sees the deadline passed and 1,000 "
+                "deferred deletions at 100 a poll."
             ),
         ),
     ] = 10_800
@@ -158,8 +161,8 @@ class RunSettings(BaseModel):
             alias="trackerLogLevel",
             description=(
                 "The Step Functions log level of the tracker and of the drill: `ERROR`, `FATAL`, "
-                "`ALL` (about 11 log events per poll of each backup or drill) or `OFF`; logged "
-                "events carry their execution data, the server and backup they are about."
+                "`ALL` (about 9 log events per poll of a run, 11 per poll of a drill) or `OFF`; "
+                "logged events carry their execution data, the server and backup they are about."
             ),
         ),
     ] = "ERROR"
@@ -206,14 +209,18 @@ class RunSettings(BaseModel):
     @classmethod
     def _history_fits(cls, value: int, info: ValidationInfo) -> int:
         poll = info.data.get("poll_seconds")
-        limit = max_polls(DELETIONS_ALLOWANCE)
-        if poll is not None and polls_until(value, poll) > limit:
+        limit = max_polls()
+        if poll is None:
+            return value
+        polls = tracker_polls(value, poll, DELETIONS_ALLOWANCE)
+        if polls > limit:
+            spare = polls - polls_until(value, poll)
             raise ValueError(
-                f"with pollSeconds={poll}, a backup followed to this deadline takes "
-                f"{polls_until(value, poll)} polls, and one tracker execution holds at most "
-                f"{limit} (Step Functions keeps {HISTORY_LIMIT:,} events of an execution): raise "
-                f"pollSeconds to at least {math.ceil(value / limit)} or lower deadlineSeconds to "
-                f"at most {limit * poll}"
+                f"with pollSeconds={poll}, a run followed to this deadline takes up to {polls} "
+                f"polls, and one tracker execution holds at most {limit} (Step Functions keeps "
+                f"{HISTORY_LIMIT:,} events of an execution): raise pollSeconds to at least "
+                f"{math.ceil(value / (limit - spare))} or lower deadlineSeconds to at most "
+                f"{(limit - spare) * poll}"
             )
         return value
 

@@ -16,11 +16,13 @@ from pydantic import (
 )
 
 from backup_orchestrator.contract.limits import (
+    DELETIONS_ALLOWANCE,
     RPO_MAX,
     RPO_MIN,
     Frequency,
     drill_execution_seconds,
     problems,
+    tracker_polls,
 )
 from infra.config.basics import RunSettings
 from infra.config.cron import MAX_WATCH_HOURS, Gap, coming_gap
@@ -309,8 +311,10 @@ class Config(RunSettings):
 
     @property
     def tracker_timeout_seconds(self) -> int:
-        """The tracker execution's own limit: the backup deadline plus time to clean up."""
-        return self.deadline_seconds + 2 * self.poll_seconds + 3600
+        """The tracker execution's own limit: its polls at the most (to the deadline, and the
+        deletions the allowance plans for), plus an hour for the polls' own time and retries."""
+        polls = tracker_polls(self.deadline_seconds, self.poll_seconds, DELETIONS_ALLOWANCE)
+        return polls * self.poll_seconds + 3600
 
 
 def keys() -> dict[str, str]:

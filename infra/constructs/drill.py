@@ -1,23 +1,30 @@
 """The restore drill state machine: restores one backup into a temporary server, measures how long
 it takes to be HEALTHY, always deletes the server and confirms it is gone, records, alerts.
 
+Every OpsWorks CM call is a Lambda task of the drill's own function (run/drill_tasks.py, through
+the project's adapter): `status` (DescribeServers), `slots` (DescribeAccountAttributes),
+`create` (CreateServer), `owner` (DescribeServers and ListTagsForResource), `delete`
+(DeleteServer). The function answers, or ends in a named error the states below catch
+(contract/task_errors.py): ServerNotFound, NameTaken, NoFreeSlot, ServerChanging.
+
 Input (backup_orchestrator.domain.drill_servers.execution_input):
     {"runId", "startedAt", "sourceServer", "drillServer", "backupId", "backupAgeSeconds",
      "pollSeconds", "deadlineSeconds", "cleanupSeconds", "expiration",
      "create": {CreateServer's parameters}}
 
-1. Wait, polling DescribeServers, until the source server is RUNNING, HEALTHY or UNHEALTHY (the
+1. Wait, polling the source's status, until the source server is RUNNING, HEALTHY or UNHEALTHY (the
    run that started the drill has just started its backup): never a drill while it is being
-   backed up or restored. Then DescribeAccountAttributes: a slot must stay free for the operator.
+   backed up or restored. Then the account's server slots: one must stay free for the operator.
    Either not so within the deadline: nothing is created, the result is SKIPPED.
-2. CreateServer from the backup, then poll DescribeServers every pollSeconds to HEALTHY (OK, the
+2. CreateServer from the backup, then poll its status every pollSeconds to HEALTHY (OK, the
    time counted is the recovery time) or FAILED, or to the deadline (TIMED_OUT). Any error on the
    way (Catch States.ALL) is an ERROR, and goes on to the cleanup like every other result. When
    the name is taken, the server is followed only if its tag drill-execution names this very
-   execution (a retry after a lost answer); another server of the name is never touched.
+   execution (a retried task after a lost answer; the function settles a lost answer of its own
+   the same way); another server of the name is never touched.
 3. Cleanup, always: only a server carrying this execution's tag is deleted (another of the name
    is left alone; but if this drill created a server and cannot find it as its own, that is
-   URGENT). DeleteServer, then poll until DescribeServers says it does not exist, asking again
+   URGENT). DeleteServer, then poll until the server does not exist, asking again
    while it is not DELETING (an InvalidState while it is still changing), at most
    cleanupSeconds; past that the cleanup failed.
 4. Metrics (RestoreDrillsSucceeded and RestoreDrillSeconds, or RestoreDrillsFailed, each also per
@@ -26,7 +33,7 @@ Input (backup_orchestrator.domain.drill_servers.execution_input):
    running costs money). A drill that needs attention fails the execution.
 
 Time is counted in polls (pollSeconds each), like the tracker: Step Functions' JSONPath has no
-clock arithmetic. JSONPath only, `States.ArrayGetItem(...[*]...)` for a single value (moto).
+clock arithmetic. JSONPath only (moto's interpreter runs no JSONata).
 """
 
 from __future__ import annotations
@@ -34,13 +41,18 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from backup_orchestrator.contract.limits import COPIED, DRILL_EXECUTION, OPTIONAL
+from backup_orchestrator.contract.limits import (
+    DRILL_EXECUTION,
+    NameTaken,
+    NoFreeSlot,
+    ServerChanging,
+)
 from infra.constructs.drill_record import record_and_alert
 from infra.constructs.drill_states import (
     CLEANUP_TO_DO,
@@ -54,7 +66,20 @@ from infra.constructs.drill_states import (
     owner_check,
     results,
 )
-from infra.constructs.state_machines import logged_state_machine, retry
+from infra.constructs.state_machines import logged_state_machine
+from infra.constructs.task_function import TaskFunction
+
+HANDLER = "backup_orchestrator.handlers.drill.lambda_handler"
+# What the drill's function calls (run/drill_tasks.py).
+DRILL_OPSWORKSCM_ACTIONS = [
+    "opsworks-cm:CreateServer",
+    "opsworks-cm:DeleteServer",
+    "opsworks-cm:DescribeAccountAttributes",
+    "opsworks-cm:DescribeServers",
+    "opsworks-cm:ListTagsForResource",
+]
+# One call to the service, with the adapter's retries.
+CALL_TIMEOUT_SECONDS = 120
 
 
 def _deadline(clock: str) -> sfn.Condition:
@@ -75,11 +100,22 @@ class Drill(Construct):
         *,
         topic: sns.ITopic,
         history: dynamodb.ITableV2,
+        layer: lambda_.ILayerVersion,
         timeout: Duration,
         log_retention: logs.RetentionDays,
         log_level: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.calls = TaskFunction(
+            self,
+            "Calls",
+            handler=HANDLER,
+            description="Makes the OpsWorks CM calls of a restore drill",
+            actions=DRILL_OPSWORKSCM_ACTIONS,
+            layer=layer,
+            timeout_seconds=CALL_TIMEOUT_SECONDS,
+            log_retention=log_retention,
+        )
         self._results = results(self)
         begin = self._build_source_check(restore=self._build_restore())
         cleanup, ends = self._build_cleanup()
@@ -97,12 +133,13 @@ class Drill(Construct):
             log_level=log_level,
             comment="Restores an OpsWorks CM backup into a temporary server, measures, deletes it.",
         )
+        self.calls.invoked_by(self.state_machine)
 
     def _build_source_check(self, *, restore: sfn.IChainable) -> sfn.IChainable:
         """Step 1: wait for the source to be idle, then for a slot (the drill's and one for the
         operator); `restore` when both hold."""
         errored = self._results["DrillError"]
-        check_source = describe_server(self, "CheckSource", SOURCE, "$.source")
+        check_source = describe_server(self, self.calls, "CheckSource", SOURCE, "$.source")
         check_source.add_catch(self._results["SourceGone"], errors=NOT_FOUND, result_path="$.error")
         check_source.add_catch(errored, errors=["States.ALL"], result_path="$.error")
         wait_source = sfn.Wait(
@@ -110,23 +147,13 @@ class Drill(Construct):
         )
         wait_source.next(count_poll(self, "CountSourceTime", "source")).next(check_source)
 
-        slots = tasks.CallAwsService(
+        slots = self.calls.task(
             self,
             "CheckSlots",
-            service="opsworkscm",
-            action="describeAccountAttributes",
-            iam_action="opsworks-cm:DescribeAccountAttributes",
-            iam_resources=["*"],
-            parameters={},
-            result_selector={
-                "used.$": "States.ArrayGetItem($.Attributes[?(@.Name == 'ServerLimit')].Used, 0)",
-                "maximum.$": (
-                    "States.ArrayGetItem($.Attributes[?(@.Name == 'ServerLimit')].Maximum, 0)"
-                ),
-            },
+            {"action": "slots"},
+            result_selector={"used.$": "$.Payload.used", "maximum.$": "$.Payload.maximum"},
             result_path="$.slots",
         )
-        retry(slots)
         slots.add_catch(errored, errors=["States.ALL"], result_path="$.error")
         needed = sfn.Pass(
             self,
@@ -167,7 +194,7 @@ class Drill(Construct):
         return begin
 
     def _build_restore(self) -> sfn.IChainable:
-        """Step 2: create from the backup (with the key pair when the input has one), follow to
+        """Step 2: create from the backup (the function copies what a drill may), follow to
         HEALTHY, FAILED or the deadline. A taken name is followed only when the server there
         carries this execution's tag."""
         r = self._results
@@ -175,14 +202,7 @@ class Drill(Construct):
         wait_server = sfn.Wait(
             self, "WaitForDrillServer", time=sfn.WaitTime.seconds_path("$.pollSeconds")
         )
-        creates = [
-            create_server(self, "CreateDrillServer", (*COPIED, "ServerName", "BackupId", "Tags")),
-            create_server(
-                self,
-                "CreateDrillServerWithKeyPair",
-                (*COPIED, *OPTIONAL, "ServerName", "BackupId", "Tags"),
-            ),
-        ]
+        create = create_server(self, self.calls, "CreateDrillServer")
         # From here on the drill has a server of its own: one it cannot prove gone is urgent.
         created = sfn.Pass(
             self,
@@ -195,6 +215,7 @@ class Drill(Construct):
         # execution's tag, and is followed), or by a server that is not this drill's.
         taken = owner_check(
             self,
+            self.calls,
             "Taken",
             ours=created,
             not_ours=r["NameTaken"],
@@ -202,20 +223,11 @@ class Drill(Construct):
             failed=errored,
             error_path="$.error",
         )
-        for create in creates:
-            create.add_catch(
-                taken,
-                errors=["OpsWorksCm.ResourceAlreadyExistsException"],
-                result_path=sfn.JsonPath.DISCARD,
-            )
-            create.add_catch(
-                r["SlotTaken"],
-                errors=["OpsWorksCm.LimitExceededException"],
-                result_path="$.error",
-            )
-            create.add_catch(errored, errors=["States.ALL"], result_path="$.error")
-            create.next(created)
-        check_server = describe_server(self, "CheckDrillServer", DRILL, "$.server")
+        create.add_catch(taken, errors=[NameTaken.__name__], result_path=sfn.JsonPath.DISCARD)
+        create.add_catch(r["SlotTaken"], errors=[NoFreeSlot.__name__], result_path="$.error")
+        create.add_catch(errored, errors=["States.ALL"], result_path="$.error")
+        create.next(created)
+        check_server = describe_server(self, self.calls, "CheckDrillServer", DRILL, "$.server")
         check_server.add_catch(vanished, errors=NOT_FOUND, result_path="$.error")
         check_server.add_catch(errored, errors=["States.ALL"], result_path="$.error")
         status = "$.server.status"
@@ -226,27 +238,18 @@ class Drill(Construct):
             .when(_deadline("server"), r["RestoreTimedOut"])
             .otherwise(wait_server)
         )
-        return (
-            sfn.Choice(self, "HasKeyPair")
-            .when(sfn.Condition.is_present("$.create.KeyPair"), creates[1])
-            .otherwise(creates[0])
-        )
+        return create
 
     def _build_cleanup(self) -> tuple[sfn.IChainable, list[sfn.INextable]]:
         """Step 3, always: only a server carrying this execution's tag is deleted, then followed
         until DescribeServers says it does not exist, at most cleanupSeconds. Returns the first
         state and the three ends (gone, left running, not ours) the record follows."""
-        delete = tasks.CallAwsService(
+        delete = self.calls.task(
             self,
             "DeleteDrillServer",
-            service="opsworkscm",
-            action="deleteServer",
-            iam_action="opsworks-cm:DeleteServer",
-            iam_resources=["*"],
-            parameters={"ServerName.$": DRILL},
+            {"action": "delete", "serverName": sfn.JsonPath.string_at(DRILL)},
             result_path=sfn.JsonPath.DISCARD,
         )
-        retry(delete)
         gone = sfn.Pass(
             self, "DrillServerGone", parameters={"confirmed": True}, result_path="$.cleanup"
         )
@@ -267,13 +270,11 @@ class Drill(Construct):
         delete.add_catch(gone, errors=NOT_FOUND, result_path=sfn.JsonPath.DISCARD)
         # Already being deleted, or still changing: see what it is doing, then ask again.
         delete.add_catch(
-            wait_gone,
-            errors=["OpsWorksCm.InvalidStateException"],
-            result_path=sfn.JsonPath.DISCARD,
+            wait_gone, errors=[ServerChanging.__name__], result_path=sfn.JsonPath.DISCARD
         )
         delete.add_catch(left, errors=["States.ALL"], result_path="$.cleanupError")
         delete.next(wait_gone)
-        confirm = describe_server(self, "ConfirmGone", DRILL, "$.deleting")
+        confirm = describe_server(self, self.calls, "ConfirmGone", DRILL, "$.deleting")
         confirm.add_catch(gone, errors=NOT_FOUND, result_path=sfn.JsonPath.DISCARD)
         confirm.add_catch(left, errors=["States.ALL"], result_path="$.cleanupError")
         wait_gone.next(confirm).next(count_poll(self, "CountCleanupTime", "cleanup")).next(
@@ -302,6 +303,7 @@ class Drill(Construct):
         )
         cleanup = owner_check(
             self,
+            self.calls,
             "Cleanup",
             ours=delete,
             not_ours=sfn.Choice(self, "DrillCreatedAServer")
@@ -314,9 +316,9 @@ class Drill(Construct):
         return cleanup, [gone, left, not_ours]
 
     def may_pass(self, roles: list[str]) -> None:
-        """Let the drill hand these roles (the service role and the instance profile's role) to
-        OpsWorks CM in CreateServer, and to no other service."""
-        self.state_machine.role.add_to_principal_policy(
+        """Let the drill's function hand these roles (the service role and the instance
+        profile's role) to OpsWorks CM in CreateServer, and to no other service."""
+        self.calls.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="PassDrillRoles",
                 actions=["iam:PassRole"],

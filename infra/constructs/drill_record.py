@@ -58,11 +58,9 @@ def record_and_alert(
         result_path=sfn.JsonPath.DISCARD,
     )
     retry(remember, ["States.TaskFailed"])
-    remember.add_catch(
-        sfn.Pass(scope, "RememberDrillSkipped"),
-        errors=["States.ALL"],
-        result_path=sfn.JsonPath.DISCARD,
-    )
+    # A record that cannot be written is skipped, and the alert still goes.
+    remember_skipped = sfn.Pass(scope, "RememberDrillSkipped")
+    remember.add_catch(remember_skipped, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
     alert = tasks.SnsPublish(
         scope,
         "Alert",
@@ -103,13 +101,15 @@ def record_and_alert(
     urgent.next(alert)
     drill_alert.next(alert)
     cleaned = sfn.Condition.boolean_equals("$.cleanup.confirmed", True)
-    remember.next(
+    needs_attention = (
         sfn.Choice(scope, "NeedsAttention")
         .when(sfn.Condition.not_(cleaned), urgent)
         .when(sfn.Condition.boolean_equals("$.result.ok", True), sfn.Succeed(scope, "Done"))
         .when(sfn.Condition.boolean_equals("$.result.drilled", True), drill_alert)
         .otherwise(sfn.Succeed(scope, "NotDrilled"))
     )
+    remember.next(needs_attention)
+    remember_skipped.next(needs_attention)
     cleanup_metric = metric(scope, "RecordCleanupFailure", "RestoreDrillCleanupFailures", 1)
     cleanup_metric.next(remember)
     counted = (

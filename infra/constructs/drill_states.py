@@ -1,23 +1,21 @@
 """The drill's states, built one kind at a time: the results a drill can end with (each an
-outcome and a line the record and the alert quote), DescribeServers and CreateServer tasks, the
-poll clocks, and the check that a server is this execution's own. infra/constructs/drill.py
-wires them into the state machine.
+outcome and a line the record and the alert quote), the tasks that ask the drill's function for
+a server's status and to create one, the poll clocks, and the check that a server is this
+execution's own. infra/constructs/drill.py wires them into the state machine.
 
-JSONPath only, `States.ArrayGetItem(...[*]...)` for a single value (moto).
+JSONPath only (moto's interpreter runs no JSONata).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from backup_orchestrator.contract.limits import DRILL_EXECUTION
-from infra.constructs.state_machines import retry
+from backup_orchestrator.contract.limits import DRILL_EXECUTION, ServerNotFound
+from infra.constructs.task_function import TaskFunction
 
-NOT_FOUND = ["OpsWorksCm.ResourceNotFoundException"]
+NOT_FOUND = [ServerNotFound.__name__]
 IDLE = ("RUNNING", "HEALTHY", "UNHEALTHY")
 # Inside a States.Format string: no single quotes.
 CLEANUP_TO_DO = (
@@ -86,25 +84,18 @@ RESULTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 
-def describe_server(scope: Construct, name: str, server: str, result: str) -> tasks.CallAwsService:
-    """DescribeServers of the server named at path `server`, its Status (and StatusReasons, as
-    a list: the field is not always there) at path `result`; throttling is ridden out."""
-    task = tasks.CallAwsService(
+def describe_server(
+    scope: Construct, calls: TaskFunction, name: str, server: str, result: str
+) -> tasks.LambdaInvoke:
+    """The status of the server named at path `server` (and its StatusReason, as a list: the
+    field is not always there) at path `result`, from the drill's function."""
+    return calls.task(
         scope,
         name,
-        service="opsworkscm",
-        action="describeServers",
-        iam_action="opsworks-cm:DescribeServers",
-        iam_resources=["*"],
-        parameters={"ServerName.$": server},
-        result_selector={
-            "status.$": "States.ArrayGetItem($.Servers[*].Status, 0)",
-            "reasons.$": "$.Servers[*].StatusReason",
-        },
+        {"action": "status", "serverName": sfn.JsonPath.string_at(server)},
+        result_selector={"status.$": "$.Payload.status", "reasons.$": "$.Payload.reasons"},
         result_path=result,
     )
-    retry(task)
-    return task
 
 
 def count_poll(scope: Construct, name: str, clock: str) -> sfn.Pass:
@@ -136,27 +127,25 @@ def drill_result(scope: Construct, name: str, outcome: str, line: str, *args: st
     )
 
 
-def create_server(scope: Construct, name: str, keys: tuple[str, ...]) -> tasks.CallAwsService:
-    """CreateServer with the parameters at `$.create` named by `keys`, and never automated
-    backups of its own, whatever the input says."""
-    parameters: dict[str, Any] = {f"{key}.$": f"$.create.{key}" for key in keys}
-    parameters["DisableAutomatedBackup"] = True
-    task = tasks.CallAwsService(
+def create_server(scope: Construct, calls: TaskFunction, name: str) -> tasks.LambdaInvoke:
+    """CreateServer with the parameters at `$.create` a drill copies, and never automated
+    backups of its own, whatever the input says (run/drill_tasks.py); a server found after a
+    lost answer counts as created only when it carries this execution's tag."""
+    return calls.task(
         scope,
         name,
-        service="opsworkscm",
-        action="createServer",
-        iam_action="opsworks-cm:CreateServer",
-        iam_resources=["*"],
-        parameters=parameters,
+        {
+            "action": "create",
+            "create": sfn.JsonPath.object_at("$.create"),
+            "execution": sfn.JsonPath.execution_id,
+        },
         result_path=sfn.JsonPath.DISCARD,
     )
-    retry(task)
-    return task
 
 
 def owner_check(
     scope: Construct,
+    calls: TaskFunction,
     prefix: str,
     *,
     ours: sfn.IChainable,
@@ -165,53 +154,25 @@ def owner_check(
     failed: sfn.IChainable,
     error_path: str,
 ) -> sfn.IChainable:
-    """Whether the server named at $.drillServer is this execution's: its ARN (DescribeServers),
-    its tags (ListTagsForResource), and its drill-execution tag, which must name this very
-    execution. A server the drill cannot prove its own is never followed or deleted."""
-    find = tasks.CallAwsService(
+    """Whether the server named at $.drillServer is this execution's: its drill-execution tag
+    must name this very execution (the function reads the server and its tags). A server the
+    drill cannot prove its own is never followed or deleted."""
+    find = calls.task(
         scope,
-        f"{prefix}FindServer",
-        service="opsworkscm",
-        action="describeServers",
-        iam_action="opsworks-cm:DescribeServers",
-        iam_resources=["*"],
-        parameters={"ServerName.$": DRILL},
-        result_selector={"arn.$": "States.ArrayGetItem($.Servers[*].ServerArn, 0)"},
-        result_path="$.owner",
-    )
-    read_tags = tasks.CallAwsService(
-        scope,
-        f"{prefix}ReadTags",
-        service="opsworkscm",
-        action="listTagsForResource",
-        iam_action="opsworks-cm:ListTagsForResource",
-        iam_resources=["*"],
-        parameters={"ResourceArn.$": "$.owner.arn"},
-        # The answer as it is: a path that matches nothing (a server without tags) would be a
-        # States.Runtime error, which no Catch takes.
-        result_path="$.owner.tagged",
-    )
-    for task in (find, read_tags):
-        retry(task)
-        task.add_catch(gone, errors=NOT_FOUND, result_path=sfn.JsonPath.DISCARD)
-        task.add_catch(failed, errors=["States.ALL"], result_path=error_path)
-    # The execution's ARN among the tag values: the drill-execution tag this drill gave it.
-    compare = sfn.Pass(
-        scope,
-        f"{prefix}CompareOwner",
-        parameters={
-            "ours.$": "States.ArrayContains($.owner.tagged.Tags[*].Value, $$.Execution.Id)"
+        f"{prefix}FindOwner",
+        {
+            "action": "owner",
+            "serverName": sfn.JsonPath.string_at(DRILL),
+            "execution": sfn.JsonPath.execution_id,
         },
+        result_selector={"ours.$": "$.Payload.ours"},
         result_path="$.owner",
     )
-    compare.next(
+    find.add_catch(gone, errors=NOT_FOUND, result_path=sfn.JsonPath.DISCARD)
+    find.add_catch(failed, errors=["States.ALL"], result_path=error_path)
+    return find.next(
         sfn.Choice(scope, f"{prefix}IsOurs")
         .when(sfn.Condition.boolean_equals("$.owner.ours", True), ours)
-        .otherwise(not_ours)
-    )
-    return find.next(read_tags).next(
-        sfn.Choice(scope, f"{prefix}HasTags")
-        .when(sfn.Condition.is_present("$.owner.tagged.Tags[0]"), compare)
         .otherwise(not_ours)
     )
 

@@ -48,9 +48,24 @@ class Wiring:
     storage: Storage
     tracker: sfn.StateMachine
     drill: sfn.StateMachine
+    layer: lambda_.ILayerVersion
     drill_service_role_arn: str
     drill_instance_profile_arn: str
     retry_prefix: str
+
+
+def powertools_layer(scope: Construct, config: Config) -> lambda_.ILayerVersion:
+    """The layer of the pinned Powertools release every function runs with, looked up in the
+    deploying region when CloudFormation resolves the parameter; a given ARN serves partitions
+    and regions that do not publish it."""
+    return lambda_.LayerVersion.from_layer_version_arn(
+        scope,
+        "Powertools",
+        config.powertools_layer_arn
+        or ssm.StringParameter.value_for_string_parameter(
+            scope, layer_parameter(powertools_version())
+        ),
+    )
 
 
 class Orchestrator:
@@ -122,17 +137,6 @@ class Orchestrator:
         return role
 
     def _build_function(self, scope: Construct, config: Config, wiring: Wiring) -> lambda_.Function:
-        # The layer of the pinned Powertools release, looked up in the deploying region when
-        # CloudFormation resolves the parameter; a given ARN serves partitions and regions
-        # that do not publish it.
-        powertools = lambda_.LayerVersion.from_layer_version_arn(
-            scope,
-            "Powertools",
-            config.powertools_layer_arn
-            or ssm.StringParameter.value_for_string_parameter(
-                scope, layer_parameter(powertools_version())
-            ),
-        )
         function = lambda_.Function(
             scope,
             "Orchestrator",
@@ -141,7 +145,7 @@ class Orchestrator:
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
             code=function_code(),
-            layers=[powertools],
+            layers=[wiring.layer],
             role=self.role,
             memory_size=512,
             timeout=Duration.seconds(config.lambda_timeout_seconds),

@@ -17,17 +17,10 @@ from infra.constructs.nag import NO_RESOURCE_LEVEL, acknowledge
 
 METRIC_NAMESPACE = "OpsWorksCMBackup"
 SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
-# Errors of the SDK integration worth retrying: throttling and the service's transient faults.
-RETRYABLE = [
-    "OpsWorksCm.ThrottlingException",
-    "OpsWorksCm.OpsWorksCmException",
-    "OpsWorksCm.InternalFailureException",
-    "OpsWorksCm.ServiceUnavailableException",
-    "States.Timeout",
-]
 
 
-def retry(task: sfn.TaskStateBase, errors: list[str] = RETRYABLE) -> sfn.TaskStateBase:
+def retry(task: sfn.TaskStateBase, errors: list[str]) -> sfn.TaskStateBase:
+    """Retry `task` on `errors`, TASK_RETRIES times with a jittered backoff."""
     task.add_retry(
         errors=errors,
         interval=Duration.seconds(2),
@@ -41,10 +34,11 @@ def retry(task: sfn.TaskStateBase, errors: list[str] = RETRYABLE) -> sfn.TaskSta
 
 def metric(
     scope: Construct, name: str, metric: str, value: Any, *, per_server: str | None = None
-) -> tasks.CallAwsService:
+) -> sfn.Chain:
     """Record one data point: a count, or seconds read from the path `value`; with `per_server`
     (the path of a server's name) the same again for that server (dimension ServerName), which
-    the dashboard searches for. Metrics are best effort and never fail what they count."""
+    the dashboard searches for. Metrics are best effort and never fail what they count: the
+    chain goes on to its next state whether the data point was recorded or skipped."""
     datum: dict[str, Any] = {
         "MetricName": metric,
         "Unit": "Count",
@@ -70,10 +64,9 @@ def metric(
         result_path=sfn.JsonPath.DISCARD,
     )
     retry(task, ["States.TaskFailed"])
-    task.add_catch(
-        sfn.Pass(scope, f"{name}Skipped"), errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD
-    )
-    return task
+    skipped = sfn.Pass(scope, f"{name}Skipped")
+    task.add_catch(skipped, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    return sfn.Chain.custom(task, [task, skipped], task)
 
 
 def logged_state_machine(
@@ -137,6 +130,6 @@ def may_alert(machine: sfn.StateMachine, key_arn: str, log_level: str) -> None:
             machine,
             "AwsSolutions-SF1",
             "The state machines log at trackerLogLevel (ERROR by default): logging ALL writes "
-            "about 11 events per poll, while each execution's own history already keeps every "
-            "event for 90 days. trackerLogLevel=ALL logs everything.",
+            "about 9 events per poll of a run (11 of a drill), while each execution's own "
+            "history already keeps every event for 90 days. trackerLogLevel=ALL logs everything.",
         )

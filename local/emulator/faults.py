@@ -253,11 +253,12 @@ class DeletionWitness:
 
 
 class PollTime:
-    """Emulated time passes as a caller polls. `on="backup"`: each DescribeBackups of one backup
-    (a tracker's poll) moves the clock `seconds`; with `shared`, polls of backups followed side
-    by side split the step, so the clock moves about `seconds` per round whatever the number of
-    backups. `on="quota"`: each DescribeAccountAttributes (a caller waiting for room) does.
-    `on="server"`: each DescribeServers of one server (a restore drill's poll) does."""
+    """Emulated time passes as a caller polls. `on="backup"`: each DescribeBackups of the account
+    (a tracker's poll) or of one backup moves the clock `seconds`; with `shared`, polls of
+    backups followed side by side split the step, so the clock moves about `seconds` per round
+    whatever the number of backups. `on="quota"`: each DescribeAccountAttributes (a caller
+    waiting for room) does. `on="server"`: each DescribeServers of one server (a restore drill's
+    poll) does."""
 
     def __init__(
         self,
@@ -279,7 +280,7 @@ class PollTime:
             return operation == "DescribeAccountAttributes"
         if self.on == "server":
             return operation == "DescribeServers" and "ServerName" in params
-        return operation == "DescribeBackups" and "BackupId" in params
+        return operation == "DescribeBackups" and "ServerName" not in params
 
     def __call__(self, operation: str, params: dict[str, Any]) -> ServiceError | None:
         if self._polled(operation, params):

@@ -12,6 +12,7 @@ import pytest
 from backup_orchestrator.contract.settings import get_settings
 from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator
+from local.emulator.errors import ServiceError, ThrottlingException
 from tests.chaos.conftest import SCHEDULED, TrackedCloud, build_fleet, outcomes, results
 from tests.chaos.invariants import Run, capture, check_invariants, gone_or_going
 from tests.conftest import FakeLambdaContext
@@ -104,4 +105,76 @@ def test_backup_that_never_finishes_alerts_at_the_deadline_and_keeps_old_backups
         assert deferred(report, name)
         assert not any(gone_or_going(after, b) for b in deferred(report, name))
     assert emulator.calls_to("DeleteBackup") == []
+    check_invariants(before, after, [Run(SCHEDULED, report)])
+
+
+def throttled_reads(limit: int | None) -> Any:
+    """A fault: the account's backups cannot be read (ThrottlingException), the first `limit`
+    times or (None) always."""
+    seen: list[str] = []
+
+    def fault(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "DescribeBackups" and not params and (limit is None or len(seen) < limit):
+            seen.append(operation)
+            return ThrottlingException("Rate exceeded")
+        return None
+
+    return fault
+
+
+@pytest.mark.chaos
+def test_a_throttling_storm_on_the_account_read_is_ridden_out_by_the_poll_s_retries(
+    emulator: Emulator, tracked: TrackedCloud
+) -> None:
+    # Given two servers keeping one backup each, and the tracker's first two polls finding the
+    # account throttled past the function's own retries (5 attempts each)
+    build_fleet(emulator, random.Random(23), 2)
+    for server in emulator.backend.servers.values():
+        server.tags["opsworks-cm-backup:retain"] = "1"
+    before = capture(emulator)
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+    emulator.faults.append(throttled_reads(10))
+
+    # When the tracker follows the backups
+    execution = tracked.wait_for(report["trackerExecutionArn"], timeout=300)
+
+    # Then the poll was retried by the state machine (ServiceUnavailable), and the run ended OK
+    # with its deletions applied and no alert
+    after = capture(emulator)
+    history = tracked.sfn.get_execution_history(
+        executionArn=report["trackerExecutionArn"], maxResults=1000
+    )["events"]
+    failed = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
+    assert failed and set(failed) == {"ServiceUnavailable"}
+    assert execution["status"] == "SUCCEEDED"
+    assert tracked.alerts() == []
+    for name in ("chef-00", "chef-01"):
+        assert all(gone_or_going(after, b) for b in deferred(report, name))
+    check_invariants(before, after, [Run(SCHEDULED, report)])
+
+
+@pytest.mark.chaos
+def test_an_account_that_stays_throttled_ends_the_run_with_an_alert_and_keeps_backups(
+    emulator: Emulator, tracked: TrackedCloud
+) -> None:
+    # Given a server keeping one backup, and the account's backups never readable again
+    build_fleet(emulator, random.Random(24), 1)
+    for server in emulator.backend.servers.values():
+        server.tags["opsworks-cm-backup:retain"] = "1"
+    before = capture(emulator)
+    report = lambda_handler(SCHEDULED, FakeLambdaContext())
+    emulator.faults.append(throttled_reads(None))
+
+    # When the tracker's poll fails past every retry
+    execution = tracked.wait_for(report["trackerExecutionArn"], timeout=600)
+
+    # Then the execution ends (never stuck) with one alert saying the backups could not be
+    # followed, and nothing was deleted
+    after = capture(emulator)
+    assert execution["status"] == "FAILED"
+    [alert] = tracked.alerts()
+    assert "could not be followed to the end" in alert["message"]
+    assert "ServiceUnavailable" in alert["message"]
+    assert results(report)["chef-00"]["backupId"] in alert["message"]
+    assert not any(gone_or_going(after, b) for b in deferred(report, "chef-00"))
     check_invariants(before, after, [Run(SCHEDULED, report)])

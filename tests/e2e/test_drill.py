@@ -19,7 +19,7 @@ from backup_orchestrator.aws.history import History
 from backup_orchestrator.aws.opsworkscm import OpsWorksCM
 from backup_orchestrator.aws.stepfunctions import execution_arn, start_execution
 from backup_orchestrator.domain import drill_servers, drills
-from backup_orchestrator.domain.history_budget import DRILL_EVENTS, RETRY_EVENTS
+from backup_orchestrator.domain.history_budget import DRILL_EVENTS, TAKEN_EVENTS
 from backup_orchestrator.domain.history_budget import DRILL_POLL_EVENTS as POLL_EVENTS
 from local.cloud import LocalCloud
 from local.emulator import Backend, Emulator, ManualClock
@@ -202,7 +202,8 @@ def test_a_drill_server_that_cannot_be_deleted_is_an_urgent_alert(
         return None
 
     emulator.faults.append(refuse)
-    # And CreateServer's answer is lost: the retry finds the name taken, by its own server.
+    # And CreateServer's answer is lost: the drill's function finds the server it created (its
+    # tag names this execution), and goes on.
     emulator.faults.append(LostResponses(emulator, 1.0, seed=1, operations=("CreateServer",)))
 
     payload, execution = drill(cloud, emulator)
@@ -216,12 +217,11 @@ def test_a_drill_server_that_cannot_be_deleted_is_an_urgent_alert(
     assert emulator.backend.servers[payload["drillServer"]].status == "HEALTHY"
     assert "RestoreDrillCleanupFailures" in metrics()
     assert recorded(cloud).cleanup_confirmed is False
-    # The longest path a drill takes (its name found taken by its own server, OK, then its
-    # cleanup fails): what its history is planned with (drill_servers.DRILL_EVENTS), besides its
-    # polls and the retry of the lost answer.
+    # The longest path a drill takes but for the check of a taken name (OK, then its cleanup
+    # fails): what its history is planned with (history_budget.DRILL_EVENTS), besides its polls.
     found = history(execution)
     assert len(found) == (
-        DRILL_EVENTS + found.count("WaitStateEntered") * POLL_EVENTS + RETRY_EVENTS
+        DRILL_EVENTS - TAKEN_EVENTS + found.count("WaitStateEntered") * POLL_EVENTS
     )
 
 

@@ -11,10 +11,11 @@ import boto3
 import pytest
 
 from backup_orchestrator.contract.settings import get_settings
+from backup_orchestrator.domain.tracking import Batch, execution_input
 from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.cloud import LocalCloud
-from local.emulator import Emulator
-from local.emulator.errors import ServiceError, ValidationException
+from local.emulator import Emulator, ManualClock
+from local.emulator.errors import AccessDeniedException, ServiceError, ValidationException
 from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.e2e.conftest import Setup
@@ -26,18 +27,28 @@ def run_tracker(
     cloud: LocalCloud, backups: list[dict[str, Any]], deadline: int = 3600
 ) -> dict[str, Any]:
     sfn = boto3.client("stepfunctions")
-    payload = {"runId": "run-1", "pollSeconds": 1, "deadlineSeconds": deadline, "backups": backups}
+    payload = execution_input(
+        "run-1", "run-1-1", Batch(backups), poll_seconds=1, deadline_seconds=deadline
+    )
     execution = sfn.start_execution(stateMachineArn=cloud.tracker_arn, input=json.dumps(payload))
     return wait_for_execution(sfn, execution["executionArn"])
 
 
-def metric_names() -> set[str]:
-    listed = boto3.client("cloudwatch").list_metrics(Namespace="OpsWorksCMBackup")["Metrics"]
-    return {m["MetricName"] for m in listed}
+def metric_names(capsys: pytest.CaptureFixture[str]) -> set[str]:
+    """The metrics the tracker's function published (EMF documents in its log)."""
+    documents = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    return {
+        metric["Name"]
+        for document in documents
+        if document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OpsWorksCMBackup"
+        for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    }
 
 
 def test_ok_backup_gets_its_deferred_deletions_and_succeeds(
-    emulator: Emulator, cloud: LocalCloud
+    emulator: Emulator, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
 ) -> None:
     emulator.backend.add_server("chef-a")
     older = [add_own_backup(emulator, "chef-a", d) for d in (2, 3)]
@@ -55,11 +66,11 @@ def test_ok_backup_gets_its_deferred_deletions_and_succeeds(
     assert {emulator.backend.backups[b].status for b in older} == {"DELETING"}
     assert emulator.backend.backups[new].status == "OK"
     assert cloud.alerts() == []
-    assert {"BackupsSucceeded", "BackupDuration"} <= metric_names()
+    assert {"BackupsSucceeded", "BackupDuration"} <= metric_names(capsys)
 
 
 def test_a_refused_retention_delete_leaves_the_backup_a_success_and_the_rest_deleted(
-    emulator: Emulator, cloud: LocalCloud
+    emulator: Emulator, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
 ) -> None:
     emulator.backend.add_server("chef-a")
     kept, deleted = (add_own_backup(emulator, "chef-a", d) for d in (3, 2))
@@ -86,16 +97,16 @@ def test_a_refused_retention_delete_leaves_the_backup_a_success_and_the_rest_del
     [alert] = cloud.alerts()
     assert (
         f"chef-a: backup {new} is OK, but 1 of the old backups it replaces could not be "
-        f"deleted, first {kept} (OpsWorksCm.ValidationException: The backup is locked by a legal "
+        f"deleted, first {kept} (ValidationException: The backup is locked by a legal "
         "hold"
     ) in alert["message"]
-    metrics = metric_names()
+    metrics = metric_names(capsys)
     assert {"BackupsSucceeded", "RetentionDeleteFailures"} <= metrics
     assert "BackupsFailed" not in metrics
 
 
 def test_failed_backup_alerts_fails_and_keeps_old_backups(
-    emulator: Emulator, cloud: LocalCloud
+    emulator: Emulator, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
 ) -> None:
     emulator.config.fail_backups = ("puppet-*",)
     emulator.backend.add_server("chef-a")
@@ -124,7 +135,7 @@ def test_failed_backup_alerts_fails_and_keeps_old_backups(
     assert "run-1" in alert["message"]
     assert "describe-events" in alert["message"]
     assert emulator.backend.backups[older].status == "OK"
-    assert "BackupsFailed" in metric_names()
+    assert "BackupsFailed" in metric_names(capsys)
 
 
 def test_the_alert_is_written_for_a_person(emulator: Emulator, cloud: LocalCloud) -> None:
@@ -173,10 +184,18 @@ def test_the_alert_is_written_for_a_person(emulator: Emulator, cloud: LocalCloud
     [alert] = cloud.alerts()
     lines = [line.strip() for line in alert["message"].splitlines() if line.strip()]
     assert lines[0] == "OpsWorks CM backup run run-1 needs attention."
-    retention = lines.pop(2)
+    # In the order the backups ended (chef-gone at the first poll, the others at the second),
+    # the run's order within a poll.
+    assert lines[1] == (
+        f"chef-gone: backup {gone} no longer exists (it, or its server, was deleted). Its old "
+        "backups were kept. To do: check the server (aws opsworkscm describe-servers "
+        "--server-name chef-gone) and back it up again if it is still there."
+    )
+    assert lines[2] == f"chef-ok: backup {new['chef-ok']} is OK."
+    retention = lines[3]
     assert retention.startswith(
         f"chef-locked: backup {new['chef-locked']} is OK, but 1 of the old backups it replaces "
-        f"could not be deleted, first {locked} (OpsWorksCm.ValidationException: The backup is "
+        f"could not be deleted, first {locked} (ValidationException: The backup is "
         "locked by a legal hold"
     )
     assert retention.endswith(
@@ -184,20 +203,16 @@ def test_the_alert_is_written_for_a_person(emulator: Emulator, cloud: LocalCloud
         "next run tries again; or delete them by hand (aws opsworkscm delete-backup --backup-id "
         "ID)."
     )
-    assert lines[1:4] == [
-        f"chef-ok: backup {new['chef-ok']} is OK.",
+    assert lines[4] == (
         f'puppet-bad: backup {new["puppet-bad"]} ended FAILED (OpsWorks CM: "The backup '
         "failed (emulator set to fail servers matching 'puppet-*').\"). Its old backups were kept. "
         "To do: read the server events (aws opsworkscm describe-events --server-name "
         "puppet-bad), fix the cause, then back it up again (owcm-backup run --servers "
-        "puppet-bad, or invoke the function with the server named in servers).",
-        f"chef-gone: backup {gone} no longer exists (it, or its server, was deleted). Its old "
-        "backups were kept. To do: check the server (aws opsworkscm describe-servers "
-        "--server-name chef-gone) and back it up again if it is still there.",
-    ]
-    assert lines[4].startswith("Each backup that needs attention says what to do.")
-    assert lines[4].endswith(f"Tracker execution: {result['executionArn']}")
-    assert len(lines) == 5
+        "puppet-bad, or invoke the function with the server named in servers)."
+    )
+    assert lines[5].startswith("Each backup that needs attention says what to do.")
+    assert lines[5].endswith(f"Tracker execution: {result['executionArn']}")
+    assert len(lines) == 6
     assert "[" not in alert["message"] and "{" not in alert["message"]
     assert emulator.backend.backups[kept].status == "OK"
 
@@ -273,3 +288,61 @@ def test_schedule_event_to_final_state(
     assert manual.get(chef_old[2]) in (None, "DELETING")
     assert manual[foreign] == "OK"  # not ours: never touched
     assert cloud.alerts() == []
+
+
+def test_a_backup_deleted_by_a_person_while_followed_fails_and_keeps_the_old_ones(
+    emulator: Emulator, cloud: LocalCloud, clock: ManualClock
+) -> None:
+    emulator.backend.add_server("chef-a")
+    old = add_own_backup(emulator, "chef-a", 2)
+    new = emulator.backend.op_create_backup({"ServerName": "chef-a"}, "caller")["Backup"][
+        "BackupId"
+    ]
+    # It ends OK, and someone deletes it before the tracker's first look at the account (the
+    # deletion takes long: the tracker sees it DELETING).
+    emulator.config.delete_seconds = 10**6
+    clock.advance(600)
+    emulator.backend.op_delete_backup({"BackupId": new}, "someone")
+
+    result = run_tracker(
+        cloud, [{"serverName": "chef-a", "backupId": new, "deferredDeletes": [old]}]
+    )
+
+    assert result["status"] == "FAILED"
+    [alert] = cloud.alerts()
+    assert f"chef-a: backup {new} ended DELETING" in alert["message"]
+    assert emulator.backend.backups[old].status == "OK"
+
+
+def test_an_account_that_cannot_be_read_ends_the_run_with_an_alert_and_keeps_backups(
+    emulator: Emulator, cloud: LocalCloud
+) -> None:
+    emulator.backend.add_server("chef-a")
+    old = add_own_backup(emulator, "chef-a", 2)
+    new = emulator.backend.op_create_backup({"ServerName": "chef-a"}, "caller")["Backup"][
+        "BackupId"
+    ]
+
+    def deny(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        return AccessDeniedException("not allowed") if operation == "DescribeBackups" else None
+
+    emulator.faults.append(deny)
+
+    result = run_tracker(
+        cloud, [{"serverName": "chef-a", "backupId": new, "deferredDeletes": [old]}]
+    )
+
+    # Never a stuck execution: it ends, says why, names what was not followed, keeps backups.
+    assert result["status"] == "FAILED"
+    [alert] = cloud.alerts()
+    assert alert["subject"] == "OpsWorks CM backup needs attention"
+    assert alert["message"].startswith(
+        "OpsWorks CM backup run run-1 could not be followed to the end: the tracker could not "
+        "read the account (ServiceError: "
+    )
+    # The cause as Lambda gives it (the function's error, which names the service's answer).
+    assert "AccessDeniedException: not allowed" in alert["message"]
+    assert f'["{new}"]' in alert["message"]
+    assert alert["message"].endswith(f"Tracker execution: {result['executionArn']}")
+    assert emulator.backend.backups[old].status == "OK"
+    assert [c.operation for c in emulator.calls if c.operation == "DeleteBackup"] == []

@@ -1,13 +1,14 @@
 """The tracker's execution history against Step Functions' quota of 25,000 events: the figures
-the orchestrator plans with, measured on the synthesized definition in moto, and the worst case
-for the extremes of the settings the configuration accepts."""
+the orchestrator plans with (history_budget.py), measured on the synthesized definition run in
+moto's interpreter; the worst case at the corners of the settings the configuration accepts, and
+the settings it refuses; and the executions a run starts (aws/stepfunctions.py)."""
 
 from __future__ import annotations
 
 import json
-import math
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import boto3
@@ -17,124 +18,280 @@ from moto import mock_aws
 
 from backup_orchestrator.aws.stepfunctions import start_trackers
 from backup_orchestrator.domain.history_budget import (
-    ALERT_EVENTS,
-    BACKUP_EVENTS,
     BATCH,
-    DELETION_EVENTS,
     DELETIONS_ALLOWANCE,
-    EXECUTION_EVENTS,
+    DELETIONS_PER_POLL,
     HISTORY_BUDGET,
     HISTORY_LIMIT,
     POLL_EVENTS,
-    REFUSAL_EVENTS,
     RETRY_EVENTS,
-    backup_history,
-    max_deletions,
+    STATE_BUDGET,
+    STATE_LIMIT,
+    TASK_RETRIES,
+    TRACKER_EVENTS,
     max_polls,
-    polls_until,
-    run_history,
+    tracker_history,
+    tracker_polls,
 )
-from backup_orchestrator.domain.tracking import Batch, plan_batches
+from backup_orchestrator.domain.tracking import (
+    STATE_OVERHEAD,
+    Batch,
+    execution_input,
+    execution_name,
+    plan_batches,
+    state_bytes,
+)
+from backup_orchestrator.run.task_answers import TASK_POLICY
 from infra.config import Config, ConfigError, from_context
 from local.cloud import LocalCloud
 from local.emulator import Emulator
-from local.emulator.errors import ServiceError, ValidationException
+from local.emulator.errors import AccessDeniedException, ServiceError, ValidationException
 from local.emulator.faults import RandomErrors
 from local.runtime import wait_for_execution
 from tests.conftest import add_own_backup
 from tests.e2e.conftest import Setup
 from tests.support.fleet import PASS_MACHINE
+from tests.support.stack import definition
 
 CLOUD = Setup(machines=("Tracker",))
 
+# What an execution writes besides its polls (POLL_EVENTS each: the wait before it, the poll
+# task, the choice after it), as measured, by the way it ends. The longest is TRACKER_EVENTS.
+END_EVENTS = {
+    # The start; the success state entered and left; the end.
+    "all OK": 4,
+    # The start; the alert task (entered, scheduled, started, succeeded, left) and the choice
+    # after it; the fail state; the end.
+    "a backup failed": 10,
+    # The start; the alert task and the choice after it; the success state entered and left;
+    # the end.
+    "a retention problem": 11,
+    # The start; the poll given up writes two events fewer than a poll (failed and left, no
+    # choice); the alert the state machine writes (two Pass states); the alert task and the
+    # choice after it; the fail state; the end.
+    "not followed": 12,
+}
+Fault = Callable[[str, dict[str, Any]], ServiceError | None]
 
-def history(cloud: LocalCloud, backups: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    """Run the tracker over `backups` (polling without waiting) and return its final status
-    and the types of its history events."""
-    sfn = boto3.client("stepfunctions")
-    payload = {"runId": "run", "pollSeconds": 0, "deadlineSeconds": 3600, "backups": backups}
+
+def tracker(
+    cloud: LocalCloud, backups: list[dict[str, Any]], *, max_polls_: int | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the tracker over `backups` as the orchestrator starts it (polling every second, each
+    poll a minute of the backups' lives) and return the ended execution and its history."""
+    sfn: Any = boto3.client("stepfunctions")
+    run_id = f"run-{uuid.uuid4().hex[:8]}"
+    name = execution_name(run_id, 1, backups)
+    payload = execution_input(run_id, name, Batch(backups), poll_seconds=1, deadline_seconds=3600)
+    if max_polls_ is not None:
+        payload["maxPolls"] = max_polls_
     arn = sfn.start_execution(
-        stateMachineArn=cloud.tracker_arn, name=str(uuid.uuid4()), input=json.dumps(payload)
+        stateMachineArn=cloud.tracker_arn, name=name, input=json.dumps(payload)
     )["executionArn"]
-    status = wait_for_execution(sfn, arn)["status"]
+    ended = wait_for_execution(sfn, arn, timeout=300)
     pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-    return status, [event["type"] for page in pages for event in page["events"]]
+    return ended, [event for page in pages for event in page["events"]]
 
 
-def new_backup(emulator: Emulator, server: str, minutes: int, deletions: int) -> dict[str, Any]:
-    """A server with a backup taking `minutes` (polls) and `deletions` older own backups."""
+def entered(events: list[dict[str, Any]], state: str) -> int:
+    """How often the execution entered `state`."""
+    return sum(
+        1
+        for e in events
+        if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == state
+    )
+
+
+def failures(events: list[dict[str, Any]]) -> list[str]:
+    """The errors of the failed task attempts, in order."""
+    return [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
+
+
+def new_backup(
+    emulator: Emulator, server: str, *, deletions: int = 0, minutes: int = 2
+) -> dict[str, Any]:
+    """A server with a backup that takes `minutes` (polls) and `deletions` older own backups."""
     emulator.backend.add_server(server)
-    old = [add_own_backup(emulator, server, 2 + d) for d in range(deletions)]
+    old = [add_own_backup(emulator, server, 2 + d / 24) for d in range(deletions)]
     emulator.config.backup_seconds = 60 * minutes
     backup = emulator.backend.op_create_backup({"ServerName": server}, "caller")["Backup"]
     return {"serverName": server, "backupId": backup["BackupId"], "deferredDeletes": old}
 
 
-@pytest.mark.parametrize(
-    ("polls", "deletions", "refused"),
-    [(1, 0, 0), (2, 0, 0), (1, 2, 0), (1, 3, 1), (2, 3, 3)],
-)
-def test_history_of_an_ok_backup_is_what_the_tracker_plans_with(
-    emulator: Emulator, cloud: LocalCloud, polls: int, deletions: int, refused: int
-) -> None:
-    backup = new_backup(emulator, "chef-a", polls, deletions)
-    refusing = set(backup["deferredDeletes"][:refused])
+# ---- measured ---------------------------------------------------------------------------------
 
-    def refuse(operation: str, params: dict[str, Any]) -> ServiceError | None:
-        if operation == "DeleteBackup" and params["BackupId"] in refusing:
-            return ValidationException("refused")
+
+def test_the_longest_way_out_is_what_the_tracker_plans_with() -> None:
+    assert max(END_EVENTS.values()) == TRACKER_EVENTS
+
+
+@pytest.mark.parametrize(
+    ("servers", "deletions", "minutes", "polls"),
+    [
+        (1, 0, 1, 1),
+        (1, 0, 2, 2),
+        (1, 0, 4, 4),
+        (5, 0, 2, 2),  # more backups: the same polls
+        (5, 3, 2, 2),  # deletions within a poll's share: applied in the poll that sees OK
+        (1, DELETIONS_PER_POLL + 1, 2, 3),  # one more: a poll more
+    ],
+)
+def test_an_executions_history_grows_with_its_polls_only(
+    emulator: Emulator, cloud: LocalCloud, servers: int, deletions: int, minutes: int, polls: int
+) -> None:
+    # Room in the account for every backup and its older ones.
+    emulator.config.manual_backup_limit = max(50, servers * (deletions + 1))
+    backups = [
+        new_backup(emulator, f"chef-{n}", deletions=deletions, minutes=minutes)
+        for n in range(servers)
+    ]
+
+    ended, events = tracker(cloud, backups)
+
+    assert ended["status"] == "SUCCEEDED", ended
+    assert json.loads(ended["output"])["polls"] == entered(events, "Poll") == polls
+    assert len(events) == END_EVENTS["all OK"] + polls * POLL_EVENTS
+    # Every deferred deletion was applied (the backup is going, or gone).
+    left = [emulator.backend.backups.get(d) for b in backups for d in b["deferredDeletes"]]
+    assert {b.status for b in left if b is not None} <= {"DELETING"}
+
+
+def refusing_deletions(operation: str, params: dict[str, Any]) -> ServiceError | None:
+    if operation == "DeleteBackup":
+        return ValidationException("The backup is locked by a legal hold")
+    return None
+
+
+def denying_reads_after(reads: int) -> Fault:
+    """The account answers `reads` reads, then refuses every other one (not retried)."""
+    seen: list[str] = []
+
+    def fault(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation != "DescribeBackups":
+            return None
+        seen.append(operation)
+        if len(seen) > reads:
+            return AccessDeniedException("User is not authorized to perform DescribeBackups")
         return None
 
-    emulator.faults.append(refuse)
-
-    status, events = history(cloud, [backup])
-
-    assert status == "SUCCEEDED"
-    assert events.count("WaitStateEntered") == polls
-    assert len(events) == (
-        EXECUTION_EVENTS
-        + BACKUP_EVENTS
-        + polls * POLL_EVENTS
-        + deletions * DELETION_EVENTS
-        + refused * REFUSAL_EVENTS
-        + (ALERT_EVENTS if refused else 0)
-    )
-    assert len(events) <= run_history() + backup_history(polls, deletions)
+    return fault
 
 
-def test_history_of_failed_backups_stays_within_the_plan(
-    emulator: Emulator, cloud: LocalCloud
+@pytest.mark.parametrize(
+    ("end", "status", "alert"),
+    [
+        ("all OK", "SUCCEEDED", None),
+        ("a backup failed", "FAILED", "ended FAILED"),
+        ("a retention problem", "SUCCEEDED", "could not be deleted"),
+        ("not followed", "FAILED", "could not be followed to the end"),
+    ],
+)
+def test_each_way_out_writes_its_measured_events_besides_the_polls(
+    emulator: Emulator, cloud: LocalCloud, end: str, status: str, alert: str | None
 ) -> None:
-    emulator.config.fail_backups = ("puppet-*",)
-    backups = [new_backup(emulator, f"puppet-{n}", 2, 1) for n in range(2)]
+    if end == "a backup failed":
+        emulator.config.fail_backups = ("chef-*",)
+    if end == "a retention problem":
+        emulator.faults.insert(0, refusing_deletions)
+    if end == "not followed":
+        emulator.faults.insert(0, denying_reads_after(1))
+    backup = new_backup(emulator, "chef-a", deletions=1)
 
-    status, events = history(cloud, backups)
+    ended, events = tracker(cloud, [backup])
 
-    polls = events.count("WaitStateEntered")
-    assert status == "FAILED"
-    # Per backup the failed path is shorter than the OK one the plan counts.
-    assert len(events) <= EXECUTION_EVENTS + ALERT_EVENTS + 2 * BACKUP_EVENTS + polls * POLL_EVENTS
+    assert ended["status"] == status, ended
+    polls = entered(events, "Poll")
+    assert polls == 2  # the poll given up counts as a poll
+    assert len(events) == END_EVENTS[end] + polls * POLL_EVENTS
+    messages = [a["message"] for a in cloud.alerts()]
+    if alert is None:
+        assert messages == []
+    else:
+        [message] = messages
+        assert alert in message
 
 
-def test_each_retry_of_a_task_adds_three_events(emulator: Emulator, cloud: LocalCloud) -> None:
-    backup = new_backup(emulator, "chef-a", 2, 0)
-    _, plain = history(cloud, [backup])
-    # Every DescribeBackups call is throttled once, then answered.
+@pytest.mark.parametrize("retried", [1, 2])
+def test_each_retried_poll_adds_its_retry_events(
+    emulator: Emulator, cloud: LocalCloud, retried: int
+) -> None:
+    # Every read of the account is throttled past the adapter's retries `retried` times in a
+    # row, then answered: each poll fails that often with ServiceUnavailable, and is retried.
     emulator.faults.insert(
-        0, RandomErrors(1.0, seed=1, operations=["DescribeBackups"], max_in_a_row=1)
+        0,
+        RandomErrors(
+            1.0,
+            seed=1,
+            operations=["DescribeBackups"],
+            max_in_a_row=retried * TASK_POLICY.attempts,
+        ),
     )
-    again = new_backup(emulator, "chef-b", 2, 0)
+    backup = new_backup(emulator, "chef-a")
 
-    _, retried = history(cloud, [again])
+    ended, events = tracker(cloud, [backup])
 
-    assert len(retried) == len(plain) + 2 * RETRY_EVENTS
+    assert ended["status"] == "SUCCEEDED", ended
+    polls = entered(events, "Poll")
+    assert polls == 2
+    assert failures(events) == ["ServiceUnavailable"] * (polls * retried)
+    assert len(events) == (
+        END_EVENTS["all OK"] + polls * POLL_EVENTS + polls * retried * RETRY_EVENTS
+    )
+
+
+def test_an_execution_ends_at_its_last_poll(emulator: Emulator, cloud: LocalCloud) -> None:
+    # A backup that never ends, followed with fewer polls than its deadline needs: the last
+    # poll the execution was started with ends it, so its history is bounded by maxPolls.
+    emulator.config.backup_seconds = 10**6
+    backup = new_backup(emulator, "chef-a", minutes=10**4)
+
+    ended, events = tracker(cloud, [backup], max_polls_=3)
+
+    assert ended["status"] == "FAILED", ended
+    assert entered(events, "Poll") == 3
+    assert len(events) == END_EVENTS["a backup failed"] + 3 * POLL_EVENTS
+    [alert] = cloud.alerts()
+    assert "still IN_PROGRESS" in alert["message"]
+
+
+def test_the_figures_hold_for_the_definitions_loop(template_json: dict[str, Any]) -> None:
+    # The counts above cover every way through: the only tasks are the poll and the alert, each
+    # retried at most TASK_RETRIES times, with no Map or Parallel state adding its own events.
+    states = definition(template_json)["States"]
+
+    assert {name for name, s in states.items() if s["Type"] == "Task"} == {"Poll", "Alert"}
+    assert {s["Type"] for s in states.values()} <= {
+        "Wait",
+        "Task",
+        "Choice",
+        "Pass",
+        "Succeed",
+        "Fail",
+    }
+    retries = [r["MaxAttempts"] for s in states.values() for r in s.get("Retry", [])]
+    assert retries
+    assert max(retries) <= TASK_RETRIES
+    assert [c["Next"] for c in states["Poll"]["Catch"]] == ["NotFollowed"]
+    assert "Catch" not in states["Alert"]
+
+
+# ---- the settings the configuration accepts ---------------------------------------------------
 
 
 def bounds(field: str) -> tuple[int, int]:
+    """The lowest and the highest value the configuration accepts for `field`."""
     metadata = Config.model_fields[field].metadata
     low = next(m.ge for m in metadata if isinstance(m, Ge))
     high = next(m.le for m in metadata if isinstance(m, Le))
     return cast(int, low), cast(int, high)
+
+
+def accepted(poll_seconds: int, deadline_seconds: int) -> bool:
+    try:
+        from_context({"pollSeconds": poll_seconds, "deadlineSeconds": deadline_seconds})
+    except ConfigError:
+        return False
+    return True
 
 
 def extremes() -> list[tuple[int, int]]:
@@ -144,27 +301,29 @@ def extremes() -> list[tuple[int, int]]:
         bounds("poll_seconds"),
         bounds("deadline_seconds"),
     )
-    limit = max_polls(DELETIONS_ALLOWANCE)
+    spare = tracker_polls(0, poll_low, DELETIONS_ALLOWANCE)
+    longest = poll_low * (max_polls() - spare)  # the longest deadline at the shortest poll
+    shortest = next(p for p in range(poll_low, poll_high) if accepted(p, deadline_high))
     return [
         (poll_low, deadline_low),
-        (poll_low, limit * poll_low),  # the longest deadline at the shortest poll
-        (math.ceil(deadline_high / limit), deadline_high),  # the shortest poll at the longest
+        (poll_low, longest),
+        (shortest, deadline_high),  # the shortest poll at the longest deadline
         (poll_high, deadline_low),
         (poll_high, deadline_high),
         (60, 10_800),
     ]
 
 
-def worst_case(batch: Batch, deadline_seconds: int) -> int:
-    polls = polls_until(deadline_seconds, batch.poll_seconds)
-    return run_history() + sum(
-        backup_history(polls, len(b["deferredDeletes"])) for b in batch.backups
-    )
-
-
 def fleet(count: int, deletions: int) -> list[dict[str, Any]]:
+    """A run's backups as the service names them, each with `deletions` deferred deletions."""
     return [
-        {"serverName": f"s{n}", "backupId": f"b{n}", "deferredDeletes": ["x"] * deletions}
+        {
+            "serverName": f"chef-{n:03}",
+            "backupId": f"chef-{n:03}-20260105020000123",
+            "deferredDeletes": [
+                f"chef-{n:03}-{20250101020000000 + d:017}" for d in range(deletions)
+            ],
+        }
         for n in range(count)
     ]
 
@@ -172,45 +331,93 @@ def fleet(count: int, deletions: int) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(("poll_seconds", "deadline_seconds"), extremes())
 @pytest.mark.parametrize(
     "backups",
-    [fleet(200, 0), fleet(200, 1), fleet(200, DELETIONS_ALLOWANCE), fleet(3, max_deletions())],
-    ids=["200 backups", "1 deletion each", "49 deletions each", "the most deletions"],
+    [
+        fleet(BATCH, 0),
+        fleet(BATCH, 1),
+        fleet(BATCH, DELETIONS_ALLOWANCE // BATCH),
+        fleet(20, DELETIONS_ALLOWANCE // 20),
+        fleet(3, DELETIONS_ALLOWANCE),
+    ],
+    ids=["a batch", "a deletion each", "the allowance", "the allowance in 20", "3 allowances"],
 )
-def test_worst_case_history_of_every_execution_fits_the_quota(
+def test_worst_case_history_and_state_of_every_execution_fit_the_quotas(
     poll_seconds: int, deadline_seconds: int, backups: list[dict[str, Any]]
 ) -> None:
-    context = {"pollSeconds": poll_seconds, "deadlineSeconds": deadline_seconds}
-    assert from_context(context).deadline_seconds == deadline_seconds  # the config accepts it
+    assert accepted(poll_seconds, deadline_seconds)
 
     batches = plan_batches(backups, poll_seconds=poll_seconds, deadline_seconds=deadline_seconds)
 
     assert [b for batch in batches for b in batch.backups] == backups
-    for batch in batches:
+    for number, batch in enumerate(batches, start=1):
         assert len(batch.backups) <= BATCH
-        assert batch.poll_seconds >= poll_seconds
-        assert worst_case(batch, deadline_seconds) <= HISTORY_BUDGET < HISTORY_LIMIT
-        # The configured interval holds while a backup's deletions stay within the allowance.
-        if all(len(b["deferredDeletes"]) <= DELETIONS_ALLOWANCE for b in batch.backups):
-            assert batch.poll_seconds == poll_seconds
+        name = execution_name("run", number, batch.backups)
+        started = execution_input(
+            "run", name, batch, poll_seconds=poll_seconds, deadline_seconds=deadline_seconds
+        )
+        assert tracker_history(started["maxPolls"]) <= HISTORY_BUDGET < HISTORY_LIMIT
+        fields = len(json.dumps({**started, "backups": []}).encode())
+        state = STATE_OVERHEAD + sum(state_bytes(b) for b in batch.backups)
+        assert fields <= STATE_OVERHEAD and state <= STATE_BUDGET < STATE_LIMIT
 
 
-def test_at_the_defaults_four_backups_share_an_execution() -> None:
-    batches = plan_batches(fleet(10, 1), poll_seconds=60, deadline_seconds=10_800)
+def test_the_defaults_leave_a_run_room_for_every_deletion_the_allowance_plans() -> None:
+    config = from_context({})
 
-    assert [len(b.backups) for b in batches] == [4, 4, 2]
-    assert worst_case(batches[0], 10_800) == run_history() + 4 * backup_history(180, 1)
+    assert (config.poll_seconds, config.deadline_seconds) == (60, 10_800)
+    assert tracker_polls(10_800, 60, DELETIONS_ALLOWANCE) <= max_polls()
 
 
-def test_settings_with_which_one_backup_would_overflow_are_refused() -> None:
-    limit = max_polls(DELETIONS_ALLOWANCE)
+def test_the_deadlines_description_states_what_the_configuration_checks() -> None:
+    described = Config.model_fields["deadline_seconds"].description or ""
+    found = re.search(
+        r"at most (\d+) polls \(for example at most (\d+) s at 10 s polls, at least (\d+) s "
+        r"polls for a day\): one tracker execution's history holds (\d+) polls, and (\d+) go to "
+        r"the first wait, the poll that sees the deadline passed and ([\d,]+) deferred "
+        r"deletions at (\d+) a poll",
+        described,
+    )
+    assert found is not None, described
+    polls, at_ten, day_poll, most, spare, allowance, per_poll = (
+        int(g.replace(",", "")) for g in found.groups()
+    )
 
+    assert (most, allowance, per_poll) == (max_polls(), DELETIONS_ALLOWANCE, DELETIONS_PER_POLL)
+    assert spare == tracker_polls(0, 1, DELETIONS_ALLOWANCE)
+    assert polls == most - spare
+    assert at_ten == 10 * polls and accepted(10, at_ten) and not accepted(10, at_ten + 1)
+    assert accepted(day_poll, 86_400) and not accepted(day_poll - 1, 86_400)
+
+
+@pytest.mark.parametrize(
+    ("poll_seconds", "deadline_seconds"),
+    [(10, 86_400), (60, 86_400), (10, 8751), (98, 86_400)],
+)
+def test_settings_with_which_the_history_would_overflow_are_refused(
+    poll_seconds: int, deadline_seconds: int
+) -> None:
     with pytest.raises(ConfigError) as excinfo:
-        from_context({"pollSeconds": 10, "deadlineSeconds": 86_400})
+        from_context({"pollSeconds": poll_seconds, "deadlineSeconds": deadline_seconds})
 
     message = str(excinfo.value)
-    assert message.startswith("context key deadlineSeconds=86400: with pollSeconds=10")
-    assert f"8640 polls, and one tracker execution holds at most {limit}" in message
-    assert f"pollSeconds to at least {math.ceil(86_400 / limit)}" in message
-    assert f"deadlineSeconds to at most {limit * 10}" in message
+    polls = tracker_polls(deadline_seconds, poll_seconds, DELETIONS_ALLOWANCE)
+    assert message.startswith(
+        f"context key deadlineSeconds={deadline_seconds}: with pollSeconds={poll_seconds}, "
+        f"a run followed to this deadline takes up to {polls} polls, and one tracker execution "
+        f"holds at most {max_polls()}"
+    )
+    # What to do instead, exactly at the edge of what fits.
+    found = re.search(
+        r"raise pollSeconds to at least (\d+) or lower deadlineSeconds to at most (\d+)", message
+    )
+    assert found is not None, message
+    poll, deadline = int(found[1]), int(found[2])
+    assert accepted(poll, deadline_seconds)
+    assert not accepted(poll - 1, deadline_seconds)
+    assert accepted(poll_seconds, deadline)
+    assert not accepted(poll_seconds, deadline + 1)
+
+
+# ---- the executions a run starts --------------------------------------------------------------
 
 
 @pytest.fixture
@@ -223,9 +430,47 @@ def pass_machine() -> Iterator[str]:
         )["stateMachineArn"]
 
 
-def test_trackers_start_once_per_batch_with_its_poll_interval(pass_machine: str) -> None:
+def inputs(sfn: Any, arns: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(sfn.describe_execution(executionArn=a)["input"]) for a in arns]
+
+
+def test_at_the_defaults_a_run_of_a_batch_is_one_execution(pass_machine: str) -> None:
     sfn = boto3.client("stepfunctions")
-    backups = fleet(9, 1)
+    backups = fleet(BATCH, 1)
+
+    [arn] = start_trackers(
+        sfn, pass_machine, "scheduled-1", backups, poll_seconds=60, deadline_seconds=10_800
+    )
+
+    [started] = inputs(sfn, [arn])
+    name = execution_name("scheduled-1", 1, backups)
+    assert arn.endswith(f":{name}")
+    assert started == execution_input(
+        "scheduled-1", name, Batch(backups), poll_seconds=60, deadline_seconds=10_800
+    )
+    assert started["maxPolls"] == tracker_polls(10_800, 60, BATCH)
+
+
+def test_at_the_defaults_one_backup_more_than_a_batch_takes_a_second_execution(
+    pass_machine: str,
+) -> None:
+    sfn = boto3.client("stepfunctions")
+
+    arns = start_trackers(
+        sfn,
+        pass_machine,
+        "scheduled-1",
+        fleet(BATCH + 1, 1),
+        poll_seconds=60,
+        deadline_seconds=10_800,
+    )
+
+    assert [len(i["backups"]) for i in inputs(sfn, arns)] == [BATCH, 1]
+
+
+def test_a_retried_run_starts_no_execution_twice(pass_machine: str) -> None:
+    sfn = boto3.client("stepfunctions")
+    backups = fleet(3, 1)
 
     arns = start_trackers(
         sfn, pass_machine, "scheduled-1", backups, poll_seconds=60, deadline_seconds=10_800
@@ -235,12 +480,7 @@ def test_trackers_start_once_per_batch_with_its_poll_interval(pass_machine: str)
     )
 
     assert again == arns
-    listed = sfn.list_executions(stateMachineArn=pass_machine)["executions"]
-    names = sorted(e["name"].rsplit("-", 1)[0] for e in listed)
-    assert names == [f"scheduled-1-{n}" for n in (1, 2, 3)]
-    inputs = [json.loads(sfn.describe_execution(executionArn=a)["input"]) for a in arns]
-    assert [len(i["backups"]) for i in inputs] == [4, 4, 1]
-    assert {(i["pollSeconds"], i["deadlineSeconds"]) for i in inputs} == {(60, 10_800)}
+    assert len(sfn.list_executions(stateMachineArn=pass_machine)["executions"]) == len(arns) == 1
 
 
 def test_a_retry_that_hands_over_more_backups_leaves_none_unfollowed(pass_machine: str) -> None:
@@ -255,27 +495,25 @@ def test_a_retry_that_hands_over_more_backups_leaves_none_unfollowed(pass_machin
         sfn, pass_machine, "scheduled-1", more, poll_seconds=60, deadline_seconds=600
     )
 
-    followed = {
-        b["backupId"]
-        for arn in arns
-        for b in json.loads(sfn.describe_execution(executionArn=arn)["input"])["backups"]
-    }
+    followed = {b["backupId"] for started in inputs(sfn, arns) for b in started["backups"]}
     assert followed == {b["backupId"] for b in more}
 
 
-def test_a_backup_that_cannot_fit_is_polled_more_slowly_in_an_execution_of_its_own(
+def test_settings_the_configuration_refuses_are_followed_more_slowly_within_the_history(
     pass_machine: str,
 ) -> None:
-    # Settings the configuration refuses (the function's own range is wider): a poll a second
-    # for a day would take 86,400 polls.
+    # The function's own range is wider than the configuration's: a poll a second for a day
+    # would take 86,400 polls. The run stays one execution, polled just slowly enough.
     sfn = boto3.client("stepfunctions")
+    assert not accepted(10, 86_400)
 
     arns = start_trackers(
         sfn, pass_machine, "manual-1", fleet(2, 0), poll_seconds=1, deadline_seconds=86_400
     )
 
-    inputs = [json.loads(sfn.describe_execution(executionArn=a)["input"]) for a in arns]
-    assert [len(i["backups"]) for i in inputs] == [1, 1]
-    slower = math.ceil(86_400 / max_polls(0))
-    assert {i["pollSeconds"] for i in inputs} == {slower}
-    assert polls_until(86_400, slower) <= max_polls(0)
+    [started] = inputs(sfn, arns)
+    assert len(started["backups"]) == 2
+    slower = started["pollSeconds"]
+    assert tracker_history(started["maxPolls"]) <= HISTORY_BUDGET
+    assert started["maxPolls"] == tracker_polls(86_400, slower, 0) <= max_polls()
+    assert tracker_polls(86_400, slower - 1, 0) > max_polls()

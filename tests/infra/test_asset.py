@@ -19,7 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from infra.assets.files import LAMBDA_ROOT
-from tests.support.stack import Synthesized, asset_of
+from tests.support.stack import FUNCTIONS, Synthesized, asset_of, lambda_function
 
 # Packages a deployed function must never need: the CLI's, the stack's, the tests'.
 ABSENT = ("rich", "owcm_backup", "infra", "local", "aws_cdk", "moto", "pytest")
@@ -143,3 +143,50 @@ def test_a_module_needing_what_the_function_lacks_fails_the_probe(
     assert found["failed"] == {
         "backup_orchestrator.run.pretty": "ModuleNotFoundError: No module named 'rich'"
     }
+
+
+HANDLER_PROBE = textwrap.dedent(
+    """
+    import importlib, json, sys
+    sys.path[:0] = sys.argv[1:3]
+    found = {}
+    for handler in json.loads(sys.argv[3]):
+        module, _, name = handler.rpartition(".")
+        found[handler] = callable(getattr(importlib.import_module(module), name, None))
+    print(json.dumps(found))
+    """
+)
+
+
+def test_every_function_runs_a_handler_the_one_asset_defines(
+    variant: Synthesized, packages: Path
+) -> None:
+    # The orchestrator and the state machines' functions ship the same code; each names a
+    # handler it has.
+    functions = {owner: lambda_function(variant.template, owner)[1] for owner in FUNCTIONS}
+    handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
+    asset = asset_of(variant)
+
+    assert len({json.dumps(f["Properties"]["Code"]) for f in functions.values()}) == 1
+    answer = subprocess.run(
+        [
+            sys.executable,
+            *("-S", "-I", "-B", "-c", HANDLER_PROBE),
+            *(str(asset), str(packages), json.dumps(handlers)),
+        ],
+        env={
+            "AWS_DATA_PATH": str(asset / "models"),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "PATH": os.environ.get("PATH", ""),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(answer.stdout) == dict.fromkeys(handlers, True)
+    assert handlers == [
+        "backup_orchestrator.handlers.drill.lambda_handler",
+        "backup_orchestrator.handlers.orchestrator.lambda_handler",
+        "backup_orchestrator.handlers.tracker.lambda_handler",
+    ]

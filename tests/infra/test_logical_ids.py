@@ -29,6 +29,9 @@ STATEFUL: dict[str, tuple[str, str | None, str | None]] = {
     "TrackerLogs6F324061": ("AWS::Logs::LogGroup", "Delete", "Delete"),
     "DrillLogs1D13E7D5": ("AWS::Logs::LogGroup", "Delete", "Delete"),
     "OrchestratorLogsDA257AF9": ("AWS::Logs::LogGroup", "Delete", "Delete"),
+    # The logs of the functions the state machines call OpsWorks CM through.
+    "TrackerPollerLogsDE46E671": ("AWS::Logs::LogGroup", "Delete", "Delete"),
+    "DrillCallsLogsB4095326": ("AWS::Logs::LogGroup", "Delete", "Delete"),
 }
 STATEFUL_TYPES = {kind for kind, _, _ in STATEFUL.values()}
 

@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from backup_orchestrator.contract.limits import RETRIED
+from infra.constructs.drill import CALL_TIMEOUT_SECONDS
+from infra.constructs.tracker import POLL_TIMEOUT_SECONDS
 from local.cloud import PSEUDO, resolve
-from tests.support.stack import definition, machine, only, resources
+from tests.support.stack import FUNCTIONS, definition, lambda_function, machine, only, resources
 
 
 def test_schedule_runs_the_orchestrator_on_cron_in_the_time_zone(template: Template) -> None:
@@ -58,10 +61,15 @@ def test_schedule_is_in_the_default_group(template_json: dict[str, Any]) -> None
 def test_powertools_layer_is_the_pinned_release_looked_up_in_the_region(
     template_json: dict[str, Any],
 ) -> None:
-    _, function = only(template_json, "AWS::Lambda::Function")
-    [layer] = function["Properties"]["Layers"]
+    # Every function runs with the one layer, the orchestrator's and the state machines'.
+    layers = {
+        owner: lambda_function(template_json, owner)[1]["Properties"]["Layers"]
+        for owner in FUNCTIONS
+    }
+    [layer] = layers["Orchestrator"]
     parameter = template_json["Parameters"][layer["Ref"]]
 
+    assert layers == {owner: [layer] for owner in FUNCTIONS}
     assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
     # The release the tests run with is the one the function gets.
     assert parameter["Default"] == (
@@ -83,7 +91,7 @@ def test_orchestrator_function(template: Template, template_json: dict[str, Any]
             "DeadLetterConfig": {"TargetArn": Match.any_value()},
         },
     )
-    _, function = only(template_json, "AWS::Lambda::Function")
+    _, function = lambda_function(template_json)
     variables = function["Properties"]["Environment"]["Variables"]
     assert {k: v for k, v in variables.items() if isinstance(v, str)} == {
         "AWS_DATA_PATH": "/var/task/models",
@@ -136,6 +144,38 @@ def test_orchestrator_function(template: Template, template_json: dict[str, Any]
     )
 
 
+@pytest.mark.parametrize(
+    ("owner", "handler", "timeout"),
+    [
+        ("Tracker", "backup_orchestrator.handlers.tracker.lambda_handler", POLL_TIMEOUT_SECONDS),
+        ("Drill", "backup_orchestrator.handlers.drill.lambda_handler", CALL_TIMEOUT_SECONDS),
+    ],
+)
+def test_each_state_machines_function_runs_its_handler_logging_to_its_own_group(
+    template_json: dict[str, Any], owner: str, handler: str, timeout: int
+) -> None:
+    _, function = lambda_function(template_json, owner)
+    _, orchestrator = lambda_function(template_json)
+    properties = function["Properties"]
+    group = properties["LoggingConfig"]["LogGroup"]["Ref"]
+
+    assert properties["Handler"] == handler
+    assert (properties["Runtime"], properties["Architectures"]) == ("python3.13", ["arm64"])
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert properties["Timeout"] == timeout
+    assert properties["LoggingConfig"]["LogFormat"] == "JSON"
+    assert template_json["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
+    assert group != orchestrator["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    # The same code as the orchestrator's, with the carried OpsWorks CM model on the path.
+    assert properties["Code"] == orchestrator["Properties"]["Code"]
+    assert properties["Environment"]["Variables"] == {
+        "AWS_DATA_PATH": "/var/task/models",
+        "POWERTOOLS_SERVICE_NAME": "opsworks-cm-backup",
+        "POWERTOOLS_METRICS_NAMESPACE": "OpsWorksCMBackup",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
 def test_compliance_alarm_and_dashboard(template_json: dict[str, Any]) -> None:
     alarms = resources(template_json, "AWS::CloudWatch::Alarm").values()
     [alarm] = [a for a in alarms if a["Properties"].get("MetricName") == "NonCompliantServers"]
@@ -148,51 +188,69 @@ def test_compliance_alarm_and_dashboard(template_json: dict[str, Any]) -> None:
 
 
 def test_tracker_definition_loops_and_decides(template_json: dict[str, Any]) -> None:
-    states = definition(template_json)
-    follow = states["States"]["FollowBackups"]
-    loop = follow["ItemProcessor"]["States"]
+    # Step Functions keeps the loop; the tracker's function polls the run's backups and says
+    # whether it is finished, and composes the run's alert when there is one.
+    states = definition(template_json)["States"]
+    function, _ = lambda_function(template_json, "Tracker")
 
-    assert states["StartAt"] == "FollowBackups"
-    assert follow["MaxConcurrency"] == 40
-    assert follow["ItemProcessor"]["StartAt"] == "WaitForBackup"
-    assert loop["WaitForBackup"] == {
+    assert definition(template_json)["StartAt"] == "FirstWait"
+    assert states["FirstWait"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.firstWaitSeconds",
+        "Next": "Poll",
+    }
+    assert states["WaitForBackups"] == {
         "Type": "Wait",
         "SecondsPath": "$.pollSeconds",
-        "Next": "DescribeBackup",
+        "Next": "Poll",
     }
-    describe = loop["DescribeBackup"]
-    assert describe["Resource"] == "arn:aws:states:::aws-sdk:opsworkscm:describeBackups"
-    assert describe["ResultSelector"] == {
-        "status.$": "States.ArrayGetItem($.Backups[*].Status, 0)",
-        "said.$": "States.Array($.Backups[*].StatusDescription, States.Array('no reason given'))",
+    poll = states["Poll"]
+    assert poll["Resource"] == "arn:aws:states:::lambda:invoke"
+    # What handlers/tracker.py reads: the whole state and the execution; its answer is the state.
+    assert poll["Parameters"] == {
+        "FunctionName": function,
+        "Payload": {"state.$": "$", "execution.$": "$$.Execution.Id"},
     }
-    [retry] = describe["Retry"]
-    assert "OpsWorksCm.ThrottlingException" in retry["ErrorEquals"]
+    assert poll["OutputPath"] == "$.Payload"
+    [retry] = poll["Retry"]
+    assert retry["ErrorEquals"] == list(RETRIED)
     assert (retry["BackoffRate"], retry["MaxAttempts"], retry["JitterStrategy"]) == (2, 6, "FULL")
-    assert [c["ErrorEquals"] for c in describe["Catch"]] == [
-        ["OpsWorksCm.ResourceNotFoundException"],
-        ["States.ALL"],
+    assert poll["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "Next": "NotFollowed", "ResultPath": "$.error"}
     ]
-    choices = loop["CheckStatus"]["Choices"]
-    assert choices[0] == {
-        "Variable": "$.describe.status",
-        "StringEquals": "OK",
-        "Next": "ApplyDeferredDeletes",
+    assert poll["Next"] == "Finished"
+    assert states["Finished"] == {
+        "Type": "Choice",
+        "Choices": [
+            {"Variable": "$.finished", "BooleanEquals": False, "Next": "WaitForBackups"},
+            {"Variable": "$.alert", "IsPresent": True, "Next": "Alert"},
+        ],
+        "Default": "AllBackupsOk",
     }
-    assert choices[2]["And"][1] == {
-        "Variable": "$.clock.elapsed",
-        "NumericGreaterThanEqualsPath": "$.deadlineSeconds",
+    assert states["AllBackupsOk"] == {"Type": "Succeed"}
+    alert = states["Alert"]
+    assert alert["Resource"] == "arn:aws:states:::sns:publish"
+    topic, _ = only(template_json, "AWS::SNS::Topic")
+    assert alert["Parameters"] == {
+        "TopicArn": topic,
+        "Subject.$": "$.alert.subject",
+        "Message.$": "$.alert.message",
     }
-    assert choices[3]["Next"] == "WaitForBackup"
-    assert loop["CheckStatus"]["Default"] == "BackupFailed"
-    delete = loop["ApplyDeferredDeletes"]["ItemProcessor"]["States"]["DeleteBackup"]
-    assert delete["Resource"] == "arn:aws:states:::aws-sdk:opsworkscm:deleteBackup"
-    assert delete["Catch"][0]["ErrorEquals"] == [
-        "OpsWorksCm.ResourceNotFoundException",
-        "OpsWorksCm.InvalidStateException",
+    assert alert["Next"] == "AnyFailed"
+    assert states["AnyFailed"]["Choices"] == [
+        {"Variable": "$.failed", "BooleanEquals": True, "Next": "BackupsNeedAttention"}
     ]
-    assert states["States"]["Alert"]["Resource"] == "arn:aws:states:::sns:publish"
-    assert states["States"]["BackupsNeedAttention"]["Type"] == "Fail"
+    assert states["AnyFailed"]["Default"] == "RetentionProblemReported"
+    assert states["BackupsNeedAttention"]["Type"] == "Fail"
+    # A poll that still fails composes the alert here: the run, the error, what was followed.
+    not_followed = states["NotFollowed"]["Parameters"]
+    assert not_followed["subject"] == "OpsWorks CM backup needs attention"
+    assert not_followed["message.$"].startswith("States.Format('OpsWorks CM backup run {} ")
+    assert not_followed["message.$"].endswith(
+        "', $.runId, $.error.Error, $.error.Cause, $.report, "
+        "States.JsonToString($.backups[*].backupId), $$.Execution.Id)"
+    )
+    assert states["NotFollowed"]["ResultPath"] == "$.alert"
 
 
 def test_tracker_is_standard_logged_and_traced(template: Template) -> None:
@@ -328,7 +386,8 @@ def test_cfn_lint_passes(cdk_out: Path, template_json: dict[str, Any]) -> None:
 def test_what_holds_state_keeps_its_logical_id(template_json: dict[str, Any]) -> None:
     # A resource whose logical id changes is replaced by the next deploy: the tables would lose
     # their items (a slot's claim, the history), the key and topic their subscriptions and
-    # policies, the tracker its running executions. Renaming one must be a decision, not a slip.
+    # policies, the tracker its running executions; a state machine's function would vanish
+    # under the executions that invoke it by name. Renaming one must be a decision, not a slip.
     stateful = (
         "AWS::DynamoDB::GlobalTable",
         "AWS::KMS::Key",
@@ -350,9 +409,15 @@ def test_what_holds_state_keeps_its_logical_id(template_json: dict[str, Any]) ->
             "TrackerStateMachineE6261FB4",
         ],
         "AWS::Logs::LogGroup": [
+            "DrillCallsLogsB4095326",
             "DrillLogs1D13E7D5",
             "OrchestratorLogsDA257AF9",
             "TrackerLogs6F324061",
+            "TrackerPollerLogsDE46E671",
         ],
-        "AWS::Lambda::Function": ["Orchestrator6EF1216F"],
+        "AWS::Lambda::Function": [
+            "DrillCallsFunction872D2948",
+            "Orchestrator6EF1216F",
+            "TrackerPollerFunctionCCE36068",
+        ],
     }

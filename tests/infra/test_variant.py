@@ -11,11 +11,13 @@ import pytest
 from infra.assets.files import LAMBDA_ROOT, asset_files
 from local.cloud import MACHINES
 from tests.support.stack import (
+    FUNCTIONS,
     STRAY_FILES,
     VARIANT_CONTEXT,
     Synthesized,
     asset_of,
     definition,
+    lambda_function,
     machine,
     only,
     resources,
@@ -47,10 +49,19 @@ def test_optional_email_subscription(variant: Synthesized) -> None:
     assert subscription["Properties"]["Endpoint"] == "ops@example.com"
 
 
-def test_reserved_concurrency_0_reserves_none(variant: Synthesized) -> None:
-    _, function = only(variant.template, "AWS::Lambda::Function")
+def test_reserved_concurrency_0_reserves_none(
+    variant: Synthesized, template_json: dict[str, Any]
+) -> None:
+    _, function = lambda_function(variant.template)
+    _, default = lambda_function(template_json)
 
     assert "ReservedConcurrentExecutions" not in function["Properties"]
+    # The default (1) serializes runs; the state machines' functions never reserve any.
+    assert default["Properties"]["ReservedConcurrentExecutions"] == 1
+    for template in (variant.template, template_json):
+        for owner in ("Tracker", "Drill"):
+            _, task = lambda_function(template, owner)
+            assert "ReservedConcurrentExecutions" not in task["Properties"], owner
 
 
 @pytest.mark.parametrize("kind", MACHINES)
@@ -61,8 +72,9 @@ def test_tracker_log_level_comes_from_context(variant: Synthesized, kind: str) -
     assert found["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
 
 
-def test_a_given_layer_arn_replaces_the_parameter_lookup(variant: Synthesized) -> None:
-    _, function = only(variant.template, "AWS::Lambda::Function")
+@pytest.mark.parametrize("owner", FUNCTIONS)
+def test_a_given_layer_arn_replaces_the_parameter_lookup(variant: Synthesized, owner: str) -> None:
+    _, function = lambda_function(variant.template, owner)
 
     assert function["Properties"]["Layers"] == [VARIANT_CONTEXT["powertoolsLayerArn"]]
     assert not [
@@ -87,23 +99,30 @@ def test_stray_files_in_the_asset_source_do_not_ship(variant: Synthesized) -> No
     assert not [f for f in files if "owcm_backup" in f or "/cli/" in f]
 
 
+@pytest.mark.parametrize("owner", FUNCTIONS)
 def test_the_asset_is_hashed_on_what_it_ships(
-    variant: Synthesized, template_json: dict[str, Any]
+    variant: Synthesized, template_json: dict[str, Any], owner: str
 ) -> None:
-    _, plain = only(template_json, "AWS::Lambda::Function")
-    _, planted = only(variant.template, "AWS::Lambda::Function")
+    _, plain = lambda_function(template_json, owner)
+    _, planted = lambda_function(variant.template, owner)
 
     assert planted["Properties"]["Code"]["S3Key"] == plain["Properties"]["Code"]["S3Key"]
 
 
 def test_drill_settings_and_roles_come_from_context(variant: Synthesized) -> None:
-    _, function = only(variant.template, "AWS::Lambda::Function")
+    _, function = lambda_function(variant.template)
     variables = function["Properties"]["Environment"]["Variables"]
+    _, drill_function = lambda_function(variant.template, "Drill")
     [passing] = [
         statement
         for policy in resources(variant.template, "AWS::IAM::Policy").values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         if statement.get("Sid") == "PassDrillRoles"
+    ]
+    [passing_policy] = [
+        policy
+        for policy in resources(variant.template, "AWS::IAM::Policy").values()
+        if passing in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
 
     assert variables["RESTORE_DRILL"] == "monthly"
@@ -113,5 +132,8 @@ def test_drill_settings_and_roles_come_from_context(variant: Synthesized) -> Non
     assert sorted(passing["Resource"]) == sorted(
         [VARIANT_CONTEXT["drillServiceRoleArn"], VARIANT_CONTEXT["drillInstanceRoleArn"]]
     )
+    # The drill's function passes them, in CreateServer.
+    [drill_role, _] = drill_function["Properties"]["Role"]["Fn::GetAtt"]
+    assert passing_policy["Properties"]["Roles"] == [{"Ref": drill_role}]
     # Two deadlines (the wait for the source and the restore), the cleanup hour, the calls.
     assert definition(variant.template, "Drill")["TimeoutSeconds"] == 2 * 3600 + 3600 + 900

@@ -112,7 +112,7 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 def asset_of(synthesized: Synthesized) -> Path:
     """The directory the orchestrator function's code is zipped from."""
-    _, function = only(synthesized.template, "AWS::Lambda::Function")
+    _, function = lambda_function(synthesized.template)
     return (
         synthesized.outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
     )
@@ -137,6 +137,27 @@ def machine(template_json: dict[str, Any], kind: str = "Tracker") -> tuple[str, 
     return logical, resource
 
 
+# The stack's Lambda functions, by the construct that owns each: the orchestrator's, and the
+# functions the tracker and the drill make their OpsWorks CM calls through (TaskFunction).
+FUNCTIONS = {
+    "Orchestrator": "Orchestrator",
+    "Tracker": "TrackerPollerFunction",
+    "Drill": "DrillCallsFunction",
+}
+
+
+def lambda_function(
+    template_json: dict[str, Any], owner: str = "Orchestrator"
+) -> tuple[str, dict[str, Any]]:
+    """The Lambda function of `owner` (one of FUNCTIONS)."""
+    [(logical, resource)] = [
+        (k, v)
+        for k, v in resources(template_json, "AWS::Lambda::Function").items()
+        if k.startswith(FUNCTIONS[owner])
+    ]
+    return logical, resource
+
+
 def definition(template_json: dict[str, Any], kind: str = "Tracker") -> dict[str, Any]:
     """A state machine's definition, with references replaced by their logical ids."""
     _, machine_ = machine(template_json, kind)
@@ -145,7 +166,16 @@ def definition(template_json: dict[str, Any], kind: str = "Tracker") -> dict[str
     return parsed
 
 
-__all__ = ["LocalCloud", "definition", "machine", "only", "resources", "stack_in_moto"]
+__all__ = [
+    "FUNCTIONS",
+    "LocalCloud",
+    "definition",
+    "lambda_function",
+    "machine",
+    "only",
+    "resources",
+    "stack_in_moto",
+]
 
 
 @contextmanager
@@ -170,5 +200,8 @@ def stack_in_moto(
         monkeypatch.setenv("DEADLINE_SECONDS", "60")
         monkeypatch.setenv("OPSWORKSCM_RATE", "1000")
         get_settings.cache_clear()
-        yield local
+        try:
+            yield local
+        finally:
+            local.close()
     get_settings.cache_clear()

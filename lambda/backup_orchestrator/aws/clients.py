@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 # OpsWorks CM allows about 5 requests/s with a burst of 10 across operations. The client paces
 # itself to that (every HTTP attempt takes a token). Retries are not botocore's: they live in the
-# service adapter (see retry.py), because botocore retries the manual-backup quota error as if it
+# service adapter (see retries.py), because botocore retries the manual-backup quota error as if it
 # were throttling.
 SERVICE_RATE = 5.0
 SERVICE_BURST = 10

@@ -1,6 +1,6 @@
 """The OpsWorks CM adapter: the only module that speaks to the service.
 
-Every call goes through `retrying` (throttling and transient faults; see retry.py for why not
+Every call goes through `retrying` (throttling and transient faults; see retries.py for why not
 botocore's retries).
 """
 
@@ -128,17 +128,18 @@ class OpsWorksCM:
     def servers(self) -> list[Server]:
         # DescribeServers does not paginate (NextToken is documented as not implemented).
         answer = self._call(self.client.describe_servers)
-        return [
-            Server(
-                name=s["ServerName"],
-                status=s.get("Status", ""),
-                arn=s.get("ServerArn", ""),
-                engine=s.get("Engine", ""),
-                created_at=s.get("CreatedAt"),
-                described=s,
-            )
-            for s in answer.get("Servers", [])
-        ]
+        return [to_server(s) for s in answer.get("Servers", [])]
+
+    def server(self, name: str) -> Server | None:
+        """One server, or None when it does not exist (any more)."""
+        try:
+            answer = self._call(lambda: self.client.describe_servers(ServerName=name))
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        found = [to_server(s) for s in answer.get("Servers", [])]
+        return found[0] if found else None
 
     def backups(self, server_name: str | None = None) -> list[Backup]:
         """Every backup in the account (or of one server) from one call, newest first."""
@@ -309,20 +310,19 @@ class OpsWorksCM:
 
     def server_status(self, name: str) -> tuple[str, str] | None:
         """A server's Status and StatusReason, or None when it does not exist (any more)."""
-        try:
-            answer = self._call(lambda: self.client.describe_servers(ServerName=name))
-        except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise
-        found = answer.get("Servers", [])
-        return (found[0].get("Status", ""), found[0].get("StatusReason", "")) if found else None
+        found = self.server(name)
+        if found is None:
+            return None
+        return found.status, str(found.described.get("StatusReason", ""))
 
-    def create_server(self, parameters: Mapping[str, Any]) -> None:
+    def create_server(
+        self, parameters: Mapping[str, Any], *, ours: Callable[[Server], bool] | None = None
+    ) -> None:
         """Start creating a server. Raises ClientError as the service answers, or OutcomeUnknown.
 
         When an attempt failed in a way that may have created it anyway, a server of that name
-        found afterwards is the one it created (a drill server's name is unique to its run).
+        found afterwards is the one it created: any (a drill server's name is unique to its
+        run), or with `ours` only one for which `ours(server)` holds; otherwise the error stands.
         """
 
         def call() -> bool:
@@ -330,9 +330,21 @@ class OpsWorksCM:
             return True
 
         def created() -> bool | None:
-            return True if self.server_status(parameters["ServerName"]) is not None else None
+            found = self.server(parameters["ServerName"])
+            return True if found is not None and (ours is None or ours(found)) else None
 
         self._mutate(call, confirm=created, refused=lambda _: None)
+
+
+def to_server(data: Any) -> Server:
+    return Server(
+        name=data["ServerName"],
+        status=data.get("Status", ""),
+        arn=data.get("ServerArn", ""),
+        engine=data.get("Engine", ""),
+        created_at=data.get("CreatedAt"),
+        described=data,
+    )
 
 
 def to_backup(data: Any) -> Backup:

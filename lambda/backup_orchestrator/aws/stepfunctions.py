@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from backup_orchestrator.aws.errors import error_code
-from backup_orchestrator.domain.tracking import execution_name, plan_batches
+from backup_orchestrator.domain.tracking import execution_input, execution_name, plan_batches
 
 if TYPE_CHECKING:
     from types_boto3_stepfunctions import SFNClient
@@ -24,11 +24,11 @@ def start_trackers(
     poll_seconds: int,
     deadline_seconds: int,
 ) -> list[str]:
-    """Start the run's tracker executions (see `plan_batches`) and return their ARNs.
+    """Start the run's tracker executions (see `plan_batches`: one up to 200 backups) and
+    return their ARNs.
 
-    Every backup is polled from the start. Executions are named after the run and what they
-    follow (`execution_name`), so a retried run cannot start them twice: when a name is taken,
-    the existing execution's ARN is returned.
+    Executions are named after the run and what they follow (`execution_name`), so a retried
+    run cannot start them twice: when a name is taken, the existing execution's ARN is returned.
     """
     batches = plan_batches(backups, poll_seconds=poll_seconds, deadline_seconds=deadline_seconds)
     names = [
@@ -40,12 +40,13 @@ def start_trackers(
             client,
             state_machine_arn,
             name,
-            {
-                "runId": run_id,
-                "pollSeconds": batch.poll_seconds,
-                "deadlineSeconds": deadline_seconds,
-                "backups": batch.backups,
-            },
+            execution_input(
+                run_id,
+                name,
+                batch,
+                poll_seconds=poll_seconds,
+                deadline_seconds=deadline_seconds,
+            ),
         )
         for name, batch in zip(names, batches, strict=True)
     ]

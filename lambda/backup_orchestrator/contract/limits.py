@@ -3,6 +3,13 @@
 key named. One import for infra/: it reads nothing else of the runtime.
 """
 
+from backup_orchestrator.contract.task_errors import (
+    RETRIED,
+    NameTaken,
+    NoFreeSlot,
+    ServerChanging,
+    ServerNotFound,
+)
 from backup_orchestrator.contract.validation import problems
 from backup_orchestrator.domain.compliance import RPO_MAX, RPO_MIN
 from backup_orchestrator.domain.drill_servers import COPIED, DRILL_EXECUTION, OPTIONAL
@@ -15,6 +22,7 @@ from backup_orchestrator.domain.history_budget import (
     TASK_RETRIES,
     max_polls,
     polls_until,
+    tracker_polls,
 )
 from backup_orchestrator.domain.records import RETAIN_MAX, RETAIN_MIN, PruneScope
 
@@ -27,13 +35,19 @@ __all__ = [
     "OPTIONAL",
     "RETAIN_MAX",
     "RETAIN_MIN",
+    "RETRIED",
     "RPO_MAX",
     "RPO_MIN",
     "TASK_RETRIES",
     "Frequency",
+    "NameTaken",
+    "NoFreeSlot",
     "PruneScope",
+    "ServerChanging",
+    "ServerNotFound",
     "drill_execution_seconds",
     "max_polls",
     "polls_until",
     "problems",
+    "tracker_polls",
 ]

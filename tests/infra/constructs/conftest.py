@@ -49,6 +49,15 @@ def function(stack: Stack, name: str, role: iam.IRole | None = None) -> lambda_.
     )
 
 
+# A Powertools layer for a construct alone: any layer version ARN serves.
+LAYER_ARN = "arn:aws:lambda:us-east-1:123456789012:layer:PowertoolsStandIn:1"
+
+
+def layer(stack: Stack) -> lambda_.ILayerVersion:
+    """A stand-in layer (`Layer`, LAYER_ARN), for a construct whose functions run with one."""
+    return lambda_.LayerVersion.from_layer_version_arn(stack, "Layer", LAYER_ARN)
+
+
 def synthesized(stack: Stack) -> dict[str, Any]:
     return dict(Template.from_stack(stack).to_json())
 

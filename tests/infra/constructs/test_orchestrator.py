@@ -1,5 +1,5 @@
-"""The orchestrator function alone: its handler and runtime, every setting the runtime reads
-and nothing it does not, and a role holding exactly what its code calls."""
+"""The orchestrator function alone: its handler and runtime, the layer it is given, every setting
+the runtime reads and nothing it does not, and a role holding exactly what its code calls."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from infra.config import Config
 from infra.constructs.alerts import AlertTopic
 from infra.constructs.orchestrator import ORCHESTRATOR_OPSWORKSCM_ACTIONS, Orchestrator, Wiring
 from infra.constructs.storage import Storage
-from tests.infra.constructs.conftest import machine
+from tests.infra.constructs.conftest import LAYER_ARN, layer, machine
 
 
 def build(stack: Stack, config: Config) -> Orchestrator:
@@ -26,6 +26,7 @@ def build(stack: Stack, config: Config) -> Orchestrator:
             storage=Storage(stack),
             tracker=machine(stack, "Tracker"),
             drill=machine(stack, "Drill"),
+            layer=layer(stack),
             drill_service_role_arn="arn:aws:iam::123456789012:role/service",
             drill_instance_profile_arn="arn:aws:iam::123456789012:instance-profile/ec2",
             retry_prefix="Bare-retry",
@@ -48,6 +49,12 @@ def test_the_function_runs_the_orchestrator_handler(stack: Stack, config: Config
     assert properties["Architectures"] == ["arm64"]
     assert properties["TracingConfig"] == {"Mode": "Active"}
     assert properties["Timeout"] == config.lambda_timeout_seconds
+
+
+def test_the_function_runs_with_the_layer_it_is_given(stack: Stack, config: Config) -> None:
+    build(stack, config)
+
+    assert function_of(stack)["Properties"]["Layers"] == [LAYER_ARN]
 
 
 def test_every_variable_it_is_given_is_a_setting_the_runtime_reads(

@@ -1,9 +1,10 @@
 """What the state machines are built from, alone: the logged, traced Standard state machine and
-its own log group; the retry every service call rides out faults with; the best-effort metric;
+its own log group; the retry a task rides out the faults it is told of with; the best-effort metric;
 and what both state machines' roles share (the alert topic's key, the acknowledged findings)."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -14,10 +15,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct, IConstruct
 
-from backup_orchestrator.contract.limits import TASK_RETRIES
+from backup_orchestrator.contract.limits import RETRIED, TASK_RETRIES
 from infra.constructs.state_machines import (
     METRIC_NAMESPACE,
-    RETRYABLE,
     logged_state_machine,
     may_alert,
     metric,
@@ -123,21 +123,21 @@ def call(scope: Construct, name: str = "Call") -> tasks.CallAwsService:
     return tasks.CallAwsService(
         scope,
         name,
-        service="opsworkscm",
-        action="describeServers",
+        service="sqs",
+        action="listQueues",
         iam_resources=["*"],
         parameters={},
     )
 
 
-def test_retry_rides_out_throttling_and_transient_faults(stack: Stack) -> None:
+def test_retry_rides_out_the_errors_given_with_a_jittered_backoff(stack: Stack) -> None:
     scope = Construct(stack, "Scope")
-    logged(stack, retry(call(scope)))
+    logged(stack, retry(call(scope), list(RETRIED)))
     [state] = machine_of(synthesized(stack))["States"].values()
 
     assert state["Retry"] == [
         {
-            "ErrorEquals": RETRYABLE,
+            "ErrorEquals": list(RETRIED),
             "IntervalSeconds": 2,
             "MaxAttempts": TASK_RETRIES,
             "BackoffRate": 2,
@@ -145,8 +145,13 @@ def test_retry_rides_out_throttling_and_transient_faults(stack: Stack) -> None:
             "JitterStrategy": "FULL",
         }
     ]
-    assert "OpsWorksCm.ThrottlingException" in RETRYABLE
-    assert "States.Timeout" in RETRYABLE
+
+
+def test_retry_has_no_errors_of_its_own() -> None:
+    # Each task names what it is retried on: no default list of errors to fall back to.
+    errors = inspect.signature(retry).parameters["errors"]
+
+    assert errors.default is inspect.Parameter.empty
 
 
 def test_retry_takes_the_errors_it_is_given(stack: Stack) -> None:

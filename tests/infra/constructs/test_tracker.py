@@ -1,6 +1,8 @@
 """The tracker alone, by its outward contract: a logged, traced Standard state machine with the
 time limit and log settings it is given, in its own log group, that alerts through the topic it
-is given and nowhere else, and touches no table and passes no role.
+is given and nowhere else, and touches no table and passes no role; it calls OpsWorks CM only
+through its own function (the poller), which holds exactly the actions it calls and runs with
+the layer it is given.
 
 Its states are not asserted here (the reviewed definition is, in test_definition.py)."""
 
@@ -13,13 +15,23 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 
-from infra.constructs.tracker import Tracker
+from backup_orchestrator.contract.limits import RETRIED
+from infra.constructs.task_function import HANG_MARGIN_SECONDS
+from infra.constructs.tracker import (
+    HANDLER,
+    POLL_TIMEOUT_SECONDS,
+    TRACKER_OPSWORKSCM_ACTIONS,
+    Tracker,
+)
 from tests.infra.constructs.conftest import (
+    LAYER_ARN,
     actions,
     definition,
     every_state,
+    layer,
     logical_id,
     only,
+    resources,
     statements,
     synthesized,
 )
@@ -38,6 +50,7 @@ def build(
         stack,
         "Tracker",
         topic=topic,
+        layer=layer(stack),
         timeout=Duration.seconds(timeout_seconds),
         log_retention=log_retention,
         log_level=log_level,
@@ -69,10 +82,14 @@ def test_it_logs_to_its_own_group_at_the_level_and_retention_given(
     stack: Stack, retention: logs.RetentionDays, days: int, level: str
 ) -> None:
     tracker, _, template = build(stack, log_retention=retention, log_level=level)
-    group, log_group = only(template, "AWS::Logs::LogGroup")
+    group = logical_id(tracker.log_group)
+    log_group = template["Resources"][group]
     _, machine = only(template, "AWS::StepFunctions::StateMachine")
 
-    assert group == logical_id(tracker.log_group)
+    assert set(resources(template, "AWS::Logs::LogGroup")) == {
+        group,
+        logical_id(tracker.poller.log_group),
+    }
     assert log_group["Properties"] == {
         "LogGroupName": "/aws/vendedlogs/states/Bare-Tracker",
         "RetentionInDays": days,
@@ -108,6 +125,12 @@ def test_it_touches_no_table_and_passes_no_role(stack: Stack) -> None:
 
     assert not {a for a in granted if a.startswith(("dynamodb:", "iam:", "sqs:", "kms:"))}
     assert "*" not in granted
+    poller = {
+        action
+        for statement in statements(template, logical_id(tracker.poller.role))
+        for action in actions(statement)
+    }
+    assert not {a for a in poller if a.startswith(("dynamodb:", "iam:", "sqs:", "kms:", "sns:"))}
 
 
 def test_the_log_group_keeps_the_logical_id_deployed_stacks_know(stack: Stack) -> None:
@@ -115,3 +138,76 @@ def test_the_log_group_keeps_the_logical_id_deployed_stacks_know(stack: Stack) -
 
     # The same path in the stack: a new ID would replace the group (and its logs).
     assert logical_id(tracker.log_group) == "TrackerLogs6F324061"
+    assert logical_id(tracker.poller.log_group) == "TrackerPollerLogsDE46E671"
+    assert logical_id(tracker.poller.function) == "TrackerPollerFunctionCCE36068"
+
+
+def test_its_function_polls_with_the_layer_given_in_its_own_log_group(stack: Stack) -> None:
+    tracker, _, template = build(stack)
+    [(logical, function)] = resources(template, "AWS::Lambda::Function").items()
+    properties = function["Properties"]
+
+    assert logical == logical_id(tracker.poller.function)
+    assert properties["Handler"] == HANDLER == "backup_orchestrator.handlers.tracker.lambda_handler"
+    assert properties["Layers"] == [LAYER_ARN]
+    assert properties["Timeout"] == POLL_TIMEOUT_SECONDS
+    assert properties["LoggingConfig"]["LogGroup"] == {"Ref": logical_id(tracker.poller.log_group)}
+    assert properties["Role"] == {"Fn::GetAtt": [logical_id(tracker.poller.role), "Arn"]}
+
+
+def test_its_function_holds_exactly_the_opsworks_cm_actions_it_calls(stack: Stack) -> None:
+    tracker, _, template = build(stack)
+    granted = {
+        action
+        for statement in statements(template, logical_id(tracker.poller.role))
+        for action in actions(statement)
+    }
+
+    assert {a for a in granted if a.startswith("opsworks-cm:")} == {
+        "opsworks-cm:DescribeBackups",
+        "opsworks-cm:DeleteBackup",
+    }
+    assert sorted(TRACKER_OPSWORKSCM_ACTIONS) == [
+        "opsworks-cm:DeleteBackup",
+        "opsworks-cm:DescribeBackups",
+    ]
+    assert granted == {
+        *TRACKER_OPSWORKSCM_ACTIONS,
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    }
+
+
+def test_the_state_machine_calls_no_opsworks_cm_action_and_invokes_only_its_function(
+    stack: Stack,
+) -> None:
+    tracker, _, template = build(stack)
+    function = logical_id(tracker.poller.function)
+    listed = statements(template, logical_id(tracker.state_machine.role))
+    invoking = [s for s in listed if "lambda:InvokeFunction" in actions(s)]
+
+    assert not [a for s in listed for a in actions(s) if a.startswith("opsworks-cm:")]
+    assert invoking == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "Effect": "Allow",
+            "Resource": [
+                {"Fn::GetAtt": [function, "Arn"]},
+                {"Fn::Join": ["", [{"Fn::GetAtt": [function, "Arn"]}, ":*"]]},
+            ],
+        }
+    ]
+
+
+def test_each_poll_asks_its_function_retried_only_on_what_can_pass(stack: Stack) -> None:
+    tracker, _, template = build(stack)
+    states = every_state(definition(template, logical_id(tracker.state_machine))["States"])
+    invokes = {n: s for n, s in states.items() if s.get("Resource", "").endswith(":lambda:invoke")}
+
+    assert set(invokes) == {"Poll"}
+    poll = invokes["Poll"]
+    assert poll["Parameters"]["FunctionName"] == logical_id(tracker.poller.function)
+    assert [rule["ErrorEquals"] for rule in poll["Retry"]] == [list(RETRIED)]
+    assert poll["TimeoutSeconds"] == POLL_TIMEOUT_SECONDS + HANG_MARGIN_SECONDS

@@ -18,6 +18,7 @@ from backup_orchestrator.aws.stepfunctions import (
     start_execution,
     start_trackers,
 )
+from backup_orchestrator.domain.tracking import first_wait
 from tests.support.fleet import PASS_MACHINE
 
 ROLE = "arn:aws:iam::123456789012:role/tracker"
@@ -116,12 +117,20 @@ def test_trackers_get_the_run_the_deadline_and_their_backups(sfn: Any) -> None:
     [(name, payload)] = inputs(sfn, tracker).items()
     assert arns == [execution_arn(tracker, name)]
     assert name.startswith("scheduled-20260105T120000Z-1-")
+    # The state its first poll reads: the first wait spread by the name, its polls at the most
+    # (to the deadline, one more, the first wait, one for the deletion).
     assert payload == {
         "runId": "scheduled-20260105T120000Z",
         "pollSeconds": 60,
         "deadlineSeconds": 600,
+        "firstWaitSeconds": first_wait(name, 60),
+        "maxPolls": 13,
+        "polls": 0,
         "backups": backups,
+        "results": [],
+        "report": "",
     }
+    assert 1 <= payload["firstWaitSeconds"] <= 60
 
 
 def test_a_run_with_no_new_backups_starts_no_tracker(sfn: Any) -> None:

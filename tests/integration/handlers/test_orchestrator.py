@@ -266,12 +266,11 @@ def test_logs_are_json_with_the_run_id_and_metrics_are_emf(
     assert metrics["ManualBackupHeadroom"] in (49.0, [49.0])
 
 
-def test_large_run_gets_one_tracker_execution_per_forty_backups(
-    emulator: Emulator, cloud: Cloud
-) -> None:
-    emulator.config.server_limit = 45
-    for i in range(45):
-        emulator.backend.add_server(f"srv-{i:02d}", tags={"opsworks-cm-backup": "enabled"})
+def test_a_run_gets_one_tracker_execution_per_200_backups(emulator: Emulator, cloud: Cloud) -> None:
+    emulator.config.server_limit = 205
+    emulator.config.manual_backup_limit = 250
+    for i in range(205):
+        emulator.backend.add_server(f"srv-{i:03d}", tags={"opsworks-cm-backup": "enabled"})
 
     report = lambda_handler(SCHEDULED, FakeLambdaContext())
 
@@ -280,4 +279,4 @@ def test_large_run_gets_one_tracker_execution_per_forty_backups(
     assert len(report["trackerExecutionArns"]) == 2
     assert report["trackerExecutionArn"] == report["trackerExecutionArns"][0]
     sizes = sorted(len(batch["backups"]) for batch in cloud.tracker_inputs())
-    assert sizes == [5, 40]
+    assert sizes == [5, 200]

@@ -16,7 +16,9 @@ from moto import mock_aws
 
 from backup_orchestrator.contract.report import DeletionReport, ServerResult
 from backup_orchestrator.contract.settings import Settings, get_settings
+from backup_orchestrator.domain.history_budget import tracker_polls
 from backup_orchestrator.domain.records import Outcome
+from backup_orchestrator.domain.tracking import first_wait
 from backup_orchestrator.handlers.orchestrator import lambda_handler
 from backup_orchestrator.run.handover import hand_over
 from local.emulator import Emulator
@@ -76,6 +78,11 @@ def test_the_started_backups_go_to_the_tracker_with_their_deferred_deletions(
     [execution] = tracker.sfn.list_executions(stateMachineArn=tracker.arn)["executions"]
     assert report.tracker_execution_arn == execution["executionArn"]
     assert report.tracker_execution_arns == [execution["executionArn"]]
+    [given] = tracker.inputs()
+    assert (given["firstWaitSeconds"], given["maxPolls"]) == (
+        first_wait(execution["name"], 30),
+        tracker_polls(10_800, 30, 2),
+    )
     assert (report.tracker_error, tracker.inputs()) == (
         None,
         [
@@ -83,6 +90,11 @@ def test_the_started_backups_go_to_the_tracker_with_their_deferred_deletions(
                 "runId": RUN,
                 "pollSeconds": 30,
                 "deadlineSeconds": 10_800,
+                "firstWaitSeconds": given["firstWaitSeconds"],
+                "maxPolls": given["maxPolls"],
+                "polls": 0,
+                "results": [],
+                "report": "",
                 "backups": [
                     {
                         "serverName": "chef-a",
@@ -99,8 +111,8 @@ def test_the_started_backups_go_to_the_tracker_with_their_deferred_deletions(
 def test_more_backups_than_one_execution_follows_go_to_several_all_in_the_report(
     tracker: Tracker,
 ) -> None:
-    # A minute to the deadline: forty backups fit one execution's history.
-    backups = [started(f"chef-{n:02d}") for n in range(41)]
+    # One execution follows up to 200 backups.
+    backups = [started(f"chef-{n:03d}") for n in range(201)]
     report = run_report(*backups)
 
     hand_over(

@@ -88,28 +88,45 @@ def test_every_prune_scope_and_drill_frequency_the_stack_offers_the_function_acc
         assert settings(RESTORE_DRILL=frequency.value).restore_drill is frequency
 
 
-@pytest.mark.parametrize("poll_seconds", [1, 10, 60, 300])
-def test_the_longest_deadline_the_stack_allows_is_followed_at_the_poll_interval_asked(
+def longest_deadline(poll_seconds: int) -> int:
+    """The longest deadline the stack lets through at `poll_seconds` (its check: the polls of a
+    run followed to the deadline with the deletions it plans for fit one execution)."""
+    deadline = poll_seconds
+    while limits.tracker_polls(deadline + 1, poll_seconds, limits.DELETIONS_ALLOWANCE) <= (
+        limits.max_polls()
+    ):
+        deadline += 1
+    return deadline
+
+
+# Poll intervals at which the history, not the deadline's own bound, sets the longest deadline.
+@pytest.mark.parametrize("poll_seconds", [1, 10, 60, 98])
+def test_at_the_longest_deadline_the_stack_allows_a_run_is_followed_within_the_history(
     poll_seconds: int,
 ) -> None:
-    # Given the longest deadline the stack lets through at this poll interval: the most polls
-    # that fit one backup with as many deferred deletions as the service's default quota leaves
-    # besides the new backup
-    assert limits.DELETIONS_ALLOWANCE == SERVICE_MANUAL_BACKUPS - 1
-    most = limits.max_polls(limits.DELETIONS_ALLOWANCE)
-    deadline = poll_seconds * most
-    assert limits.polls_until(deadline, poll_seconds) == most
-    heavy = backup(1, SERVICE_MANUAL_BACKUPS - 1)
+    # Given the longest deadline the stack lets through at this poll interval (one the function
+    # accepts), and a run of backups carrying every deletion the stack plans for
+    deadline = longest_deadline(poll_seconds)
+    accepted = settings(POLL_SECONDS=str(poll_seconds), DEADLINE_SECONDS=str(deadline))
+    assert (accepted.poll_seconds, accepted.deadline_seconds) == (poll_seconds, deadline)
+    # (more than an account at the service's default quota holds)
+    assert limits.DELETIONS_ALLOWANCE >= SERVICE_MANUAL_BACKUPS
+    run = [backup(n, limits.DELETIONS_ALLOWANCE // 20) for n in range(20)]
 
-    # When the function plans the trackers of such a backup, and of one a poll longer
-    [fits] = plan_batches([heavy], poll_seconds=poll_seconds, deadline_seconds=deadline)
-    [slowed] = plan_batches(
-        [heavy], poll_seconds=poll_seconds, deadline_seconds=deadline + poll_seconds
+    # When the function plans its trackers, and those of a deadline one interval longer (which
+    # the stack refuses)
+    [fits] = plan_batches(run, poll_seconds=poll_seconds, deadline_seconds=deadline)
+    longer = plan_batches(run, poll_seconds=poll_seconds, deadline_seconds=deadline + poll_seconds)
+
+    # Then the run is one execution whose polls fit; a run to the longer deadline would not
+    # fit one, and is split so that each still does
+    assert limits.tracker_polls(deadline, poll_seconds, fits.deletions) <= limits.max_polls()
+    assert len(longer) > 1
+    assert all(
+        limits.tracker_polls(deadline + poll_seconds, poll_seconds, b.deletions)
+        <= limits.max_polls()
+        for b in longer
     )
-
-    # Then the first is polled as asked, and the second (which the stack refuses) is not
-    assert fits.poll_seconds == poll_seconds
-    assert slowed.poll_seconds > poll_seconds
 
 
 def test_one_tracker_execution_follows_at_most_a_batch_and_plans_within_the_quota() -> None:

@@ -1,7 +1,7 @@
 """How much history one state machine execution may write (history_budget.py): the tracker's
-worst case per backup and per execution, the most polls and deletions one backup can carry, and
-how slowly a drill polls to fit. (The figures themselves are measured on the synthesized
-definitions by the end-to-end tests.)"""
+polls to the deadline and through its deferred deletions, its worst case per poll and per
+execution, the most polls that fit, and how slowly a drill polls to fit. (The figures themselves
+are measured on the synthesized definitions by the end-to-end tests.)"""
 
 from __future__ import annotations
 
@@ -11,37 +11,32 @@ from hypothesis import strategies as st
 
 from backup_orchestrator.domain import history_budget
 from backup_orchestrator.domain.history_budget import (
-    ALERT_EVENTS,
-    BACKUP_EVENTS,
-    DELETION_EVENTS,
     DELETIONS_ALLOWANCE,
-    EXECUTION_EVENTS,
+    DELETIONS_PER_POLL,
     HISTORY_BUDGET,
     HISTORY_LIMIT,
     POLL_EVENTS,
-    REFUSAL_EVENTS,
     RETRY_EVENTS,
     SKIP_EVENTS,
     TASK_RETRIES,
-    backup_history,
+    TRACKER_EVENTS,
     drill_history,
     drill_poll_seconds,
     drill_polls,
-    max_deletions,
     max_polls,
     polls_until,
-    run_history,
+    tracker_history,
+    tracker_polls,
 )
 
 # One task retried to its limit.
 RETRIES = RETRY_EVENTS * TASK_RETRIES
 # The service's default manual-backup limit.
 DEFAULT_LIMIT = 50
-
-
-def fits(polls: int, deletions: int) -> bool:
-    """Whether one backup with `polls` and `deletions` fits an execution of its own."""
-    return run_history() + backup_history(polls, deletions) <= HISTORY_BUDGET
+# The function's own range of pollSeconds and deadlineSeconds (contract/settings.py).
+POLLS = st.integers(1, 3600)
+DEADLINES = st.integers(60, 86_400)
+DELETIONS = st.integers(0, 20_000)
 
 
 # ---- the tracker ------------------------------------------------------------------------------
@@ -57,47 +52,75 @@ def test_a_backup_running_at_its_deadline_was_polled_once_per_interval_begun(
     assert polls_until(deadline, poll) == polls
 
 
-def test_an_execution_besides_its_backups_writes_its_frame_and_the_alert_retried() -> None:
-    assert run_history() == EXECUTION_EVENTS + ALERT_EVENTS + RETRIES
-
-
-@given(st.integers(0, 2000), st.integers(0, 500))
-def test_a_backups_worst_case_counts_every_retry_refused_deletion_and_skipped_metric(
-    polls: int, deletions: int
+@pytest.mark.parametrize(
+    ("deletions", "polls"),
+    [
+        (0, 180 + 2),
+        (1, 180 + 2 + 1),
+        (DELETIONS_PER_POLL, 180 + 2 + 1),
+        (DELETIONS_PER_POLL + 1, 180 + 2 + 2),
+        (DELETIONS_ALLOWANCE, 180 + 2 + 10),
+    ],
+)
+def test_an_execution_polls_to_the_deadline_twice_more_then_a_poll_per_share_of_deletions(
+    deletions: int, polls: int
 ) -> None:
-    # Its own path with its two metrics, each poll, and each deletion refused and noted.
-    alone = BACKUP_EVENTS + 2 * (RETRIES + SKIP_EVENTS)
-    per_poll = POLL_EVENTS + RETRIES
-    per_deletion = DELETION_EVENTS + REFUSAL_EVENTS + 2 * RETRIES + SKIP_EVENTS
+    # Three hours polled every minute: 180 polls to the deadline, one more for a first wait of
+    # up to an interval, one that sees the deadline passed, then the deletions at most
+    # DELETIONS_PER_POLL a poll.
+    assert DELETIONS_PER_POLL == 100
+    assert tracker_polls(10_800, 60, deletions) == polls
 
-    assert backup_history(polls, deletions) == alone + polls * per_poll + deletions * per_deletion
 
-
-@given(st.integers(0, max_deletions()))
-def test_the_most_polls_of_a_backup_are_the_most_that_fit_an_execution_of_its_own(
-    deletions: int,
+@given(DEADLINES, POLLS, DELETIONS)
+@example(86_400, 1, 0)
+@example(60, 3600, 0)
+def test_an_executions_polls_cover_its_deadline_and_all_its_deletions(
+    deadline: int, poll: int, deletions: int
 ) -> None:
-    most = max_polls(deletions)
+    polls = tracker_polls(deadline, poll, deletions)
 
-    assert most >= 1
-    assert fits(most, deletions)
-    assert not fits(most + 1, deletions)
-
-
-def test_the_most_deletions_fit_with_one_poll_and_hold_nine_times_the_default_limit() -> None:
-    most = max_deletions()
-
-    assert fits(1, most)
-    assert not fits(1, most + 1)
-    assert most >= 9 * DEFAULT_LIMIT
-    assert DELETIONS_ALLOWANCE == DEFAULT_LIMIT - 1
+    # Past the deadline of a backup started just before the execution (its first wait is up
+    # to an interval), with a poll for every share of the deletions left after it.
+    assert (polls - 2) * poll >= deadline
+    assert (polls - polls_until(deadline, poll) - 2) * DELETIONS_PER_POLL >= deletions
+    # Never a poll more than that: more deletions or a longer deadline take more polls, a
+    # longer interval fewer.
+    assert tracker_polls(deadline, poll, deletions + DELETIONS_PER_POLL) == polls + 1
+    assert tracker_polls(deadline + poll, poll, deletions) == polls + 1
+    assert tracker_polls(deadline, poll + 1, deletions) <= polls
 
 
-def test_the_budget_leaves_room_under_the_quota_and_fits_the_defaults() -> None:
-    # Room for events AWS may record that the measurements did not see.
+def test_an_execution_without_polls_writes_its_frame_and_the_alert_retried() -> None:
+    assert tracker_history(0) == TRACKER_EVENTS + RETRIES
+
+
+@given(st.integers(0, 100_000))
+def test_each_poll_adds_its_events_and_its_task_retried_to_the_limit(polls: int) -> None:
+    assert tracker_history(polls + 1) - tracker_history(polls) == POLL_EVENTS + RETRIES
+    assert tracker_history(polls) == TRACKER_EVENTS + RETRIES + polls * (POLL_EVENTS + RETRIES)
+
+
+def test_the_most_polls_are_the_most_whose_worst_case_fits_the_budget() -> None:
+    most = max_polls()
+
+    assert tracker_history(most) <= HISTORY_BUDGET
+    assert tracker_history(most + 1) > HISTORY_BUDGET
+    # The budget leaves room under the quota for events AWS may record that the measurements
+    # did not see.
     assert HISTORY_BUDGET < HISTORY_LIMIT == 25_000
-    # A 60 s poll for three hours, with every deletion the default limit allows.
-    assert fits(polls_until(10_800, 60), DELETIONS_ALLOWANCE)
+
+
+def test_the_allowance_covers_every_backup_of_an_account_at_the_default_limit() -> None:
+    # A run deletes only manual backups the account holds: at the service's default limit all
+    # of them fit the allowance the configuration plans with, many times over.
+    assert DELETIONS_ALLOWANCE >= DEFAULT_LIMIT
+
+
+def test_the_defaults_fit_with_every_deletion_the_allowance_plans_for() -> None:
+    # A 60 s poll for three hours, with a thousand deferred deletions.
+    assert tracker_polls(10_800, 60, DELETIONS_ALLOWANCE) <= max_polls()
+    assert tracker_history(tracker_polls(10_800, 60, DELETIONS_ALLOWANCE)) <= HISTORY_BUDGET
 
 
 # ---- the drill --------------------------------------------------------------------------------
