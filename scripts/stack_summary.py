@@ -1,4 +1,5 @@
-"""Print what `make synth` produced: the stack's resources and cdk-nag's verdict.
+"""Print what `make synth` produced: the stack's resources, where the Powertools layer comes from,
+and cdk-nag's verdict.
 
 Usage: python scripts/stack_summary.py [CDK_OUT_DIR]
 """
@@ -9,6 +10,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 STACK = "OpsWorksCMBackup"
 
@@ -22,6 +24,7 @@ def main(argv: list[str]) -> int:
         print(f"  {resource['Type']:<40} {logical}")
     counts = Counter(r["Type"] for r in resources.values())
     print("By type: " + ", ".join(f"{n} {t.split('::', 1)[1]}" for t, n in sorted(counts.items())))
+    print(f"\n{layer_source(template)}")
 
     report = json.loads((out / "validation-report.json").read_text())
     findings = [
@@ -44,6 +47,25 @@ def main(argv: list[str]) -> int:
     for path, rule, reason in acknowledged:
         print(f"  {rule} on {path}\n      {reason}")
     return 1 if findings else 0
+
+
+def layer_source(template: dict[str, Any]) -> str:
+    """Where the functions' Powertools layer comes from: the public SSM parameter CloudFormation
+    reads at deploy time (which must exist in the target region), or the ARN given."""
+    paths = [
+        p["Default"]
+        for p in template.get("Parameters", {}).values()
+        if str(p.get("Default", "")).startswith("/aws/service/powertools/")
+    ]
+    if not paths:
+        return "Powertools layer: the ARN given in powertoolsLayerArn."
+    return (
+        f"Powertools layer: read at deploy time from the public SSM parameter {paths[0]}.\n"
+        "  Check it exists in the target region before deploying (CloudFormation fails before "
+        "creating anything when it does not):\n"
+        f"  aws ssm get-parameter --name {paths[0]} --region <region> --query Parameter.Value\n"
+        "  If it is missing, deploy with -c powertoolsLayerArn=<a layer ARN of that version>."
+    )
 
 
 if __name__ == "__main__":

@@ -243,7 +243,7 @@ class Drill(Construct):
     def _build_cleanup(self) -> tuple[sfn.IChainable, list[sfn.INextable]]:
         """Step 3, always: only a server carrying this execution's tag is deleted, then followed
         until DescribeServers says it does not exist, at most cleanupSeconds. Returns the first
-        state and the three ends (gone, left running, not ours) the record follows."""
+        state and the ends (gone, left running, refused, not ours) the record follows."""
         delete = self.calls.task(
             self,
             "DeleteDrillServer",
@@ -264,6 +264,18 @@ class Drill(Construct):
             },
             result_path="$.cleanup",
         )
+        # Refused (access, a lost answer, the service's fault): the same, with the reason.
+        refused = sfn.Pass(
+            self,
+            "CleanupRefused",
+            parameters={
+                "confirmed": False,
+                "line.$": "States.Format('URGENT: the drill server {} could not be deleted, or "
+                "its deletion confirmed: {} ({}). " + CLEANUP_TO_DO + "', $.drillServer, "
+                "$.cleanupError.Error, $.cleanupError.Cause, $.drillServer)",
+            },
+            result_path="$.cleanup",
+        )
         wait_gone = sfn.Wait(
             self, "WaitForDeletion", time=sfn.WaitTime.seconds_path("$.pollSeconds")
         )
@@ -272,11 +284,11 @@ class Drill(Construct):
         delete.add_catch(
             wait_gone, errors=[ServerChanging.__name__], result_path=sfn.JsonPath.DISCARD
         )
-        delete.add_catch(left, errors=["States.ALL"], result_path="$.cleanupError")
+        delete.add_catch(refused, errors=["States.ALL"], result_path="$.cleanupError")
         delete.next(wait_gone)
         confirm = describe_server(self, self.calls, "ConfirmGone", DRILL, "$.deleting")
         confirm.add_catch(gone, errors=NOT_FOUND, result_path=sfn.JsonPath.DISCARD)
-        confirm.add_catch(left, errors=["States.ALL"], result_path="$.cleanupError")
+        confirm.add_catch(refused, errors=["States.ALL"], result_path="$.cleanupError")
         wait_gone.next(confirm).next(count_poll(self, "CountCleanupTime", "cleanup")).next(
             sfn.Choice(self, "Gone")
             .when(
@@ -310,10 +322,10 @@ class Drill(Construct):
             .when(sfn.Condition.is_present("$.created"), not_ours)
             .otherwise(gone),
             gone=gone,
-            failed=left,
+            failed=refused,
             error_path="$.cleanupError",
         )
-        return cleanup, [gone, left, not_ours]
+        return cleanup, [gone, left, refused, not_ours]
 
     def may_pass(self, roles: list[str]) -> None:
         """Let the drill's function hand these roles (the service role and the instance

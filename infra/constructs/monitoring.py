@@ -117,6 +117,13 @@ class Monitoring(Construct):
             "still counts toward the manual-backup limit (the alert says why).",
         )
         alarm(
+            "AccessDenied",
+            product_metric("AccessDeniedAnswers", period=five_minutes),
+            "OpsWorks CM answered 'not found' for a server or backup its own listing still shows: "
+            "access was denied (a service control policy, a permissions boundary or an edited "
+            "role); what was denied failed, nothing was taken as gone (safety rule 16).",
+        )
+        alarm(
             "TrackerFailed",
             state_machine.metric_failed(period=five_minutes, statistic="Sum"),
             "A backup ended FAILED, vanished, or missed its deadline (the tracker failed).",

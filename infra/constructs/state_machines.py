@@ -13,7 +13,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from backup_orchestrator.contract.limits import TASK_RETRIES
-from infra.constructs.nag import NO_RESOURCE_LEVEL, acknowledge
+from infra.constructs.nag import acknowledge
 
 METRIC_NAMESPACE = "OpsWorksCMBackup"
 SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
@@ -122,8 +122,9 @@ def may_alert(machine: sfn.StateMachine, key_arn: str, log_level: str) -> None:
     acknowledge(
         machine.role,
         "AwsSolutions-IAM5[Resource::*]",
-        NO_RESOURCE_LEVEL + " CloudWatch PutMetricData, X-Ray and the Step Functions log "
-        "delivery actions also have no resource-level permissions.",
+        "CloudWatch PutMetricData, X-Ray and the Step Functions log delivery actions have no "
+        "resource-level permissions; the state machine calls OpsWorks CM only through its own "
+        "function.",
     )
     if log_level != "ALL":
         acknowledge(

@@ -12,6 +12,8 @@ threads reach them in, so a failing chaos case reproduces.
 - `BeforeCall`: something happens to the account right before a matching call reaches it (a
   server changes state or vanishes, another caller steps in).
 - `PollTime`: emulated time passes as a tracker or a drill polls, or as a caller waits for room.
+- `DeniedAsNotFound`: a policy denies chosen operations on chosen resources, and the service
+  answers as its reference allows, `ResourceNotFoundException`, while the resources still exist.
 - `DeletionWitness`: not a fault but a witness: what every `DeleteBackup` was aimed at, as it was
   at that moment.
 """
@@ -29,7 +31,12 @@ from typing import Any, Literal
 from local.emulator.backend import OPERATIONS, Backend
 from local.emulator.backend import Backup as EmulatedBackup
 from local.emulator.clock import ManualClock
-from local.emulator.errors import InternalFailure, ServiceError, ThrottlingException
+from local.emulator.errors import (
+    InternalFailure,
+    ResourceNotFoundException,
+    ServiceError,
+    ThrottlingException,
+)
 from local.emulator.wire import Emulator
 
 MESSAGES: dict[str, str] = {
@@ -292,3 +299,32 @@ class PollTime:
                 step /= max(1, running)
             self.clock.advance(step)
         return None
+
+
+class DeniedAsNotFound:
+    """A policy (a service control policy, a permissions boundary, an edited role) that denies
+    `operations` on the servers and backups named in `resources` (server names or backup IDs),
+    answered as OpsWorks CM documents it may: `ResourceNotFoundException`, "does not exist, or
+    access was denied". A call names its resource by ServerName, BackupId or ResourceArn (the
+    server of that ARN); the resource stays in the account. `denied` lists what was refused."""
+
+    def __init__(self, emulator: Emulator, operations: Iterable[str], resources: Iterable[str]):
+        self.emulator = emulator
+        self.operations = frozenset(operations)
+        self.resources = frozenset(resources)
+        self.denied: list[tuple[str, str]] = []
+
+    def _named(self, params: dict[str, Any]) -> str | None:
+        arn = params.get("ResourceArn")
+        if arn is not None:
+            servers = self.emulator.backend.servers.values()
+            return next((s.name for s in servers if s.arn == arn), str(arn))
+        named = params.get("BackupId") or params.get("ServerName")
+        return None if named is None else str(named)
+
+    def __call__(self, operation: str, params: dict[str, Any]) -> ServiceError | None:
+        named = self._named(params)
+        if operation not in self.operations or named not in self.resources:
+            return None
+        self.denied.append((operation, named))
+        return ResourceNotFoundException(f"{named} does not exist, or access was denied.")

@@ -41,6 +41,8 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 # A fault decides, once a call is valid and before the backend sees it, whether to answer it with
 # an error instead.
 Fault = Callable[[str, dict[str, Any]], ServiceError | None]
+# Rewrites the Date of every answer: given the account's, the value to send (None: no Date).
+DateHeader = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,12 @@ class Emulator:
     rate/burst: requests per second and burst (rate 0 turns throttling off).
     latency_ms: added to every response. strict: check every response against the model's
     output shape and answer InternalFailure if it does not fit (tests turn this on).
+
+    `date_header` (set it on the instance) stands for what a network may do to the Date of the
+    service's answers, for tests of a client that cannot read it: e.g. `lambda d: f"{d}, {d}"`
+    for a Date sent twice (joined with a comma, as urllib3 and so botocore hand it over), or one
+    without a zone or unparsable. Its None sends no Date in-process; the HTTP endpoint then sends
+    this machine's time, as any HTTP server does.
     """
 
     def __init__(
@@ -90,6 +98,7 @@ class Emulator:
         self.strict = strict
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
+        self.date_header: DateHeader | None = None
         self._calls_lock = threading.Lock()
         self._model = shapes.service_model()
 
@@ -148,10 +157,11 @@ class Emulator:
         self._record(operation, params, None)
         return self._respond(200, result, self._date())
 
-    def _date(self) -> str:
+    def _date(self) -> str | None:
         """The HTTP Date of an answer: the account's clock, as the service's own answers carry
-        the service's time."""
-        return format_datetime(self.backend.clock.now(), usegmt=True)
+        the service's time (as `date_header` rewrites it, when set)."""
+        date = format_datetime(self.backend.clock.now(), usegmt=True)
+        return date if self.date_header is None else self.date_header(date)
 
     def _parse(self, body: bytes) -> dict[str, Any]:
         try:
@@ -203,7 +213,7 @@ class Emulator:
             self.calls.append(Call(operation, params, error, time.monotonic()))
 
     @staticmethod
-    def _respond(status: int, payload: dict[str, Any], date: str) -> WireResponse:
+    def _respond(status: int, payload: dict[str, Any], date: str | None) -> WireResponse:
         body = json.dumps(payload, default=_encode).encode()
         headers = {
             "Content-Type": CONTENT_TYPE,
@@ -211,4 +221,4 @@ class Emulator:
             "Date": date,
             "x-amzn-RequestId": str(uuid.uuid4()),
         }
-        return WireResponse(status, headers, body)
+        return WireResponse(status, {k: v for k, v in headers.items() if v is not None}, body)

@@ -26,7 +26,7 @@ OWN = re.compile(
     r"\[opsworks-cm-backup run=(scheduled-\d{8}T\d{6}Z|manual-[A-Za-z0-9]{1,32})\]( [^\n]+)?"
 )
 ALLOWED_STATES = frozenset({"RUNNING", "HEALTHY", "UNHEALTHY"})
-OUTCOMES = frozenset({"STARTED", "SKIPPED", "FAILED"})
+OUTCOMES = frozenset({"STARTED", "SKIPPED", "FAILED", "RETRYING"})
 
 
 @dataclass(frozen=True)
@@ -203,6 +203,10 @@ def check_invariants(before: AccountState, after: AccountState, runs: Sequence[R
                 problems.append(f"(e) {name}: {result['outcome']} without a reason")
             if result["outcome"] == "STARTED" and not result.get("backupId"):
                 problems.append(f"(e) {name}: STARTED without a backupId")
+            # Rule 12: RETRYING only with the slot's next try scheduled for it.
+            next_try = run.report.get("nextTry") or {}
+            if result["outcome"] == "RETRYING" and name not in next_try.get("servers", []):
+                problems.append(f"(e) {name}: RETRYING but no next try is scheduled for it")
             # Rule 12: SKIPPED is only for a server that needs nothing this slot.
             needs_nothing = ("no longer exists", "still in progress")
             if result["outcome"] == "SKIPPED" and not any(

@@ -1,7 +1,9 @@
-"""Runs that meet: one slot delivered again and again, a manual run over a scheduled one."""
+"""Runs that meet: one slot delivered again and again (the repeats get the first run's record,
+which fits its table at the largest fleet), a manual run over a scheduled one."""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -12,12 +14,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator
-from local.emulator.errors import ThrottlingException
+from local.emulator.errors import ServiceError, ThrottlingException, ValidationException
 from local.emulator.faults import BeforeCall, RandomErrors, for_server
 from tests.chaos.conftest import SCHEDULED, build_fleet, outcomes, results
 from tests.chaos.invariants import Run, capture, check_invariants
 from tests.conftest import FakeLambdaContext
 from tests.support.fleet import Cloud, LambdaKilled, killed_at_hand_over
+from tests.support.sizes import SERVICE_WORDS, item_bytes, largest_fleet, long_name
 
 
 def successful_creates(emulator: Emulator) -> list[str]:
@@ -33,16 +36,20 @@ def test_same_slot_delivered_three_times_backs_up_once(emulator: Emulator, cloud
     # When the schedule delivers the same slot three times
     reports = [lambda_handler(SCHEDULED, FakeLambdaContext()) for _ in range(3)]
 
-    # Then one backup per server was started, each delivery got the same report, and one tracker
-    # execution follows them
+    # Then one backup per server was started, the repeats got the first run's record, and one
+    # tracker execution follows them
     after = capture(emulator)
-    assert reports[0] == reports[1] == reports[2]
+    [claim] = cloud.idempotency_records()
+    assert reports[1] == reports[2] == json.loads(claim["data"]["S"])
+    assert reports[1]["runId"] == reports[0]["runId"]
+    assert sorted(reports[1]["servers"]["STARTED"]) == names
     assert outcomes(reports[0]) == dict.fromkeys(names, "STARTED")
     assert successful_creates(emulator) == names
     assert len(emulator.calls_to("DeleteBackup")) >= 1
     [execution] = cloud.executions()
     assert execution["executionArn"] == reports[0]["trackerExecutionArn"]
-    check_invariants(before, after, [Run(SCHEDULED, r) for r in reports])
+    assert reports[1]["trackerExecutionArns"] == [execution["executionArn"]]
+    check_invariants(before, after, [Run(SCHEDULED, reports[0])])
 
 
 def test_duplicate_delivered_while_the_first_runs_is_refused_as_in_progress(
@@ -67,14 +74,14 @@ def test_duplicate_delivered_while_the_first_runs_is_refused_as_in_progress(
     third = lambda_handler(SCHEDULED, FakeLambdaContext())
 
     # Then the overlapping delivery was refused as in progress (the scheduler retries it), the
-    # late one got the first report, and one backup per server was started
+    # late one got the first run's record, and one backup per server was started
     after = capture(emulator)
     assert len(refused) == 1
-    assert third == first
+    assert (third["runId"], third["outcomes"]["STARTED"]) == (first["runId"], len(names))
     assert outcomes(first) == dict.fromkeys(names, "STARTED")
     assert successful_creates(emulator) == names
     assert len(cloud.executions()) == 1
-    check_invariants(before, after, [Run(SCHEDULED, first), Run(SCHEDULED, third)])
+    check_invariants(before, after, [Run(SCHEDULED, first)])
 
 
 def test_slot_retried_after_a_crash_still_tracks_the_backups_the_slot_started(
@@ -155,3 +162,52 @@ def test_manual_run_landing_inside_a_scheduled_run_starts_no_second_backup(
     assert results(report)["chef-00"]["backupId"] in results(scheduled)["chef-00"]["reason"]
     assert successful_creates(emulator) == ["chef-00", "chef-01"]
     check_invariants(before, after, [Run(SCHEDULED, scheduled), Run(manual, report)])
+
+
+@pytest.mark.chaos
+def test_a_slot_of_the_largest_fleet_is_recorded_within_a_tenth_of_an_item(
+    emulator: Emulator, cloud: Cloud
+) -> None:
+    # Given the most servers the configuration accepts, named at the service's longest: a third
+    # whose CreateBackup the service refuses with long words, a third under maintenance
+    servers = largest_fleet()
+    emulator.config.server_limit = servers
+    emulator.config.manual_backup_limit = 2 * servers
+    names = [long_name(n) for n in range(servers)]
+    for n, server in enumerate(names):
+        status = "UNDER_MAINTENANCE" if n % 3 == 1 else "HEALTHY"
+        emulator.backend.add_server(server, status=status, tags={"opsworks-cm-backup": "enabled"})
+    refused = set(names[::3])
+
+    def refuse(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "CreateBackup" and params.get("ServerName") in refused:
+            return ValidationException(SERVICE_WORDS)
+        return None
+
+    emulator.faults.append(refuse)
+
+    # When the slot runs, and is delivered again
+    first = lambda_handler(SCHEDULED, FakeLambdaContext())
+    again = lambda_handler(SCHEDULED, FakeLambdaContext())
+
+    # Then its claim in DynamoDB (moto refuses an item over 400 KB) takes under 40 KB, and the
+    # repeat got it: the run's counts, its trackers, each failed server by name
+    [claim] = cloud.idempotency_records()
+    size = item_bytes(claim)
+    print(
+        f"\nidempotency item for a run of {servers} servers: {size:,} bytes "
+        f"(whole report: {len(json.dumps(first, sort_keys=True)):,} bytes)"
+    )
+    assert size < 40_000
+    assert again == json.loads(claim["data"]["S"])
+    assert outcomes(first) == {
+        n: "STARTED" if i % 3 == 2 else "FAILED" for i, n in enumerate(names)
+    }
+    assert again["outcomes"] == {
+        **dict.fromkeys(again["outcomes"], 0),
+        "STARTED": 333,
+        "FAILED": 667,
+    }
+    assert sorted(again["servers"]["FAILED"]) == sorted(n for i, n in enumerate(names) if i % 3 < 2)
+    assert again["trackerExecutionArns"] == first["trackerExecutionArns"] != []
+    assert len(successful_creates(emulator)) == 333

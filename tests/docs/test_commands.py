@@ -26,8 +26,17 @@ from botocore.exceptions import UnknownServiceError
 from backup_orchestrator.aws.clients import opsworkscm_client
 from backup_orchestrator.aws.opsworkscm import OpsWorksCM
 from backup_orchestrator.contract.events import InvalidRequestError, parse_event
-from backup_orchestrator.contract.report import OrphanReport, QuotaReport, RunReport, ServerResult
+from backup_orchestrator.contract.report import (
+    ComplianceCounts,
+    NextTryRecord,
+    OrphanReport,
+    QuotaReport,
+    RunRecord,
+    RunReport,
+    ServerResult,
+)
 from backup_orchestrator.contract.settings import SettingsError, parse_settings
+from backup_orchestrator.domain.records import Outcome
 from backup_orchestrator.run.orchestrate import run
 from backup_orchestrator.run.services import Services
 from infra.config import ConfigError, from_context
@@ -46,6 +55,7 @@ PAGES = {
 NEEDS_AWS = (
     "aws lambda ",
     "aws scheduler ",
+    "aws ssm ",
     "npx aws-cdk@2 ",
     "make deploy ",
     "owcm-backup run --tracker-arn ",
@@ -291,13 +301,17 @@ def test_the_fleet_file_example_is_a_fleet_file(tmp_path: Path) -> None:
 
 
 def keys(model: Any) -> set[str]:
-    return {info.alias or name for name, info in model.model_fields.items()}
+    """The keys of a model's JSON (a field excluded from it is not one)."""
+    return {info.alias or name for name, info in model.model_fields.items() if not info.exclude}
+
+
+def examples_of_runs() -> list[dict[str, Any]]:
+    """The JSON examples of what the function answers: a report, and a run's record."""
+    return [json.loads(t) for _, _, t in fenced("json") if t.lstrip().startswith('{\n  "runId"')]
 
 
 def test_the_example_report_has_the_fields_of_a_report() -> None:
-    [example] = [
-        json.loads(t) for _, _, t in fenced("json") if t.lstrip().startswith('{\n  "runId"')
-    ]
+    [example] = [e for e in examples_of_runs() if "results" in e]
     [result] = example["results"]
     [orphan] = example["backupsOfDeletedServers"]
 
@@ -305,6 +319,16 @@ def test_the_example_report_has_the_fields_of_a_report() -> None:
     assert set(example["quota"]) == keys(QuotaReport)
     assert set(result) == keys(ServerResult)
     assert set(orphan) == keys(OrphanReport)
+
+
+def test_the_example_record_has_the_fields_of_a_runs_record() -> None:
+    [example] = [e for e in examples_of_runs() if "wholeReport" in e]
+
+    assert set(example) == keys(RunRecord)
+    assert set(example["quota"]) == keys(QuotaReport)
+    assert set(example["outcomes"]) == set(example["servers"]) == {o.value for o in Outcome}
+    assert set(example["nextTry"]) == keys(NextTryRecord)
+    assert set(example["compliance"]) == keys(ComplianceCounts)
 
 
 def test_the_example_of_final_has_the_fields_run_wait_writes() -> None:

@@ -24,7 +24,7 @@ from backup_orchestrator.domain.history_budget import DRILL_POLL_EVENTS as POLL_
 from local.cloud import LocalCloud
 from local.emulator import Backend, Emulator, ManualClock
 from local.emulator.errors import ServiceError, ValidationException
-from local.emulator.faults import BeforeCall, LostResponses, account_change
+from local.emulator.faults import BeforeCall, DeniedAsNotFound, LostResponses, account_change
 from local.runtime import wait_for_execution
 from tests.e2e.conftest import Setup
 
@@ -364,3 +364,36 @@ def test_a_drill_server_that_lost_its_tag_is_left_running_and_urgent(
     )
     assert "RestoreDrillCleanupFailures" in metrics()
     assert recorded(cloud).cleanup_confirmed is False
+
+
+@pytest.mark.parametrize("denied", ["DeleteServer", "DescribeServers"])
+def test_a_drill_server_whose_deletion_is_denied_as_not_found_is_left_running_and_urgent(
+    emulator: Emulator,
+    cloud: LocalCloud,
+    chef: str,
+    denied: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A policy denies the drill's DeleteServer, or (once it is asked to delete, while the
+    # deletion takes long) the DescribeServers that would confirm it gone, and the service
+    # answers "not found" (safety rule 16): the listing still shows the server, so it is not
+    # recorded gone.
+    name = drill_servers.server_name("chef-prod", RUN)
+    if denied == "DeleteServer":
+        emulator.faults.append(DeniedAsNotFound(emulator, ["DeleteServer"], [name]))
+    else:
+        emulator.config.server_seconds = 10**6  # how long a server takes to delete
+        later = DeniedAsNotFound(emulator, ["DescribeServers"], [name])
+        emulator.faults.append(BeforeCall("DeleteServer", lambda: emulator.faults.append(later)))
+
+    _, execution = drill(cloud, emulator)
+
+    assert execution["status"] == "FAILED"
+    [alert] = cloud.alerts()
+    assert alert["subject"] == "URGENT: OpsWorks CM restore drill server left running"
+    assert "access may be denied" in alert["message"]
+    assert name in emulator.backend.servers
+    assert recorded(cloud).cleanup_confirmed is False
+    # The drill's function counted the denial (EMF in its log), which the AccessDenied alarm
+    # watches.
+    assert '"AccessDeniedAnswers"' in capsys.readouterr().out

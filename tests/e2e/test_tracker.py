@@ -16,6 +16,7 @@ from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
 from local.emulator.errors import AccessDeniedException, ServiceError, ValidationException
+from local.emulator.faults import DeniedAsNotFound
 from local.runtime import wait_for_execution
 from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.e2e.conftest import Setup
@@ -346,3 +347,32 @@ def test_an_account_that_cannot_be_read_ends_the_run_with_an_alert_and_keeps_bac
     assert alert["message"].endswith(f"Tracker execution: {result['executionArn']}")
     assert emulator.backend.backups[old].status == "OK"
     assert [c.operation for c in emulator.calls if c.operation == "DeleteBackup"] == []
+
+
+def test_a_deferred_deletion_denied_as_not_found_is_a_retention_problem_not_gone(
+    emulator: Emulator, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A policy denies DeleteBackup on the old backup, and the service answers "not found"
+    # (safety rule 16): the listing still shows it, so it is a refused deletion, alarmed.
+    emulator.backend.add_server("chef-a")
+    old = add_own_backup(emulator, "chef-a", 2)
+    new = emulator.backend.op_create_backup({"ServerName": "chef-a"}, "caller")["Backup"][
+        "BackupId"
+    ]
+    emulator.faults.append(DeniedAsNotFound(emulator, ["DeleteBackup"], [old]))
+
+    result = run_tracker(
+        cloud, [{"serverName": "chef-a", "backupId": new, "deferredDeletes": [old]}]
+    )
+
+    assert result["status"] == "SUCCEEDED"
+    [outcome] = json.loads(result["output"])["results"]
+    assert (outcome["outcome"], outcome["retentionProblem"]) == ("OK", True)
+    [alert] = cloud.alerts()
+    assert (
+        f"first {old} (AccessDenied: OpsWorks CM answered ResourceNotFoundException to DeleteBackup"
+        in (alert["message"])
+    )
+    assert "access may be denied" in alert["message"]
+    assert emulator.backend.backups[old].status == "OK"
+    assert {"RetentionDeleteFailures", "AccessDeniedAnswers"} <= metric_names(capsys)

@@ -14,7 +14,7 @@ from backup_orchestrator.aws.clients import opsworkscm_client
 from local.emulator import Emulator, InProcessEndpoint, ManualClock
 from local.emulator.backend import OPERATIONS
 from local.emulator.shapes import service_model, validation_errors
-from local.emulator.wire import TARGET_PREFIX
+from local.emulator.wire import TARGET_PREFIX, WireResponse
 from tests.conftest import NO_RETRIES
 from tests.emulator.model_requests import sample
 
@@ -109,6 +109,22 @@ def test_unknown_target_and_bad_json(emulator: Emulator) -> None:
 
     assert json.loads(unknown.body)["__type"] == "UnknownOperationException"
     assert json.loads(garbage.body)["__type"] == "SerializationException"
+
+
+def test_answers_are_dated_by_the_accounts_clock_unless_rewritten(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    def date(answer: WireResponse) -> str | None:
+        return answer.headers.get("Date")
+
+    describe = TARGET_PREFIX + "DescribeServers"
+    assert date(emulator.handle(describe, b"{}", {})) == "Mon, 05 Jan 2026 12:00:00 GMT"
+    emulator.date_header = lambda sent: f"{sent}, {sent}"
+    assert date(emulator.handle(describe, b"{}", {})) == (
+        "Mon, 05 Jan 2026 12:00:00 GMT, Mon, 05 Jan 2026 12:00:00 GMT"
+    )
+    emulator.date_header = lambda _sent: None
+    assert "Date" not in emulator.handle(describe, b"{not json", {}).headers
 
 
 def test_raw_requests_are_validated_against_the_model(emulator: Emulator) -> None:

@@ -360,8 +360,8 @@ def test_a_skipped_metric_or_record_goes_on_where_the_recorded_one_would(
 def test_every_error_of_a_drill_goes_through_its_cleanup(template_json: dict[str, Any]) -> None:
     # Before the cleanup, each call catches every error (States.ALL) into a result whose next
     # state is the cleanup (which first proves the server the drill's: CleanupFindOwner); the
-    # cleanup's own calls catch theirs into CleanupFailed; the record and the metrics are best
-    # effort. Only a server proved the drill's is deleted.
+    # cleanup's own calls catch theirs into CleanupRefused (the reason in its line); the record
+    # and the metrics are best effort. Only a server proved the drill's is deleted.
     states = every_state(definition(template_json, "Drill"))
     tasks = {n: s for n, s in states.items() if s["Type"] == "Task" and n != "Alert"}
     cleanup = {"CleanupFindOwner", "DeleteDrillServer", "ConfirmGone"}
@@ -369,7 +369,7 @@ def test_every_error_of_a_drill_goes_through_its_cleanup(template_json: dict[str
     for name, state in tasks.items():
         [last] = [c for c in state["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
         if name in cleanup:
-            assert last["Next"] == "CleanupFailed", name
+            assert last["Next"] == "CleanupRefused", name
         elif name.startswith(("Record", "Remember")):
             assert last["Next"] == f"{name}Skipped", name
         else:

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from infra.assets.files import LAMBDA_ROOT, asset_files
+from infra.assets.layer import powertools_version
 from local.cloud import MACHINES
+from scripts.stack_summary import layer_source
 from tests.support.stack import (
     FUNCTIONS,
     STRAY_FILES,
@@ -137,3 +139,15 @@ def test_drill_settings_and_roles_come_from_context(variant: Synthesized) -> Non
     assert passing_policy["Properties"]["Roles"] == [{"Ref": drill_role}]
     # Two deadlines (the wait for the source and the restore), the cleanup hour, the calls.
     assert definition(variant.template, "Drill")["TimeoutSeconds"] == 2 * 3600 + 3600 + 900
+
+
+def test_the_synth_summary_says_where_the_layer_comes_from(
+    template_json: dict[str, Any], variant: Synthesized
+) -> None:
+    looked_up = layer_source(template_json)
+    given = layer_source(variant.template)
+
+    path = f"/aws/service/powertools/python/arm64/python3.13/{powertools_version()}"
+    assert f"aws ssm get-parameter --name {path} --region <region>" in looked_up
+    assert "-c powertoolsLayerArn=" in looked_up
+    assert given == "Powertools layer: the ARN given in powertoolsLayerArn."

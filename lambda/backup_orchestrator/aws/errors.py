@@ -3,8 +3,9 @@
 `ClientError` is an answer (the service refused, or said no such thing); `BotoCoreError` is no
 answer (the connection, a timeout, an unreadable reply); `CallFailed` is this package's own word
 that a call's outcome cannot be used: a change whose answer was lost and could not be checked
-(`OutcomeUnknown`), or an answer without what every answer of its kind holds
-(`UnexpectedAnswer`). Anything else is a defect, and is left to fail loudly.
+(`OutcomeUnknown`), an answer without what every answer of its kind holds
+(`UnexpectedAnswer`), or a "not found" a listing read contradicts (`AccessDenied`). Anything else
+is a defect, and is left to fail loudly.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ class OutcomeUnknown(CallFailed):
 
 class UnexpectedAnswer(CallFailed):
     """An answer lacks what the API promises (an attribute, every item written)."""
+
+
+class AccessDenied(CallFailed):
+    """The service answered "not found" (which it documents as "does not exist, or access was
+    denied") for a resource a read that lists still shows: access was denied (safety rule 16)."""
 
 
 ERRORS = (ClientError, BotoCoreError, CallFailed)

@@ -1,11 +1,11 @@
 """The history table (DynamoDB): what the last runs did about each server, and each server's
 last restore drill, so a miss is explained later and a drill is known to be due.
 
-One item per server (`id` = `server#<name>`): the last few runs' outcomes, newest first, and an
-expiry (`expiration`, the table's TTL attribute) that forgets a server no run has seen for a
-while. One item per drilled server (`id` = `drill#<name>`), written by the drill state machine.
-A run reads the items (one Scan: a few hundred small items at most) and writes the servers it
-was about.
+One item per server (`id` = `server#<name>`): the last few runs' outcomes, newest first, each
+reason cut to 1,000 bytes (an item stays under 8 KB, whatever the fleet and the service's
+words), and an expiry (`expiration`, the table's TTL attribute) that forgets a server no run has
+seen for a while. One item per drilled server (`id` = `drill#<name>`), written by the drill
+state machine. A run reads the items (one Scan, in pages) and writes the servers it was about.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from backup_orchestrator.aws.errors import UnexpectedAnswer
+from backup_orchestrator.domain import messages
 from backup_orchestrator.domain.compliance import REMEMBERED_RUNS, RunEntry
 from backup_orchestrator.domain.drills import LastDrill
 
@@ -105,7 +106,8 @@ def _item(entry: RunEntry) -> dict[str, Any]:
         "runId": {"S": entry.run_id},
         "at": {"S": entry.at.isoformat()},
         "outcome": {"S": entry.outcome},
-        "reason": {"S": entry.reason},
+        # The service's words in a reason have no length of their own: an item stays small.
+        "reason": {"S": messages.cut(entry.reason, messages.REASON_BYTES)},
     }
     if entry.backup_id:
         item["backupId"] = {"S": entry.backup_id}

@@ -1,5 +1,6 @@
 """DynamoDB, through Powertools' idempotency utility: a scheduled slot (or one manual
-invocation) runs at most once, however often it is delivered (safety rule 5)."""
+invocation) runs at most once, however often it is delivered (safety rule 5). A repeated
+delivery gets the first run's record (contract/report.py RunRecord), not its whole report."""
 
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ IDEMPOTENCY_SECONDS = 48 * 3600
 
 
 def once_per_slot(
-    execute: Callable[[], dict[str, Any]],
+    execute: Callable[[], tuple[dict[str, Any], dict[str, Any]]],
     key: str,
     table: str,
     context: LambdaContext,
 ) -> dict[str, Any]:
-    """Run `execute` at most once per idempotency key; a repeat gets the first run's report."""
+    """Run `execute` at most once per idempotency key. `execute` gives the run's answer and its
+    record: the first delivery gets the answer (the whole report), the table keeps the record
+    only (an item holds 400 KB, a whole report of a large fleet more), and a repeat gets it."""
     config = IdempotencyConfig(
         event_key_jmespath="idempotencyKey",
         expires_after_seconds=IDEMPOTENCY_SECONDS,
@@ -34,18 +37,18 @@ def once_per_slot(
     )
     config.register_lambda_context(context)
     store = DynamoDBPersistenceLayer(table_name=table)
-    ran = False
+    answer: dict[str, Any] | None = None
 
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="claim", persistence_store=store, config=config
     )
     def once(claim: dict[str, str]) -> dict[str, Any]:
-        nonlocal ran
-        ran = True
-        result: dict[str, Any] = execute()
-        return result
+        nonlocal answer
+        answer, record = execute()
+        return record
 
-    report: dict[str, Any] = once(claim={"idempotencyKey": key})
-    if not ran:
-        logger.info("repeated delivery: returning the first run's report")
-    return report
+    record: dict[str, Any] = once(claim={"idempotencyKey": key})
+    if answer is None:
+        logger.info("repeated delivery: returning the first run's record")
+        return record
+    return answer

@@ -7,22 +7,25 @@ botocore's retries).
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backup_orchestrator.aws.errors import (
+    AccessDenied,
     OutcomeUnknown,
     UnexpectedAnswer,
     error_code,
     error_message,
 )
+from backup_orchestrator.aws.http_date import Unreadable, service_time
 from backup_orchestrator.aws.retries import (
     TRANSIENT_ERRORS,
     RetryPolicy,
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from types_boto3_opsworkscm import OpsWorksCMClient
     from types_boto3_opsworkscm.type_defs import ServerEventTypeDef
 
+logger = Logger(child=True)
 T = TypeVar("T")
 # Tags are read this many servers at a time (every call still takes the client's pace).
 TAG_READERS = 4
@@ -58,22 +62,47 @@ class OpsWorksCM:
         self.client = client
         self.policy = policy or RetryPolicy()
         self.stats = RetryStats()
+        # How many "not found" answers a listing contradicted (access denied; safety rule 16).
+        self.denied = 0
+        self._lock = threading.Lock()
         self._sleep = sleep
         self._monotonic = monotonic
         # The Date of the service's latest answer, and this machine's monotonic clock then.
         self._service_time: tuple[datetime, float] | None = None
 
+    # Whether this adapter said in its log that it read this machine's clock for the service's
+    # (it says so once); the lock keeps that once when tags are read side by side.
+    _clock_fallback_said = False
+    _clock_fallback_lock = threading.Lock()
+
     def _call(self, call: Callable[[], T]) -> T:
         answer = retrying(call, policy=self.policy, stats=self.stats, sleep=self._sleep)
         if isinstance(answer, dict):
             date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
-            if date:
-                self._service_time = (parsedate_to_datetime(date), self._monotonic())
+            # A Date that tells no time for sure (missing, sent twice, without a zone, not a
+            # date) gives this machine's time instead: a clock that cannot be read is no crash.
+            when = service_time(date)
+            if isinstance(when, Unreadable):
+                self._say_clock_fallback(date, when.reason)
+                when = datetime.now(UTC)
+            self._service_time = (when, self._monotonic())
         return answer
+
+    def _say_clock_fallback(self, date: object, reason: str) -> None:
+        """Log, the first time only, that an answer's Date could not be used, and why."""
+        with self._clock_fallback_lock:
+            if self._clock_fallback_said:
+                return
+            self._clock_fallback_said = True
+        logger.warning(
+            "service clock unreadable: using this machine's",
+            extra={"date_header": date, "reason": reason},
+        )
 
     def now(self) -> datetime:
         """The service's time (backup ages are measured on the clock that dates the backups):
-        the Date of its latest answer plus the time since, or this machine's before any."""
+        the Date of its latest answer plus the time since, or this machine's before any answer
+        or when that Date could not be read. Always timezone-aware, in UTC."""
         if self._service_time is None:
             return datetime.now(UTC)
         date, seen = self._service_time
@@ -131,15 +160,37 @@ class OpsWorksCM:
         return [to_server(s) for s in answer.get("Servers", [])]
 
     def server(self, name: str) -> Server | None:
-        """One server, or None when it does not exist (any more)."""
+        """One server, or None when it does not exist (any more): a "not found" is confirmed by
+        the account's listing (safety rule 16), and raises AccessDenied when it still lists it."""
         try:
             answer = self._call(lambda: self.client.describe_servers(ServerName=name))
         except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            self._confirm_gone("DescribeServers", name, self.server_listed(name))
+            return None
         found = [to_server(s) for s in answer.get("Servers", [])]
         return found[0] if found else None
+
+    def server_listed(self, name: str) -> bool:
+        """Whether the account's listing (DescribeServers, no filter) shows the server."""
+        return any(s.name == name for s in self.servers())
+
+    def backup_listed(self, backup_id: str) -> bool:
+        """Whether the account's listing (DescribeBackups, no filter) shows the backup."""
+        return any(b.backup_id == backup_id for b in self.backups())
+
+    def _confirm_gone(self, operation: str, resource: str, still_listed: bool) -> None:
+        """After `operation` answered "not found" for `resource`: nothing to do when the listing
+        agrees; AccessDenied (counted in `denied`) when it still lists it."""
+        if still_listed:
+            with self._lock:
+                self.denied += 1
+            raise AccessDenied(
+                f"OpsWorks CM answered ResourceNotFoundException to {operation} for {resource}, "
+                "which the account's listing still shows: access may be denied (a service "
+                "control policy, a permissions boundary or the role)"
+            )
 
     def backups(self, server_name: str | None = None) -> list[Backup]:
         """Every backup in the account (or of one server) from one call, newest first."""
@@ -150,13 +201,15 @@ class OpsWorksCM:
         return [to_backup(b) for b in answer.get("Backups", [])]
 
     def backup(self, backup_id: str) -> Backup | None:
-        """One backup, or None when it does not exist (any more)."""
+        """One backup, or None when it does not exist (any more): a "not found" is confirmed by
+        the account's listing (safety rule 16), and raises AccessDenied when it still lists it."""
         try:
             answer = self._call(lambda: self.client.describe_backups(BackupId=backup_id))
         except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            self._confirm_gone("DescribeBackups", backup_id, self.backup_listed(backup_id))
+            return None
         found = [to_backup(b) for b in answer.get("Backups", [])]
         return found[0] if found else None
 
@@ -198,15 +251,24 @@ class OpsWorksCM:
             try:
                 return dataclasses.replace(server, tags=self.tags(server))
             except ClientError as exc:
-                if error_code(exc) == "ResourceNotFoundException":
-                    return dataclasses.replace(server, status=GONE)
-                answer = f"OpsWorks CM answered {error_code(exc)}: {error_message(exc)}"
-                return dataclasses.replace(server, tags_error=answer)
+                if error_code(exc) != "ResourceNotFoundException":
+                    answer = f"OpsWorks CM answered {error_code(exc)}: {error_message(exc)}"
+                    return dataclasses.replace(server, tags_error=answer)
+                return self._tags_not_found(server)
             except BotoCoreError as exc:
                 return dataclasses.replace(server, tags_error=str(exc))
 
         with ThreadPoolExecutor(TAG_READERS) as pool:
             return list(pool.map(read, servers))
+
+    def _tags_not_found(self, server: Server) -> Server:
+        """The server whose tags OpsWorks CM said it could not find: GONE when the account's
+        listing agrees, else failed with the reason (access denied, or the listing's own error)."""
+        try:
+            self._confirm_gone("ListTagsForResource", server.name, self.server_listed(server.name))
+        except (AccessDenied, ClientError, BotoCoreError) as denied:
+            return dataclasses.replace(server, tags_error=str(denied))
+        return dataclasses.replace(server, status=GONE)
 
     def events(self, server_name: str) -> list[ServerEventTypeDef]:
         """The server's latest events, newest first (one page: what explains a failure)."""
@@ -260,6 +322,9 @@ class OpsWorksCM:
             try:
                 return self._mutate(call, confirm=started, refused=lambda _: None)
             except ClientError as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    # Gone only if the listing agrees (safety rule 16); else AccessDenied.
+                    self._confirm_gone("CreateBackup", server_name, self.server_listed(server_name))
                 if error_code(exc) != "LimitExceededException":
                     raise
                 if give_up is None:
@@ -278,7 +343,11 @@ class OpsWorksCM:
             backup = self.backup(backup_id)
             return None if backup is None else backup.status
 
-        return self._delete(lambda: self.client.delete_backup(BackupId=backup_id), status)
+        return self._delete(
+            lambda: self.client.delete_backup(BackupId=backup_id),
+            status,
+            ("DeleteBackup", backup_id),
+        )
 
     def delete_server(self, name: str) -> bool:
         """Start deleting a server; False when it was already gone or being deleted. As for
@@ -288,10 +357,16 @@ class OpsWorksCM:
             found = self.server_status(name)
             return None if found is None else found[0]
 
-        return self._delete(lambda: self.client.delete_server(ServerName=name), status)
+        return self._delete(
+            lambda: self.client.delete_server(ServerName=name), status, ("DeleteServer", name)
+        )
 
-    def _delete(self, call: Callable[[], object], status: Callable[[], str | None]) -> bool:
-        """Start a deletion with `call`; `status()` reads what it deletes (None: gone)."""
+    def _delete(
+        self, call: Callable[[], object], status: Callable[[], str | None], what: tuple[str, str]
+    ) -> bool:
+        """Start a deletion with `call`; `status()` reads what it deletes (None: gone, as the
+        account's listing confirms); `what` is the operation and the resource, for the error.
+        A "not found" for a resource the reads still show is AccessDenied (safety rule 16)."""
 
         def attempt() -> bool:
             call()
@@ -302,9 +377,14 @@ class OpsWorksCM:
             return True if now is None or now == "DELETING" else None
 
         def refused(exc: ClientError) -> bool | None:
-            if error_code(exc) not in ("ResourceNotFoundException", "InvalidStateException"):
+            code = error_code(exc)
+            if code not in ("ResourceNotFoundException", "InvalidStateException"):
                 return None
-            return False if going() else None
+            if going():
+                return False
+            if code == "ResourceNotFoundException":
+                self._confirm_gone(*what, still_listed=True)
+            return None
 
         return self._mutate(attempt, confirm=going, refused=refused)
 

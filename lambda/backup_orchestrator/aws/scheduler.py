@@ -1,7 +1,9 @@
 """EventBridge Scheduler: the one-time schedule that runs a slot's busy servers again.
 
 The schedule invokes the function with `{"source": "retry", "scheduledTime": <slot>, "attempt":
-n, "servers": [...]}` and deletes itself once it has fired (retry_timing.py says when).
+n, "servers": [...]}` (and `"waitingForRoom": [...]`, those of the servers whose room under the
+manual-backup limit is still being freed, when there are any) and deletes itself once it has
+fired (retry_timing.py says when).
 """
 
 from __future__ import annotations
@@ -41,16 +43,19 @@ def schedule_retry(
     attempt: int,
     at: datetime,
     servers: Sequence[str],
+    waiting_for_room: Sequence[str] = (),
 ) -> str:
     """Create the one-time schedule of try `attempt`; returns its name. A schedule of that name
     already there (a retried run) is the same try. Raises ClientError otherwise."""
     name = schedule_name(target.name_prefix, run_id, attempt)
-    event = {
+    event: dict[str, object] = {
         "source": "retry",
         "scheduledTime": slot.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "attempt": attempt,
         "servers": list(servers),
     }
+    if waiting_for_room:
+        event["waitingForRoom"] = list(waiting_for_room)
     destination: TargetTypeDef = {
         "Arn": target.function_arn,
         "RoleArn": target.role_arn,

@@ -16,6 +16,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -75,16 +76,31 @@ class ScheduledEvent(BaseModel):
 
 
 class RetryEvent(ScheduledEvent):
-    """What the product schedules for itself: the slot's busy servers, tried again."""
+    """What the product schedules for itself: the slot's busy servers, tried again, and those
+    of them waiting for room an earlier try made for them (`waitingForRoom`, optional)."""
 
     source: Literal["retry"]  # type: ignore[assignment]
     attempt: Annotated[StrictInt, Field(ge=1, le=MAX_ATTEMPTS)]
     servers: Annotated[list[StrictStr], Field(min_length=1, max_length=1000)]
+    waiting_for_room: Annotated[
+        list[StrictStr], Field(alias="waitingForRoom", max_length=1000)
+    ] = []
 
     @field_validator("servers")
     @classmethod
     def _names(cls, names: list[str]) -> list[str]:
         return _server_names(names)
+
+    @field_validator("waiting_for_room")
+    @classmethod
+    def _among_servers(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        names = _server_names(names)
+        if "servers" not in info.data:
+            return names  # `servers` itself is wrong, and says so
+        strangers = [n for n in names if n not in info.data["servers"]]
+        if strangers:
+            raise ValueError(f"{strangers[0]!r} is not one of the servers the retry is for")
+        return names
 
 
 class ManualEvent(BaseModel):
@@ -147,6 +163,8 @@ class RunRequest:
     # selected by the tag); None for the slot's own run and for manual runs.
     attempt: int = 0
     retrying: tuple[str, ...] | None = None
+    # Of those, the servers waiting for room an earlier try of the slot made for them.
+    waiting_for_room: tuple[str, ...] = ()
     # The schedule slot (UTC) of a scheduled run or of its retry.
     slot: datetime | None = None
 
@@ -177,6 +195,7 @@ def parse_event(event: Any, *, request_id: str) -> RunRequest:
                 idempotency_key=f"{run_id}-retry-{retry.attempt}",
                 attempt=retry.attempt,
                 retrying=tuple(retry.servers),
+                waiting_for_room=tuple(retry.waiting_for_room),
                 slot=retry.scheduled_time,
             )
         if "source" in event or "scheduledTime" in event:

@@ -1,14 +1,27 @@
-"""The JSON report a run returns: what it did, per server, and the account's quota."""
+"""The JSON report a run returns: what it did, per server, and the account's quota; and the
+record of it the idempotency table keeps, which a second delivery of the run answers."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from backup_orchestrator.domain import messages
 from backup_orchestrator.domain.records import Outcome
+
+# DynamoDB holds at most 400 KB an item; a run's record in the idempotency table stays within a
+# tenth of it whatever the fleet (`maxServers` accepts up to 1,000 servers)...
+RECORD_LIMIT = 40_000
+# ...of which its JSON takes at most this much (the rest: Powertools' key, status and expiries).
+RECORD_BYTES = 36_000
+# The tracker executions the record names at most (one per 200 backups: 5 for 1,000 servers).
+RECORD_TRACKERS = 20
+# The record names servers by outcome while they fit, in this order: those not backed up first.
+LISTED = (Outcome.FAILED, Outcome.RETRYING, Outcome.SKIPPED, Outcome.STARTED, Outcome.PLANNED)
 
 
 class _Camel(BaseModel):
@@ -35,6 +48,9 @@ class ServerResult(_Camel):
     reason: str
     deleted: list[DeletionReport] = []
     deferred_deletes: list[DeletionReport] = []
+    # RETRYING while room made for it is still being freed: the next try names it so (the
+    # report says so in `nextTry.waitingForRoom`, not per server).
+    waiting_for_room: Annotated[bool, Field(exclude=True)] = False
     retain: RetainReport = RetainReport()
     warnings: list[str] = []
 
@@ -76,12 +92,15 @@ class ComplianceReport(_Camel):
 
 
 class NextTryReport(_Camel):
-    """The scheduled retry of the slot's busy servers."""
+    """The scheduled retry of the slot's busy servers, and of those waiting for room."""
 
     attempt: int
     at: datetime
     servers: list[str]
     schedule: str
+    # Of `servers`, those whose room under the manual-backup limit is still being freed: the
+    # try counts the deletions made for them as their room (domain/room.py).
+    waiting_for_room: list[str] = []
 
 
 class DrillReport(_Camel):
@@ -120,3 +139,108 @@ class RunReport(_Camel):
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
+
+
+class NextTryRecord(_Camel):
+    """The scheduled retry, without its servers (the record's RETRYING ones): how many of them
+    wait for room."""
+
+    attempt: int
+    at: datetime
+    schedule: str
+    waiting_for_room: int
+
+
+class ComplianceCounts(_Camel):
+    """How many servers the run judged, how many are out of their RPO with nothing under way
+    (what alerts), and how many are out of it but catching up."""
+
+    judged: int
+    outside_rpo: int
+    catching_up: int
+
+
+class RunRecord(_Camel):
+    """What the idempotency table keeps of a run, and what a second delivery of its slot (or of
+    its invocation) answers instead of the report: within RECORD_BYTES of JSON at any fleet.
+
+    It has what a repeat needs to know the run happened and how it went: the run id, the quota,
+    the count of servers per outcome, each server's outcome (by name, grouped by outcome, those
+    not backed up first) as far as they fit (`unlisted` counts the names left out), the tracker
+    executions, the next try, and counts of the rest. No reasons and no deletions: the whole
+    report is in the function's log, which `wholeReport` points to.
+    """
+
+    run_id: str
+    dry_run: bool
+    quota: QuotaReport
+    # The number of servers with each outcome (every outcome, 0 included).
+    outcomes: dict[Outcome, int]
+    # The servers' names by outcome, in LISTED order as far as they fit.
+    servers: dict[Outcome, list[str]]
+    unlisted: int
+    tracker_execution_arn: str | None
+    # At most RECORD_TRACKERS of them; `trackerExecutions` counts them all.
+    tracker_execution_arns: list[str]
+    tracker_executions: int
+    tracker_error: str | None
+    next_try: NextTryRecord | None
+    compliance: ComplianceCounts
+    backups_of_deleted_servers: int
+    # The number of restore drills with each outcome.
+    drills: dict[str, int]
+    whole_report: str
+
+    @classmethod
+    def of(cls, report: RunReport) -> RunRecord:
+        """The record of `report`, its servers' names within what RECORD_BYTES leaves."""
+        arns = report.tracker_execution_arns[:RECORD_TRACKERS]
+        record = cls(
+            run_id=report.run_id,
+            dry_run=report.dry_run,
+            quota=report.quota,
+            outcomes={o: report.count(o) for o in Outcome},
+            servers={o: [] for o in LISTED},
+            unlisted=len(report.results),
+            tracker_execution_arn=report.tracker_execution_arn,
+            tracker_execution_arns=arns,
+            tracker_executions=len(report.tracker_execution_arns),
+            tracker_error=(
+                messages.cut(report.tracker_error, messages.REASON_BYTES)
+                if report.tracker_error is not None
+                else None
+            ),
+            next_try=(
+                NextTryRecord(
+                    attempt=report.next_try.attempt,
+                    at=report.next_try.at,
+                    schedule=report.next_try.schedule,
+                    waiting_for_room=len(report.next_try.waiting_for_room),
+                )
+                if report.next_try
+                else None
+            ),
+            compliance=ComplianceCounts(
+                judged=len(report.compliance),
+                outside_rpo=len(report.outside_rpo()),
+                catching_up=sum(1 for c in report.compliance if c.catching_up is not None),
+            ),
+            backups_of_deleted_servers=len(report.backups_of_deleted_servers),
+            drills=dict(Counter(d.outcome for d in report.drills)),
+            whole_report=(
+                f"in the orchestrator function's log, lines with run_id {report.run_id}: "
+                '"run report" (the run), one "server outcome" per server (its outcome, reason, '
+                'backup and deletions), one "drill outcome" per restore drill; '
+                "`owcm-backup status` shows every server's compliance"
+            ),
+        )
+        # Each name listed takes its JSON string and a ", " (the first of a list none).
+        names = [
+            (r.outcome, r.server_name) for o in LISTED for r in report.results if r.outcome is o
+        ]
+        room = RECORD_BYTES - messages.json_bytes(record.to_json())
+        listed = messages.fitting([messages.json_bytes(name) + 2 for _, name in names], room)
+        for outcome, name in names[:listed]:
+            record.servers[outcome].append(name)
+        record.unlisted = len(names) - listed
+        return record

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from backup_orchestrator.domain import messages
 from backup_orchestrator.domain.records import Backup, Server
 
 RPO_TAG = "opsworks-cm-backup:rpo-hours"
@@ -169,16 +170,17 @@ def outside(judged: Sequence[Compliance]) -> list[Compliance]:
 
 
 def alert(judged: Sequence[Compliance], now: datetime) -> tuple[str, str] | None:
-    """The subject and text of an alert naming every server out of its RPO; None when all are
-    within it."""
+    """The subject and text of an alert naming every server out of its RPO (as many as one SNS
+    message holds, then how many more and where to see them); None when all are within it."""
     late = outside(judged)
     if not late:
         return None
-    lines = [
+    head = [
         f"{len(late)} OpsWorks CM server(s) have no good backup within their recovery point "
         f"objective (checked {now:%Y-%m-%d %H:%M} UTC):",
         "",
     ]
+    blocks = []
     for c in late:
         newest = (
             f"newest good backup {c.newest_ok.backup_id}, made "
@@ -186,9 +188,13 @@ def alert(judged: Sequence[Compliance], now: datetime) -> tuple[str, str] | None
             if c.newest_ok
             else "no good backup"
         )
-        lines.append(f"- {c.server_name}: {c.summary} ({newest}).")
-        lines.extend(f"    {reason}" for reason in c.reasons)
-    lines += [
+        blocks.append(
+            [
+                f"- {c.server_name}: {c.summary} ({newest}).",
+                *(f"    {messages.cut(reason, messages.REASON_BYTES)}" for reason in c.reasons),
+            ]
+        )
+    tail = [
         "",
         "What to do: see the reasons above. For room, delete old manual backups or raise the "
         "limit; for a busy or failing server, check its events (aws opsworkscm describe-events "
@@ -196,4 +202,12 @@ def alert(judged: Sequence[Compliance], now: datetime) -> tuple[str, str] | None
         'with {"servers": ["NAME"]}. `owcm-backup status` shows every server\'s compliance.',
     ]
     subject = f"OpsWorks CM backup: {len(late)} server(s) outside their RPO"
-    return subject, "\n".join(lines)
+    return subject, messages.bounded(head, blocks, tail, more=_more)
+
+
+def _more(left: int) -> str:
+    return (
+        f"... and {left} more server(s) outside their RPO, not listed here (one alert holds "
+        "256 KiB): `owcm-backup status` shows them all, and the orchestrator function's log has "
+        'a "server outcome" line for each server this run was about ("compliant": false).'
+    )

@@ -21,11 +21,11 @@ its outcome and one line for a person, nothing else.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from backup_orchestrator.domain import messages
 from backup_orchestrator.domain.records import Backup
 
 OK, FAILED, TIMED_OUT, VANISHED = "OK", "FAILED", "TIMED_OUT", "VANISHED"
@@ -135,12 +135,7 @@ class Result:
 
 def cut(words: str) -> str:
     """`words`, cut (with "...") to at most REASON_BYTES bytes of JSON."""
-    if len(json.dumps(words)) <= REASON_BYTES:
-        return words
-    kept = words[:REASON_BYTES]  # no character takes less than a byte
-    while kept and len(json.dumps(kept + "...")) > REASON_BYTES:
-        kept = kept[:-1]
-    return kept + "..."
+    return messages.cut(words, REASON_BYTES)
 
 
 def _said(backup: Backup) -> str:

@@ -7,7 +7,10 @@ The manual-backup limit is per account, so a run is planned across the whole fle
    state that refuses backups, no room);
 2. start as many backups as the limit allows: a server that can lose one of its own backups now
    frees the slot its new backup takes, so it always fits; the servers that cannot share the
-   room left, most in need first, and one that does not fit never keeps out one that does;
+   room left, most in need first, and one that does not fit never keeps out one that does. A
+   later try of the slot counts the room still being freed for the servers waiting for it (the
+   deletions an earlier try made, which the service may count until they end) as theirs, and
+   gives them the room first (room.py);
 3. share the limit fairly among the servers of the run (water-filling), so the account's
    steady state fits under it;
 4. split each server's surplus into deferred deletions (applied once its new backup is OK) and
@@ -25,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from backup_orchestrator.domain import sharing
+from backup_orchestrator.domain import room, sharing
 from backup_orchestrator.domain.drill_servers import is_drill_server
 from backup_orchestrator.domain.records import (
     BACKUP_ALLOWED_STATES,
@@ -65,6 +68,9 @@ class Policy:
     # is still open), and whether this run is itself such a later try.
     retry_busy: bool = False
     retried: bool = False
+    # Of the servers a retry is for, those waiting for room an earlier try of the slot made for
+    # them (deletions the service may still count): that room is theirs (room.py).
+    waiting_for_room: tuple[str, ...] = ()
 
 
 class Action(StrEnum):
@@ -97,6 +103,9 @@ class ServerPlan:
     retain_granted: int | None = None
     delete_now: list[Deletion] = field(default_factory=list)
     deferred: list[Deletion] = field(default_factory=list)
+    # Room an earlier try of the slot made for it is still being freed: it is owed that room,
+    # and goes first to it (or keeps its claim, busy again).
+    waiting_for_room: bool = False
 
     @property
     def create(self) -> bool:
@@ -111,10 +120,16 @@ class Plan:
     # and once deferred deletions are applied too.
     used_after_run: int
     used_when_settled: int
+    # The limit as this run uses it (room.usable): `quota` with the room on its way to the
+    # servers waiting for it counted free, and `coming` of those deletions to wait for.
+    room: Quota
+    coming: int = 0
 
     @property
     def creating(self) -> list[ServerPlan]:
-        return [p for p in self.servers if p.create]
+        """The servers to back up, those waiting for room made for them first."""
+        ordered = sorted(self.servers, key=lambda p: not p.waiting_for_room)
+        return [p for p in ordered if p.create]
 
     @property
     def delete_now(self) -> list[Deletion]:
@@ -323,36 +338,59 @@ def plan(
             candidates.append(part)
 
     adopters = [c for c in candidates if c.adopted is not None]
-    ranked = sorted((c for c in candidates if c.adopted is None), key=Candidate.priority)
-    starting = sharing.most_that_fit(adopters, ranked, quota)
+    # The servers waiting for room made for them earlier in the slot go first.
+    owed = set(policy.waiting_for_room)
+    ranked = sorted(
+        (c for c in candidates if c.adopted is None),
+        key=lambda c: (c.name not in owed, c.priority()),
+    )
+    held = [n for n in sorted(owed) if n in plans and plans[n].action is Action.RETRY]
+    for name in held:
+        plans[name].waiting_for_room = True
+    usable = room.usable(
+        quota,
+        room.in_flight(backups, quota),
+        waiting=sum(c.name in owed for c in ranked),
+        held=len(held),
+    )
+    starting = sharing.most_that_fit(adopters, ranked, usable.quota)
     started = {c.name for c in starting}
     for left_out in [c for c in ranked if c.name not in started]:
         plans[left_out.name] = ServerPlan(
             left_out.name,
             Action.FAIL,
-            _no_room_reason(quota, policy, len(starting)),
+            _no_room_reason(quota, policy, len(starting), usable.coming + usable.held),
             retain_asked=left_out.retain,
         )
     participants = [*adopters, *starting]
     # Deletions now only make room for new backups; with none to start, nothing goes now.
-    need = quota.used + len(starting) - quota.maximum if starting else 0
-    plans.update(_retention(participants, quota, need))
+    need = usable.quota.used + len(starting) - quota.maximum if starting else 0
+    shares = _retention(participants, quota, usable.quota, need)
+    for name in owed & shares.keys():
+        shares[name].waiting_for_room = True
+    plans.update(shares)
 
     immediate = sum(len(p.delete_now) for p in plans.values())
     deferred = sum(len(p.deferred) for p in plans.values())
-    used_after = quota.used - immediate + len(starting)
+    # Once the new backups exist, the room on its way that they waited for has arrived.
+    used_after = quota.used - usable.coming - immediate + len(starting)
     return Plan(
         servers=[plans[s.name] for s in chosen] + [plans[n] for n in gone_or_unselected],
         quota=quota,
         used_after_run=used_after,
         used_when_settled=used_after - deferred,
+        room=usable.quota,
+        coming=usable.coming,
     )
 
 
-def _retention(participants: Sequence[Candidate], quota: Quota, need: int) -> dict[str, ServerPlan]:
-    """Each participant's plan from its share of the limit (see sharing.allocate)."""
+def _retention(
+    participants: Sequence[Candidate], quota: Quota, usable: Quota, need: int
+) -> dict[str, ServerPlan]:
+    """Each participant's plan from its share of the limit as the run may use it (`usable`;
+    see sharing.allocate); the reasons quote the service's count (`quota`)."""
     results = {}
-    for name, share in sharing.allocate(participants, quota, need).items():
+    for name, share in sharing.allocate(participants, usable, need).items():
         candidate = share.candidate
         keeping = _keep_reason(candidate.retain, share.granted, len(participants), quota)
         results[name] = ServerPlan(
@@ -396,7 +434,7 @@ def _keep_reason(asked: int, granted: int, sharing: int, quota: Quota) -> str:
     )
 
 
-def _no_room_reason(quota: Quota, policy: Policy, started: int) -> str:
+def _no_room_reason(quota: Quota, policy: Policy, started: int, kept: int = 0) -> str:
     scope = (
         "backups this product did not create, automated or in-progress backups, backups of "
         "deleted servers, or the newest good backup of a server"
@@ -409,8 +447,15 @@ def _no_room_reason(quota: Quota, policy: Policy, started: int) -> str:
         if started
         else ""
     )
+    waiting = (
+        f"; the room of {kept} backup(s) is kept for the servers waiting for the room an earlier "
+        "try of the slot made for them"
+        if kept
+        else ""
+    )
     return (
         f"not backed up: no room under the account's manual-backup limit ({quota.used} of "
         f"{quota.maximum} used) and the backups filling it are ones this run may not delete "
-        f"({scope}){others}; raise the limit, delete old manual backups, or lower retention"
+        f"({scope}){others}{waiting}; raise the limit, delete old manual backups, or lower "
+        "retention"
     )

@@ -1,5 +1,6 @@
 """The orchestrator function's entry point: validate the settings and the event, build the
-services, run once per slot (run/), record the metrics, log and return the report."""
+services, run once per slot (run/), record the metrics, log and return the report (a repeated
+delivery of the slot gets the first run's record instead: contract/report.py RunRecord)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from backup_orchestrator.aws.idempotency import once_per_slot
 from backup_orchestrator.aws.opsworkscm import OpsWorksCM
 from backup_orchestrator.aws.scheduler import RetryTarget
 from backup_orchestrator.contract.events import parse_event
+from backup_orchestrator.contract.report import RunRecord
 from backup_orchestrator.contract.settings import Settings, SettingsError, get_settings
-from backup_orchestrator.run.metrics import record_metrics
+from backup_orchestrator.run.metrics import record_denied, record_metrics
 from backup_orchestrator.run.orchestrate import run
 from backup_orchestrator.run.services import Followers, Services
 
@@ -74,24 +76,31 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     tracer.put_annotation("run_id", request.run_id)
     services = build_services(settings, context.invoked_function_arn)
 
-    def execute() -> dict[str, Any]:
+    def execute() -> tuple[dict[str, Any], dict[str, Any]]:
+        """The run's answer (its whole report) and the record the idempotency table keeps."""
         report = run(request, settings, services, remaining_ms=context.get_remaining_time_in_millis)
         record_metrics(metrics, report, whole_selection=request.scheduled)
+        record_denied(metrics, services.opsworkscm.denied)
         answer = report.to_json()
         _log_report(answer)
-        return answer
+        return answer, RunRecord.of(report).to_json()
 
     if request.dry_run:
-        return execute()
+        return execute()[0]
     return once_per_slot(execute, request.idempotency_key, settings.idempotency_table, context)
+
+
+# What the "run report" line leaves out: each server and each drill has a line of its own.
+_OWN_LINES = ("results", "compliance", "drills")
 
 
 def _log_report(report: dict[str, Any]) -> None:
     """The report in the function's log, where a scheduled run's can be found (the schedule
-    keeps no answer) by its run_id: one line for the run; each server has its own line,
-    "server outcome" (run/follow_up.py), so a large fleet's report never outgrows a log
-    event (256 KB)."""
+    keeps no answer, and a repeated delivery gets only its record) by its run_id: one line for
+    the run; each server has its own line, "server outcome" (run/follow_up.py), and each drill,
+    "drill outcome" (run/drills.py), so a large fleet's report never outgrows a log event
+    (256 KB)."""
     logger.info(
         "run report",
-        extra={"report": {k: v for k, v in report.items() if k not in ("results", "compliance")}},
+        extra={"report": {k: v for k, v in report.items() if k not in _OWN_LINES}},
     )

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from backup_orchestrator.contract.settings import get_settings
 from backup_orchestrator.run.follow import Counts, poll, task_input
+from backup_orchestrator.run.metrics import record_denied
 from backup_orchestrator.run.task_answers import named_errors, task_service
 
 logger = Logger()
@@ -25,14 +26,21 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     BadTaskInput naming the field before any call when the event lacks one."""
     state, execution = task_input(event)
     logger.append_keys(run_id=state.get("runId"), execution=execution)
-    with named_errors():
-        answer, counts = poll(
-            state,
-            task_service(get_settings().opsworkscm_rate),
-            execution,
-            time_left=lambda: context.get_remaining_time_in_millis() / 1000,
-        )
-    _record(counts)
+    service = task_service(get_settings().opsworkscm_rate)
+    try:
+        with named_errors():
+            answer, counts = poll(
+                state,
+                service,
+                execution,
+                time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+            )
+        _record(counts)
+    finally:
+        # Written only when the poll has something to say: most polls end nothing.
+        record_denied(metrics, service.denied)
+        if metrics.metric_set:
+            metrics.flush_metrics()
     logger.info(
         "tracker poll",
         extra={
@@ -46,10 +54,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
 
 def _record(counts: Counts) -> None:
-    """The poll's metrics (the alarms watch BackupsFailed), written only when the poll ended
-    something: most polls end nothing, and say nothing."""
-    if not (counts.succeeded or counts.failed or counts.refused):
-        return
+    """The poll's metrics (the alarms watch BackupsFailed and RetentionDeleteFailures)."""
     if counts.succeeded:
         metrics.add_metric("BackupsSucceeded", MetricUnit.Count, len(counts.succeeded))
         for seconds in counts.succeeded:
@@ -58,4 +63,3 @@ def _record(counts: Counts) -> None:
         metrics.add_metric("BackupsFailed", MetricUnit.Count, counts.failed)
     if counts.refused:
         metrics.add_metric("RetentionDeleteFailures", MetricUnit.Count, counts.refused)
-    metrics.flush_metrics()

@@ -26,7 +26,7 @@ from backup_orchestrator.aws.stepfunctions import (
 from backup_orchestrator.contract.events import RunRequest
 from backup_orchestrator.contract.report import DrillReport, RunReport
 from backup_orchestrator.contract.settings import Settings
-from backup_orchestrator.domain import drill_servers, drills, history_budget
+from backup_orchestrator.domain import drill_servers, drills, history_budget, messages
 from backup_orchestrator.domain.records import Backup, Server
 from backup_orchestrator.run.services import Services
 
@@ -198,19 +198,30 @@ def _alert_left(failed: list[DrillReport], services: Services) -> None:
     alerts = services.followers.alerts
     if not failed or alerts is None:
         return
-    lines = [
+    head = [
         f"{len(failed)} OpsWorks CM restore drill server(s) are still running and could not be "
         "deleted; they cost money until they are gone:",
         "",
-        *(f"- {r.drill_server} (a drill of {r.server_name}): {r.reason}" for r in failed),
+    ]
+    said = [(r, messages.cut(r.reason, messages.REASON_BYTES)) for r in failed]
+    blocks = [[f"- {r.drill_server} (a drill of {r.server_name}): {why}"] for r, why in said]
+    tail = [
         "",
         "What to do: delete each now (aws opsworkscm delete-server --server-name NAME) and check "
         "that it is gone (aws opsworkscm describe-servers). The next scheduled run tries again.",
     ]
     try:
-        alerts.publish(LEFT_RUNNING, "\n".join(lines))
+        alerts.publish(LEFT_RUNNING, messages.bounded(head, blocks, tail, more=_more_left))
     except ERRORS as exc:
         logger.error("drill cleanup alert not published", extra={"error": str(exc)})
+
+
+def _more_left(left: int) -> str:
+    return (
+        f"- ... and {left} more, not listed here (one alert holds 256 KiB): every drill server "
+        "is named drill-...: aws opsworkscm describe-servers lists them, and the orchestrator "
+        'function\'s log has a "drill outcome" line for each, with "outcome": "NOT_DELETED".'
+    )
 
 
 def _logged(reports: list[DrillReport]) -> list[DrillReport]:

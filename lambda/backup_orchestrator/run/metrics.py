@@ -47,3 +47,10 @@ def record_metrics(metrics: Metrics, report: RunReport, *, whole_selection: bool
             value=round(verdict.age_seconds / 3600, 2),
         ) as metric:
             metric.add_dimension(name="ServerName", value=verdict.server_name)
+
+
+def record_denied(metrics: Metrics, denied: int) -> None:
+    """AccessDeniedAnswers: the "not found" answers a listing contradicted (safety rule 16), which
+    the AccessDenied alarm watches; nothing when there were none."""
+    if denied:
+        metrics.add_metric("AccessDeniedAnswers", MetricUnit.Count, denied)

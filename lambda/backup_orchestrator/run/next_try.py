@@ -1,4 +1,5 @@
-"""The slot's next try for the servers a run left RETRYING (busy now): a one-time schedule
+"""The slot's next try for the servers a run left RETRYING (busy now, or waiting for room made for
+them that is still being freed: the try names those, domain/room.py): a one-time schedule
 (aws/scheduler.py) at the time domain/retry_timing.py gives. A try that cannot be scheduled
 turns its servers FAILED, with the reason: no server is missed silently (safety rule 12)."""
 
@@ -34,6 +35,7 @@ def schedule_next_try(
     attempt = request.attempt + 1
     at = retry_timing.try_time(request.slot, attempt, window, now)
     names = [r.server_name for r in waiting]
+    for_room = [r.server_name for r in waiting if r.waiting_for_room]
     try:
         schedule = schedule_retry(
             followers.scheduler,
@@ -43,6 +45,7 @@ def schedule_next_try(
             attempt=attempt,
             at=at,
             servers=names,
+            waiting_for_room=for_room,
         )
     except ERRORS as exc:
         logger.error("next try not scheduled", extra={"error": str(exc), "servers": names})
@@ -58,4 +61,6 @@ def schedule_next_try(
             f"{result.reason}: at {at:%H:%M} UTC (try {attempt} of "
             f"{retry_timing.tries_in(window)}; the retry window ends {last:%H:%M} UTC)"
         )
-    report.next_try = NextTryReport(attempt=attempt, at=at, servers=names, schedule=schedule)
+    report.next_try = NextTryReport(
+        attempt=attempt, at=at, servers=names, schedule=schedule, waiting_for_room=for_room
+    )

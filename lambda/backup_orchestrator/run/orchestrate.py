@@ -62,6 +62,7 @@ def run(
         within=request.retrying,
         retry_busy=followers.can_retry(request, settings),
         retried=request.attempt > 0,
+        waiting_for_room=request.waiting_for_room,
     )
     plan = planner.plan(tagged, backups, quota, policy)
     orphans = [orphan(b) for b in planner.orphaned(servers, backups)]
@@ -72,6 +73,8 @@ def run(
             "creating": [p.server_name for p in plan.creating],
             "delete_now": [d.backup_id for d in plan.delete_now],
             "quota": dataclasses.asdict(quota),
+            # Deletions an earlier try made that the plan counts as room on its way (room.py).
+            "room_on_its_way": plan.coming,
             "backups_of_deleted_servers": len(orphans),
         },
     )

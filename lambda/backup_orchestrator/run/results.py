@@ -62,6 +62,8 @@ def result(item: planner.ServerPlan, *, dry_run: bool) -> ServerResult:
         reason=item.reason,
         backup_id=item.backup_id,
         retain=RetainReport(asked=item.retain_asked, granted=item.retain_granted),
+        # Busy again while room made for it is being freed: the next try keeps it for it.
+        waiting_for_room=item.action is planner.Action.RETRY and item.waiting_for_room,
     )
     if item.action is planner.Action.ADOPT:
         result.deferred_deletes = deletions(item.deferred)

@@ -97,6 +97,7 @@ ON_ANY: dict[str, tuple[str, str, str, int, tuple[str, str] | None]] = {
         FIVE_MINUTES,
         None,
     ),
+    "AccessDenied": ("OpsWorksCMBackup", "AccessDeniedAnswers", "Sum", FIVE_MINUTES, None),
     "TrackerFailed": (
         "AWS/States",
         "ExecutionsFailed",

@@ -1,4 +1,4 @@
-"""The history of the last runs per server, in DynamoDB (moto)."""
+"""The history of the last runs per server, in DynamoDB (moto), small at the largest fleet."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import pytest
 from moto import mock_aws
 
 from backup_orchestrator.aws.history import History
+from backup_orchestrator.domain import messages
 from backup_orchestrator.domain.compliance import REMEMBERED_RUNS, RunEntry
+from backup_orchestrator.domain.messages import REASON_BYTES
+from tests.support.sizes import LONG_REASON, RUN, item_bytes, largest_fleet, long_name
 
 AT = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 
@@ -61,3 +64,30 @@ def test_items_expire_when_no_run_sees_the_server_any_more(history: History) -> 
     [item] = history.client.scan(TableName="history")["Items"]
     expires = int(item["expiration"]["N"])
     assert 89 * 86_400 < expires - datetime.now(UTC).timestamp() <= 90 * 86_400
+
+
+def test_the_largest_fleets_items_stay_small_whatever_the_services_words(history: History) -> None:
+    # Given the largest fleet, names at their longest, whose last runs all failed with the
+    # service's words, and this run's reason far longer (nothing bounds the service's words)
+    servers = [long_name(n) for n in range(largest_fleet())]
+    last = {
+        s: [RunEntry(f"manual-{'a' * 32}", AT, "FAILED", LONG_REASON, f"{s}-1") for _ in range(9)]
+        for s in servers
+    }
+    words = LONG_REASON * 20
+    now = [(s, RunEntry(RUN, AT, "FAILED", words, f"{s}-20260105020001123")) for s in servers]
+
+    # When this run is recorded
+    history.record(now, last)
+
+    # Then every item is written (moto refuses one over 400 KB), each under 8 KB: the last
+    # five runs, each reason cut to 1,000 bytes with "..."
+    for server in (servers[0], servers[-1]):
+        item = history.client.get_item(TableName="history", Key={"id": {"S": f"server#{server}"}})
+        size = item_bytes(item["Item"])
+        print(f"\nhistory item of {server}, of {len(servers)} servers: {size:,} bytes")
+        assert size < 8_000
+        runs = item["Item"]["runs"]["L"]
+        assert len(runs) == REMEMBERED_RUNS
+        assert runs[0]["M"]["reason"]["S"] == messages.cut(words, REASON_BYTES)
+    assert history.client.describe_table(TableName="history")["Table"]["ItemCount"] == len(servers)

@@ -1,9 +1,13 @@
 """The service adapter against the emulator: changes whose answer was lost, refusals that are
-results, and waiting for room on a service that still counts backups being deleted."""
+results, waiting for room on a service that still counts backups being deleted, and the service's
+clock read from the Date of its answers (or this machine's, when that Date cannot be read)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -164,3 +168,87 @@ def test_does_not_wait_when_told_there_is_nothing_to_wait_for(
 
     assert time.slept == []
     assert len(emulator.calls_to("DescribeAccountAttributes")) == 0
+
+
+# What a network may make of the Date of the service's answers, given the service's: none of
+# these tells the time for sure.
+UNREADABLE_DATES: dict[str, Callable[[str], str | None]] = {
+    "zone-less": lambda date: date.replace("GMT", "-0000"),
+    "sent twice": lambda date: f"{date}, {date}",
+    "sent twice, disagreeing": lambda date: f"{date}, Thu, 01 Jan 2026 00:00:00 GMT",
+    "unparsable": lambda _date: "yesterday at noon",
+    "missing": lambda _date: None,
+}
+FALLBACK = "service clock unreadable: using this machine's"
+
+
+def fallbacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == FALLBACK]
+
+
+@pytest.mark.parametrize("rewrite", UNREADABLE_DATES.values(), ids=UNREADABLE_DATES.keys())
+def test_a_date_that_tells_no_time_gives_this_machines_clock_and_one_warning(
+    emulator: Emulator,
+    clock: ManualClock,
+    service: OpsWorksCM,
+    caplog: pytest.LogCaptureFixture,
+    rewrite: Callable[[str], str | None],
+) -> None:
+    emulator.backend.add_server("chef-1")
+    emulator.date_header = rewrite
+    sent = rewrite(format_datetime(clock.now(), usegmt=True))
+
+    with caplog.at_level(logging.WARNING):
+        before = datetime.now(UTC)
+        service.servers()
+        service.backups()
+        service.manual_backup_quota()
+        now = service.now()
+        after = datetime.now(UTC)
+
+    # This machine's time, the time since counted on the monotonic clock, in UTC.
+    assert now.tzinfo is UTC
+    assert before - timedelta(seconds=1) <= now <= after + timedelta(seconds=1)
+    [warning] = fallbacks(caplog)
+    assert warning.levelno == logging.WARNING
+    assert warning.__dict__["date_header"] == sent
+
+
+def test_each_adapter_says_once_that_it_fell_back(
+    emulator: Emulator, opsworkscm: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator.date_header = UNREADABLE_DATES["zone-less"]
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            service = OpsWorksCM(opsworkscm, QUICK)
+            service.servers()
+            service.servers()
+
+    assert len(fallbacks(caplog)) == 2
+
+
+@pytest.mark.parametrize(
+    "zone", [None, UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=5))]
+)
+def test_a_date_with_a_zone_is_the_services_time_in_utc(
+    emulator: Emulator,
+    clock: ManualClock,
+    opsworkscm: Any,
+    caplog: pytest.LogCaptureFixture,
+    zone: timezone | None,
+) -> None:
+    # None: the Date as the service sends it ("... GMT"); otherwise the same time in `zone`.
+    if zone is not None:
+        emulator.date_header = lambda _date: format_datetime(clock.now().astimezone(zone))
+    time = FakeTime()
+    service = OpsWorksCM(opsworkscm, QUICK, sleep=time.sleep, monotonic=lambda: time.now)
+
+    with caplog.at_level(logging.WARNING):
+        service.servers()
+        time.now += 90
+        now = service.now()
+
+    assert now == clock.now() + timedelta(seconds=90)
+    assert now.tzinfo is UTC
+    assert fallbacks(caplog) == []

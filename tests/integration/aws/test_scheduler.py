@@ -15,6 +15,8 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from backup_orchestrator.aws.scheduler import RetryTarget, schedule_retry
+from backup_orchestrator.contract.events import parse_event
+from tests.support.sizes import largest_fleet, long_name
 
 RUN = "scheduled-20260105T020000Z"
 SLOT = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
@@ -126,3 +128,19 @@ def test_any_other_refusal_reaches_the_caller(code: str) -> None:
         schedule(client, 1, ["chef-a"])
 
     assert refused.value.response["Error"]["Code"] == code
+
+
+def test_a_try_of_every_server_of_the_largest_fleet_fits_an_asynchronous_invoke(
+    scheduler: Any,
+) -> None:
+    # Given every server of the largest fleet busy, each named at the service's longest
+    servers = [long_name(n) for n in range(largest_fleet())]
+
+    made = scheduler.get_schedule(Name=schedule(scheduler, 1, servers))
+
+    # Then the event names them all, well within what an asynchronous invoke carries (256 KB),
+    # and the function takes it back
+    event = made["Target"]["Input"]
+    print(f"\nretry event of {len(servers)} busy servers: {len(event):,} bytes")
+    assert len(event.encode()) < 64_000
+    assert parse_event(json.loads(event), request_id="r").retrying == tuple(servers)

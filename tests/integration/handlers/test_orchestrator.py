@@ -18,6 +18,7 @@ from local.emulator import Emulator
 from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.support.fleet import Cloud, mutating_calls, tag
 from tests.support.invoking import SCHEDULED, results
+from tests.support.sizes import largest_fleet, whole_report
 
 
 def test_scheduled_run_backs_up_tagged_servers_and_starts_the_tracker(
@@ -153,7 +154,7 @@ def test_a_scheduled_runs_report_is_in_the_log_under_its_run_id(
     mine = [entry for entry in logged if entry.get("run_id") == report["runId"]]
     [run_line] = [entry for entry in mine if entry["message"] == "run report"]
     assert run_line["report"] == {
-        k: v for k, v in report.items() if k not in ("results", "compliance")
+        k: v for k, v in report.items() if k not in ("results", "compliance", "drills")
     }
     # Each server has its own line: what it got, and where it stands against its RPO.
     servers = {e["server"]: e for e in mine if e["message"] == "server outcome"}
@@ -174,6 +175,25 @@ def test_a_scheduled_runs_report_is_in_the_log_under_its_run_id(
         assert line["rpo_hours"] == judged[result["serverName"]]["rpoHours"]
 
 
+def test_the_run_line_of_the_largest_fleet_fits_one_log_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the report of a run of the largest fleet, every part at its fullest
+    report = whole_report(largest_fleet()).to_json()
+    log_stream = io.StringIO()
+    monkeypatch.setattr(handler.logger.registered_handler, "stream", log_stream)
+
+    # When it is logged
+    handler._log_report(report)
+
+    # Then its line stays within a CloudWatch Logs event (256 KB): the servers and the drills
+    # have lines of their own
+    [line] = log_stream.getvalue().splitlines()
+    print(f"\nrun report line of {len(report['results'])} servers: {len(line.encode()):,} bytes")
+    assert len(line.encode()) < 256_000
+    assert json.loads(line)["report"].keys() == report.keys() - {"results", "compliance", "drills"}
+
+
 def test_same_slot_delivered_twice_backs_up_once(emulator: Emulator, cloud: Cloud) -> None:
     emulator.backend.add_server("chef-prod")
     tag(emulator, "chef-prod")
@@ -181,7 +201,12 @@ def test_same_slot_delivered_twice_backs_up_once(emulator: Emulator, cloud: Clou
     first = lambda_handler(SCHEDULED, FakeLambdaContext())
     second = lambda_handler(SCHEDULED, FakeLambdaContext())
 
-    assert second == first
+    # The second delivery gets the first run's record, the one the idempotency table keeps
+    [claim] = cloud.idempotency_records()
+    assert second == json.loads(claim["data"]["S"])
+    assert second["runId"] == first["runId"]
+    assert second["servers"]["STARTED"] == ["chef-prod"]
+    assert second["trackerExecutionArns"] == first["trackerExecutionArns"]
     assert mutating_calls(emulator) == ["CreateBackup"]
     assert len(cloud.executions()) == 1
 

@@ -6,20 +6,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
 
+from backup_orchestrator.aws.alerts import Alerts
+from backup_orchestrator.aws.opsworkscm import OpsWorksCM
+from backup_orchestrator.contract.report import DrillReport
 from backup_orchestrator.contract.settings import get_settings
 from backup_orchestrator.domain.drill_servers import DRILL_EXECUTION
 from backup_orchestrator.domain.history_budget import drill_poll_seconds
+from backup_orchestrator.domain.messages import ALERT_BYTES, REASON_BYTES
 from backup_orchestrator.handlers.orchestrator import lambda_handler
+from backup_orchestrator.run import drills as drill_runs
+from backup_orchestrator.run.services import Followers, Services
 from local.emulator import Emulator
 from local.emulator.errors import ServiceError, ValidationException
 from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.integration.run.test_metrics import published
 from tests.support.fleet import PASS_MACHINE, Cloud, tag
+from tests.support.sizes import SERVICE_WORDS, largest_fleet, long_name
 
 SLOT = "2026-01-05T12:00:00Z"
 SCHEDULED = {"source": "schedule", "scheduledTime": SLOT}
@@ -184,3 +191,46 @@ def test_without_a_history_table_no_drill_starts_as_none_can_be_told_due(
     assert drill["outcome"] == "SKIPPED"
     assert "no history table (HISTORY_TABLE) to tell when a drill is due" in drill["reason"]
     assert started(drills) == []
+
+
+def test_the_cleanup_alert_about_the_largest_fleet_fits_one_sns_message(cloud: Cloud) -> None:
+    # Given a drill server of every server of the largest fleet that could not be deleted, the
+    # service's words in each reason (ten times over: nothing bounds them)
+    sns: Any = boto3.client("sns")
+    topic = sns.create_topic(Name="opsworks-cm-backup-alerts")["TopicArn"]
+    sent: list[str] = []
+
+    class Kept(Alerts):
+        def publish(self, subject: str, message: str) -> None:
+            sent.append(message)
+            super().publish(subject, message)
+
+    servers = largest_fleet()
+    failed = [
+        DrillReport(
+            server_name=long_name(n),
+            outcome="NOT_DELETED",
+            reason=f"drill server left over could not be deleted: {SERVICE_WORDS * 10}",
+            drill_server=f"drill-{long_name(n)[:26]}-{n:06d}",
+        )
+        for n in range(servers)
+    ]
+    services = Services(
+        opsworkscm=cast(OpsWorksCM, None), followers=Followers(alerts=Kept(sns, topic))
+    )
+
+    # When the run alerts about them
+    drill_runs._alert_left(failed, services)
+
+    # Then SNS took it (moto refuses a message over 256 KiB): the first drill servers, each
+    # reason cut, then how many more and where to find them
+    [text] = sent
+    size = len(text.encode())
+    print(f"\ncleanup alert about {servers} drill servers: {size:,} bytes")
+    assert size <= ALERT_BYTES
+    listed = [line for line in text.splitlines() if line.startswith("- drill-")]
+    assert 0 < len(listed) < servers
+    assert max(len(line) for line in listed) < 100 + REASON_BYTES
+    [more] = [line for line in text.splitlines() if line.startswith("- ... and ")]
+    assert more.startswith(f"- ... and {servers - len(listed)} more, not listed here")
+    assert text.startswith(f"{servers} OpsWorks CM restore drill server(s) are still running")

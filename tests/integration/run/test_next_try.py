@@ -15,6 +15,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from backup_orchestrator.contract.events import parse_event
 from backup_orchestrator.contract.report import NextTryReport
 from backup_orchestrator.domain.records import Outcome
 from backup_orchestrator.run.next_try import schedule_next_try
@@ -124,3 +125,39 @@ def test_a_try_that_cannot_be_scheduled_turns_the_busy_servers_failed_saying_why
         "next try not scheduled",
         ["chef-b"],
     )
+
+
+def test_the_servers_waiting_for_room_are_named_in_the_next_try_which_accepts_them(
+    scheduler: Any,
+) -> None:
+    # chef-b is busy; chef-c waits for the room the run deleted for it, still being freed.
+    waiting = outcome("chef-c", Outcome.RETRYING, "the room made for its backup ...")
+    waiting.waiting_for_room = True
+    report = run_report(outcome("chef-b", Outcome.RETRYING, BUSY), waiting)
+
+    schedule_next_try(report, scheduled(), settings(), Followers(scheduler, TARGET), NOW)
+
+    assert report.next_try is not None
+    assert (report.next_try.servers, report.next_try.waiting_for_room) == (
+        ["chef-b", "chef-c"],
+        ["chef-c"],
+    )
+    made = scheduler.get_schedule(Name=report.next_try.schedule)
+    event = json.loads(made["Target"]["Input"])
+    assert event == {
+        "source": "retry",
+        "scheduledTime": "2026-01-05T12:00:00Z",
+        "attempt": 1,
+        "servers": ["chef-b", "chef-c"],
+        "waitingForRoom": ["chef-c"],
+    }
+    # The function takes the try's event back as a later try that knows who waits for room.
+    request = parse_event(event, request_id="r")
+    assert (request.attempt, request.retrying, request.waiting_for_room) == (
+        1,
+        ("chef-b", "chef-c"),
+        ("chef-c",),
+    )
+    assert report.to_json()["nextTry"]["waitingForRoom"] == ["chef-c"]
+    # Per server, the report says so in words, not in a field of its own.
+    assert "waitingForRoom" not in report.to_json()["results"][1]

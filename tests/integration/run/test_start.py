@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from backup_orchestrator.handlers.orchestrator import lambda_handler
+from backup_orchestrator.run.start import TIMEOUT_MARGIN_MS
 from local.emulator import Emulator, ManualClock
 from local.emulator.errors import InternalFailure, ServiceError, ValidationException
 from tests.conftest import FakeLambdaContext, add_own_backup
 from tests.support.fleet import Cloud, run_with_quick_retries, tag
+from tests.support.invoking import results
 
 SCHEDULED = {"source": "schedule", "scheduledTime": "2026-01-05T12:00:00Z"}
 
@@ -155,3 +157,37 @@ def test_a_server_gone_before_its_backup_needs_nothing(emulator: Emulator, cloud
     result = only(lambda_handler(SCHEDULED, FakeLambdaContext()))
 
     assert (result["outcome"], result["reason"]) == ("SKIPPED", "the server no longer exists")
+
+
+def test_servers_waiting_for_room_wait_together_not_one_worker_each(
+    emulator: Emulator, cloud: Cloud
+) -> None:
+    # Given six servers (more than the run starts side by side) in a full account, each of which
+    # must lose its older backup first, on a service that counts a backup being deleted until
+    # its deletion ends, long after the run
+    emulator.config.deleting_counts_toward_limit = True
+    emulator.config.delete_seconds = 10**6
+    names = [f"chef-{i}" for i in range(6)]
+    older = {}
+    for name in names:
+        emulator.backend.add_server(name)
+        tag(emulator, name)
+        add_own_backup(emulator, name, 1)
+        older[name] = add_own_backup(emulator, name, 2)
+    emulator.config.manual_backup_limit = emulator.backend.manual_backups_used()
+
+    # When the schedule fires with 1.5 s to wait beyond the function's safety margin
+    report = lambda_handler(SCHEDULED, FakeLambdaContext(remaining_ms=TIMEOUT_MARGIN_MS + 1_500))
+
+    # Then every server made its room and was refused, and the run then waited once for them
+    # all (one look at the quota), not once per server: none was left out for lack of time.
+    # (Without a retry schedule, the slot is not tried again: they fail, saying why.)
+    for name, result in results(report).items():
+        assert result["outcome"] == "FAILED"
+        assert "limit was still full" in result["reason"]
+        assert "still counted after waiting" in result["reason"]
+        assert [d["backupId"] for d in result["deleted"]] == [older[name]]
+    assert len(emulator.calls_to("DescribeAccountAttributes")) == 1 + 1 + 1
+    # Each refused once right after its deletion; the first of them once more as the run
+    # turned to waiting; the others, once the wait was over with no room, not again.
+    assert len(emulator.calls_to("CreateBackup")) == len(names) + 1

@@ -143,3 +143,36 @@ def test_an_invocation_without_a_usable_request_id_is_refused() -> None:
 def test_event_must_be_an_object(event: Any) -> None:
     with pytest.raises(InvalidRequestError, match="JSON object"):
         parse_event(event, request_id="x")
+
+
+RETRY = {"source": "retry", "scheduledTime": "2026-01-05T02:00:00Z", "attempt": 2}
+
+
+def test_a_retry_names_the_servers_waiting_for_room_among_those_it_is_for() -> None:
+    request = parse_event(
+        {**RETRY, "servers": ["chef-a", "chef-busy"], "waitingForRoom": ["chef-a"]},
+        request_id="x",
+    )
+
+    assert (request.retrying, request.waiting_for_room) == (("chef-a", "chef-busy"), ("chef-a",))
+    # Without the field (a try scheduled for busy servers only), nobody waits for room.
+    assert parse_event({**RETRY, "servers": ["chef-busy"]}, request_id="x").waiting_for_room == ()
+
+
+@pytest.mark.parametrize(
+    ("waiting", "said"),
+    [
+        (["chef-b"], "'chef-b' is not one of the servers the retry is for"),
+        (["9lives"], "is not an OpsWorks CM server name"),
+        (["chef-a", "chef-a"], "a server is named more than once"),
+        ("chef-a", "valid list"),
+    ],
+)
+def test_a_retry_waiting_for_room_for_a_server_it_is_not_for_is_refused(
+    waiting: object, said: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as excinfo:
+        parse_event({**RETRY, "servers": ["chef-a"], "waitingForRoom": waiting}, request_id="x")
+
+    assert "field 'waitingForRoom': " in str(excinfo.value)
+    assert said in str(excinfo.value)

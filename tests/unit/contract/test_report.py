@@ -1,12 +1,16 @@
-"""The report a run returns: JSON with camelCase keys, and what it says about the run."""
+"""The report a run returns: JSON with camelCase keys, and what it says about the run; and the
+record of it the idempotency table keeps, within its bytes at the largest fleet."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
 from backup_orchestrator.contract.report import (
+    RECORD_BYTES,
+    RECORD_TRACKERS,
     ComplianceReport,
     DeletionReport,
     DrillReport,
@@ -14,10 +18,12 @@ from backup_orchestrator.contract.report import (
     OrphanReport,
     QuotaReport,
     RetainReport,
+    RunRecord,
     RunReport,
     ServerResult,
 )
 from backup_orchestrator.domain.records import Outcome
+from tests.support.sizes import LONG_REASON, SERVICE_WORDS, largest_fleet
 
 AT = datetime(2026, 1, 5, 12, 15, tzinfo=UTC)
 QUOTA = QuotaReport(used=3, maximum=50, used_after_run=4, used_when_settled=2)
@@ -107,6 +113,7 @@ def test_the_report_is_json_with_camel_case_keys() -> None:
         "at": "2026-01-05T12:15:00Z",
         "servers": ["chef-busy"],
         "schedule": "retry-1",
+        "waitingForRoom": [],
     }
     assert answer["drills"] == [
         {
@@ -196,3 +203,100 @@ def test_results_are_counted_by_outcome() -> None:
         Outcome.RETRYING: 1,
         Outcome.FAILED: 1,
     }
+
+
+def test_a_runs_record_is_its_counts_trackers_and_each_servers_outcome() -> None:
+    # Given a run with one server of each outcome, a tracker, a next try, compliance and drills
+    run = report(Outcome.STARTED, Outcome.FAILED, Outcome.RETRYING, Outcome.SKIPPED)
+    run.tracker_execution_arn = "arn:aws:states:us-east-1:123456789012:execution:t:run-1-ab"
+    run.tracker_execution_arns = [run.tracker_execution_arn]
+    run.next_try = NextTryReport(attempt=1, at=AT, servers=["chef-2"], schedule="retry-1")
+    run.compliance = [judged("chef-0", compliant=True), judged("chef-1", compliant=False)]
+    run.drills = [DrillReport(server_name="chef-0", outcome="STARTED", reason="due")]
+
+    # When the idempotency table's record of it is made
+    record = RunRecord.of(run).to_json()
+
+    # Then it says what happened to every server, in camelCase JSON, and where the rest is
+    assert record == {
+        "runId": "scheduled-20260105T120000Z",
+        "dryRun": False,
+        "quota": {"used": 3, "maximum": 50, "usedAfterRun": 4, "usedWhenSettled": 2},
+        "outcomes": {"STARTED": 1, "PLANNED": 0, "SKIPPED": 1, "RETRYING": 1, "FAILED": 1},
+        "servers": {
+            "FAILED": ["chef-1"],
+            "RETRYING": ["chef-2"],
+            "SKIPPED": ["chef-3"],
+            "STARTED": ["chef-0"],
+            "PLANNED": [],
+        },
+        "unlisted": 0,
+        "trackerExecutionArn": run.tracker_execution_arn,
+        "trackerExecutionArns": [run.tracker_execution_arn],
+        "trackerExecutions": 1,
+        "trackerError": None,
+        "nextTry": {
+            "attempt": 1,
+            "at": "2026-01-05T12:15:00Z",
+            "schedule": "retry-1",
+            "waitingForRoom": 0,
+        },
+        "compliance": {"judged": 2, "outsideRpo": 1, "catchingUp": 0},
+        "backupsOfDeletedServers": 0,
+        "drills": {"STARTED": 1},
+        "wholeReport": (
+            "in the orchestrator function's log, lines with run_id scheduled-20260105T120000Z: "
+            '"run report" (the run), one "server outcome" per server (its outcome, reason, '
+            'backup and deletions), one "drill outcome" per restore drill; `owcm-backup status` '
+            "shows every server's compliance"
+        ),
+    }
+
+
+@pytest.mark.parametrize("length", [8, 40])
+def test_the_record_of_the_largest_fleet_names_what_fits_the_servers_not_backed_up_first(
+    length: int,
+) -> None:
+    # Given a run of the largest fleet, its names `length` characters long, a third of the
+    # servers not backed up (the last ones), the tracker's error at the service's length
+    servers = largest_fleet()
+    names = [f"s{n:0{length - 1}d}" for n in range(servers)]
+    failed = set(names[-servers // 3 :])
+    run = RunReport(
+        run_id="scheduled-20260105T120000Z",
+        dry_run=False,
+        quota=QUOTA,
+        results=[
+            ServerResult(
+                server_name=n,
+                outcome=Outcome.FAILED if n in failed else Outcome.STARTED,
+                reason=LONG_REASON,
+            )
+            for n in names
+        ],
+        tracker_error=SERVICE_WORDS * 20,
+    )
+
+    # When its record is made
+    record = RunRecord.of(run).to_json()
+
+    # Then it stays within its bytes; the failed servers are all named, and the started ones
+    # as far as they fit: all of them with short names, and the count of those left out
+    print(f"\nrecord of {servers} servers named in {length} characters: {len(json.dumps(record))}")
+    assert len(json.dumps(record, sort_keys=True)) <= RECORD_BYTES
+    assert record["servers"]["FAILED"] == [n for n in names if n in failed]
+    started = record["servers"]["STARTED"]
+    assert started == [n for n in names if n not in failed][: len(started)]
+    assert record["unlisted"] == servers - len(failed) - len(started)
+    assert (record["unlisted"] == 0) is (length == 8)
+    assert record["trackerError"].endswith("...")
+
+
+def test_the_record_names_at_most_twenty_tracker_executions_and_counts_them_all() -> None:
+    run = report(Outcome.STARTED)
+    run.tracker_execution_arns = [f"arn:aws:states:::execution:t:run-{n}" for n in range(25)]
+
+    record = RunRecord.of(run)
+
+    assert record.tracker_execution_arns == run.tracker_execution_arns[:RECORD_TRACKERS] != []
+    assert record.tracker_executions == 25

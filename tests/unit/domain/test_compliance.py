@@ -14,8 +14,10 @@ from backup_orchestrator.domain.compliance import (
     evaluate,
     outside,
 )
+from backup_orchestrator.domain.messages import ALERT_BYTES, REASON_BYTES
 from backup_orchestrator.domain.records import Backup, Server
 from tests.support.planning import NOW, backup, server
+from tests.support.sizes import LONG_REASON, largest_fleet, long_name
 
 HOUR = 3600
 
@@ -180,3 +182,36 @@ def test_the_alert_names_each_late_server_its_age_and_why() -> None:
     assert "    run scheduled-1: not backed up: no room" in text
     assert "chef-b" not in text
     assert alert([verdicts["chef-b"]], NOW) is None
+
+
+def test_the_alert_about_the_largest_fleet_fits_one_sns_message_and_says_how_many_more() -> None:
+    # Given every server of the largest fleet late, its last five runs failed with the
+    # service's long words (and this run's reason far longer still)
+    servers = [server(long_name(n)) for n in range(largest_fleet())]
+    runs = [RunEntry(f"scheduled-2026010{d}T020000Z", NOW, "FAILED", LONG_REASON) for d in range(5)]
+    history = {
+        s.name: [RunEntry("scheduled-20260105T020000Z", NOW, "FAILED", LONG_REASON * 50), *runs]
+        for s in servers
+    }
+    verdicts = judge(servers, [backup(s.name, 3) for s in servers], history=history)
+
+    # When the alert is written
+    message = alert(list(verdicts.values()), NOW)
+
+    # Then it stays within what SNS takes (256 KiB), names the first servers with their reasons
+    # (each cut to 1,000 bytes), and says how many more there are and where to see them
+    assert message is not None
+    subject, text = message
+    size = len(text.encode())
+    print(f"\ncompliance alert about {len(servers)} late servers: {size:,} bytes")
+    assert size <= ALERT_BYTES < 262_144
+    assert subject == f"OpsWorks CM backup: {len(servers)} server(s) outside their RPO"
+    listed = [line for line in text.splitlines() if line.startswith("- ")]
+    assert 0 < len(listed) < len(servers)
+    assert listed[0].startswith(f"- {long_name(0)}: newest good backup 72.0 h old")
+    [more] = [line for line in text.splitlines() if line.startswith("... and ")]
+    assert more.startswith(f"... and {len(servers) - len(listed)} more server(s) outside their RPO")
+    assert "`owcm-backup status`" in more
+    reasons = [line for line in text.splitlines() if line.startswith("    run ")]
+    assert max(len(line) for line in reasons) <= 4 + REASON_BYTES
+    assert text.endswith("`owcm-backup status` shows every server's compliance.")

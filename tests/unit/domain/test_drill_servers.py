@@ -5,6 +5,7 @@ test_history_budget.py)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from datetime import timedelta
 
@@ -26,16 +27,18 @@ from backup_orchestrator.domain.drill_servers import (
     server_name,
     source_of,
 )
-from backup_orchestrator.domain.records import Server
+from backup_orchestrator.domain.records import Quota, Server
 from tests.support.drilling import (
     DESCRIBED,
     NAMES,
     RUN,
     RUN_IDS,
     SERVER_NAME,
+    drill_plan,
     weekly,
 )
 from tests.support.planning import NOW, backup
+from tests.support.sizes import largest_fleet, long_name
 
 # ---- names --------------------------------------------------------------------------------
 
@@ -243,3 +246,46 @@ def test_drills_under_way_are_their_executions_and_servers() -> None:
         "chef-b": "drill server drill-chef-b-1a2b3c",
         "chef-e": f"execution {RUN}-chef-e",
     }
+
+
+def test_each_drill_input_is_one_servers_whatever_the_fleet() -> None:
+    # Given every server of the largest fleet due for a drill at once, each at the service's
+    # longest (a 40-character name, a long role and profile, 16 subnets and security groups)
+    servers = [
+        weekly(
+            long_name(n),
+            described={
+                "SubnetIds": [f"subnet-{n:017x}{i:02d}"[:24] for i in range(16)],
+                "SecurityGroupIds": [f"sg-{n:017x}{i:02d}"[:20] for i in range(16)],
+                "InstanceProfileArn": f"{DESCRIBED['InstanceProfileArn']}-{'x' * 200}",
+                "ServiceRoleArn": f"{DESCRIBED['ServiceRoleArn']}-{'x' * 200}",
+            },
+        )
+        for n in range(largest_fleet())
+    ]
+    plan = drill_plan(servers, quota=Quota(used=0, maximum=2 * len(servers)))
+
+    # When each drill's execution input is made
+    sizes = [
+        len(
+            json.dumps(
+                drill_servers.execution_input(
+                    start,
+                    run_id=RUN,
+                    now=NOW,
+                    poll_seconds=60,
+                    deadline_seconds=21_600,
+                    execution_arn=f"arn:aws:states:eu-west-1:123456789012:execution:Drill:{start.execution}",
+                )
+            )
+        )
+        for start in plan.starts
+    ]
+
+    # Then each holds its own server only: a few KB, far under Step Functions' 256 KiB
+    print(
+        f"\nlargest drill input of {len(plan.starts)} drills started at once: {max(sizes):,} bytes"
+    )
+    assert len(plan.starts) == len(servers)
+    assert max(sizes) < 8_000
+    assert max(sizes) - min(sizes) < 100

@@ -150,3 +150,33 @@ def test_a_late_server_whose_backup_this_run_started_is_catching_up(
 
     [verdict] = report.compliance
     assert (verdict.compliant, verdict.catching_up) == (False, catching_up)
+
+
+def test_a_server_waiting_for_room_in_its_slot_is_judged_as_any_and_says_it_waits() -> None:
+    # chef-a is RETRYING, its room still being freed; its newest good backup is a day old, so
+    # it is within its RPO: nothing to say. chef-b's is three days old: out of it, with why.
+    waiting = (
+        "the room made for its backup under the account's manual-backup limit is still being "
+        "freed (the service still counts the backups being deleted; waited 100 s), so it is "
+        "tried again later in the slot, and that room is kept for it: at 12:15 UTC (try 1 of 8; "
+        "the retry window ends 14:00 UTC)"
+    )
+    report = run_report(
+        outcome("chef-a", Outcome.RETRYING, waiting), outcome("chef-b", Outcome.RETRYING, waiting)
+    )
+    servers = [server("chef-a"), server("chef-b")]
+
+    judge(
+        report,
+        servers,
+        {"chef-a", "chef-b"},
+        [backup("chef-a", 1), backup("chef-b", 3)],
+        NOW,
+        settings(),
+        {},
+    )
+
+    fresh, late = report.compliance
+    assert (fresh.compliant, fresh.reasons) == (True, [])
+    assert (late.compliant, late.catching_up) == (False, None)
+    assert late.reasons == [f"run {RUN}: {waiting}"]

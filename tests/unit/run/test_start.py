@@ -37,3 +37,24 @@ def test_an_account_over_its_limit_is_brought_back_before_the_first_backup() -> 
     assert len(planned.delete_now) == 3
     assert [len(room["chef-a"]), len(room["chef-b"])] == [2, 1]
     assert room["chef-a"] + room["chef-b"] == list(planned.delete_now)
+
+
+def test_a_server_waiting_for_room_on_its_way_goes_first_and_deletes_nothing() -> None:
+    # A later try of the slot: chef-b waits for the slot of its older backup, being deleted and
+    # still counted; chef-a can lose a backup of its own. The limit is full.
+    servers = [server("chef-a"), server("chef-b")]
+    backups = [
+        *(backup("chef-a", days) for days in (1, 2)),
+        backup("chef-b", 1),
+        backup("chef-b", 2, status="DELETING"),
+    ]
+    retry = policy(
+        within=("chef-a", "chef-b"), retry_busy=True, retried=True, waiting_for_room=("chef-b",)
+    )
+
+    planned = plan(servers, backups, Quota(used=4, maximum=4), retry)
+    room = _room_makers(planned)
+
+    assert [p.server_name for p in planned.creating] == ["chef-b", "chef-a"]
+    assert room["chef-b"] == []
+    assert [d.backup_id for d in room["chef-a"]] == [backup("chef-a", 2).backup_id]
