@@ -89,9 +89,10 @@ TARGETS = {
         functions=(
             "server",
             "backup",
+            "_one",
             "server_listed",
             "backup_listed",
-            "_confirm_gone",
+            "_denied",
             "_tags_not_found",
             "_delete",
         ),

@@ -26,6 +26,14 @@ OPSWORKSCM_CONFIG = Config(
     max_pool_connections=16,
 )
 
+# A state machine's task gives up on a call sooner than a run does (its state machine retries
+# the task itself): shorter timeouts, the same single attempt.
+TASK_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=5,
+    read_timeout=10,
+)
+
 
 def opsworkscm_client(
     session: boto3.session.Session | None = None,

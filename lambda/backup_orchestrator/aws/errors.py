@@ -40,3 +40,16 @@ def error_code(exc: ClientError) -> str:
 
 def error_message(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Message", ""))
+
+
+def answer_code(exc: BaseException) -> str | None:
+    """The service's error code when `exc` is its answer (a refusal); None for no answer, or for
+    this package's own word on a call."""
+    return error_code(exc) if isinstance(exc, ClientError) else None
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a person: the service's code and words, or the error's kind and words."""
+    if isinstance(exc, ClientError):
+        return f"{error_code(exc)}: {error_message(exc)}"
+    return f"{type(exc).__name__}: {exc}"

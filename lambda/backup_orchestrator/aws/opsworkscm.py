@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -160,17 +160,36 @@ class OpsWorksCM:
         return [to_server(s) for s in answer.get("Servers", [])]
 
     def server(self, name: str) -> Server | None:
-        """One server, or None when it does not exist (any more): a "not found" is confirmed by
-        the account's listing (safety rule 16), and raises AccessDenied when it still lists it."""
+        """One server, or None when it does not exist (any more); see `_one`."""
+        found = self._one(
+            lambda: self.client.describe_servers(ServerName=name),
+            "Servers",
+            ("DescribeServers", name),
+            lambda: self.server_listed(name),
+        )
+        return None if found is None else to_server(found)
+
+    def _one(
+        self,
+        read: Callable[[], Any],
+        key: str,
+        what: tuple[str, str],
+        listed: Callable[[], bool],
+    ) -> Any | None:
+        """The first item of the list at `key` of what `read` answers, or None when there is
+        none, or when it says "not found" and the account's listing (`listed`) agrees (safety
+        rule 16): a "not found" the listing contradicts is AccessDenied. `what`: the operation
+        and the resource, for the error."""
         try:
-            answer = self._call(lambda: self.client.describe_servers(ServerName=name))
+            answer = self._call(read)
         except ClientError as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
-            self._confirm_gone("DescribeServers", name, self.server_listed(name))
+            if listed():
+                self._denied(*what)
             return None
-        found = [to_server(s) for s in answer.get("Servers", [])]
-        return found[0] if found else None
+        items = answer.get(key, [])
+        return items[0] if items else None
 
     def server_listed(self, name: str) -> bool:
         """Whether the account's listing (DescribeServers, no filter) shows the server."""
@@ -180,17 +199,16 @@ class OpsWorksCM:
         """Whether the account's listing (DescribeBackups, no filter) shows the backup."""
         return any(b.backup_id == backup_id for b in self.backups())
 
-    def _confirm_gone(self, operation: str, resource: str, still_listed: bool) -> None:
-        """After `operation` answered "not found" for `resource`: nothing to do when the listing
-        agrees; AccessDenied (counted in `denied`) when it still lists it."""
-        if still_listed:
-            with self._lock:
-                self.denied += 1
-            raise AccessDenied(
-                f"OpsWorks CM answered ResourceNotFoundException to {operation} for {resource}, "
-                "which the account's listing still shows: access may be denied (a service "
-                "control policy, a permissions boundary or the role)"
-            )
+    def _denied(self, operation: str, resource: str) -> NoReturn:
+        """`operation` answered "not found" for `resource`, which the account's listing still
+        shows: count it (`denied`) and raise AccessDenied (safety rule 16)."""
+        with self._lock:
+            self.denied += 1
+        raise AccessDenied(
+            f"OpsWorks CM answered ResourceNotFoundException to {operation} for {resource}, "
+            "which the account's listing still shows: access may be denied (a service "
+            "control policy, a permissions boundary or the role)"
+        )
 
     def backups(self, server_name: str | None = None) -> list[Backup]:
         """Every backup in the account (or of one server) from one call, newest first."""
@@ -201,17 +219,14 @@ class OpsWorksCM:
         return [to_backup(b) for b in answer.get("Backups", [])]
 
     def backup(self, backup_id: str) -> Backup | None:
-        """One backup, or None when it does not exist (any more): a "not found" is confirmed by
-        the account's listing (safety rule 16), and raises AccessDenied when it still lists it."""
-        try:
-            answer = self._call(lambda: self.client.describe_backups(BackupId=backup_id))
-        except ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            self._confirm_gone("DescribeBackups", backup_id, self.backup_listed(backup_id))
-            return None
-        found = [to_backup(b) for b in answer.get("Backups", [])]
-        return found[0] if found else None
+        """One backup, or None when it does not exist (any more); see `_one`."""
+        found = self._one(
+            lambda: self.client.describe_backups(BackupId=backup_id),
+            "Backups",
+            ("DescribeBackups", backup_id),
+            lambda: self.backup_listed(backup_id),
+        )
+        return None if found is None else to_backup(found)
 
     def manual_backup_quota(self) -> Quota:
         return self._limit("ManualBackupLimit", default_maximum=50)
@@ -265,7 +280,8 @@ class OpsWorksCM:
         """The server whose tags OpsWorks CM said it could not find: GONE when the account's
         listing agrees, else failed with the reason (access denied, or the listing's own error)."""
         try:
-            self._confirm_gone("ListTagsForResource", server.name, self.server_listed(server.name))
+            if self.server_listed(server.name):
+                self._denied("ListTagsForResource", server.name)
         except (AccessDenied, ClientError, BotoCoreError) as denied:
             return dataclasses.replace(server, tags_error=str(denied))
         return dataclasses.replace(server, status=GONE)
@@ -322,9 +338,11 @@ class OpsWorksCM:
             try:
                 return self._mutate(call, confirm=started, refused=lambda _: None)
             except ClientError as exc:
-                if error_code(exc) == "ResourceNotFoundException":
-                    # Gone only if the listing agrees (safety rule 16); else AccessDenied.
-                    self._confirm_gone("CreateBackup", server_name, self.server_listed(server_name))
+                # Gone only if the listing agrees (safety rule 16); else AccessDenied.
+                if error_code(exc) == "ResourceNotFoundException" and self.server_listed(
+                    server_name
+                ):
+                    self._denied("CreateBackup", server_name)
                 if error_code(exc) != "LimitExceededException":
                     raise
                 if give_up is None:
@@ -383,7 +401,7 @@ class OpsWorksCM:
             if going():
                 return False
             if code == "ResourceNotFoundException":
-                self._confirm_gone(*what, still_listed=True)
+                self._denied(*what)
             return None
 
         return self._mutate(attempt, confirm=going, refused=refused)

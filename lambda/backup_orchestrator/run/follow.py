@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
 
-from backup_orchestrator.aws.errors import ERRORS, error_code, error_message
+from backup_orchestrator.aws.errors import ERRORS, describe
 from backup_orchestrator.aws.opsworkscm import OpsWorksCM
 from backup_orchestrator.contract.task_errors import BadTaskInput
 from backup_orchestrator.domain.following import (
@@ -129,19 +128,13 @@ def _apply_deletions(
             try:
                 service.delete_backup(backup_id)
             except ERRORS as exc:
-                item.refuse(backup_id, _said(exc))
+                item.refuse(backup_id, describe(exc))
                 refused += 1
                 logger.warning(
                     "retention deletion refused",
                     extra={"backup_id": backup_id, "for_backup": item.backup_id},
                 )
     return refused
-
-
-def _said(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return f"{error_code(exc)}: {error_message(exc)}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _next_state(

@@ -7,11 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
-from backup_orchestrator.aws.clients import opsworkscm_client, service_pace
-from backup_orchestrator.aws.errors import CallFailed, error_code, error_message
+from backup_orchestrator.aws.clients import TASK_CONFIG, opsworkscm_client, service_pace
+from backup_orchestrator.aws.errors import ERRORS, CallFailed, answer_code, describe
 from backup_orchestrator.aws.opsworkscm import OpsWorksCM
 from backup_orchestrator.aws.retries import RetryPolicy, is_retryable
 from backup_orchestrator.contract.task_errors import (
@@ -22,17 +19,12 @@ from backup_orchestrator.contract.task_errors import (
 
 # A task's calls give up sooner than a run's: the state machine retries the task itself.
 TASK_POLICY = RetryPolicy(attempts=5, base_seconds=0.25, cap_seconds=8.0)
-TASK_CLIENT = Config(
-    retries={"mode": "standard", "total_max_attempts": 1},
-    connect_timeout=5,
-    read_timeout=10,
-)
 
 
 def task_service(rate: float) -> OpsWorksCM:
     """The adapter a task uses: the carried model, paced at `rate` requests per second with the
     service's burst, the task's retries."""
-    return OpsWorksCM(opsworkscm_client(config=TASK_CLIENT, pace=service_pace(rate)), TASK_POLICY)
+    return OpsWorksCM(opsworkscm_client(config=TASK_CONFIG, pace=service_pace(rate)), TASK_POLICY)
 
 
 @contextmanager
@@ -42,13 +34,12 @@ def named_errors(named: Mapping[str, type[TaskError]] | None = None) -> Iterator
     adapter's retries), ServiceError for any other refusal or unusable answer."""
     try:
         yield
-    except ClientError as exc:
-        code, message = error_code(exc), error_message(exc)
-        if named and code in named:
-            raise named[code](f"{code}: {message}") from exc
-        retry, _ = is_retryable(exc)
-        raise (ServiceUnavailable if retry else ServiceError)(f"{code}: {message}") from exc
-    except BotoCoreError as exc:
-        raise ServiceUnavailable(str(exc)) from exc
-    except CallFailed as exc:
-        raise ServiceError(str(exc)) from exc
+    except ERRORS as exc:
+        if isinstance(exc, CallFailed):
+            raise ServiceError(str(exc)) from exc
+        code = answer_code(exc)
+        if named and code is not None and code in named:
+            raise named[code](describe(exc)) from exc
+        # No answer at all, or throttling and faults past the adapter's retries: try later.
+        unavailable = code is None or is_retryable(exc)[0]
+        raise (ServiceUnavailable if unavailable else ServiceError)(describe(exc)) from exc

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
 
 from backup_orchestrator.aws.errors import OutcomeUnknown
 from backup_orchestrator.contract.task_errors import (
@@ -41,6 +41,8 @@ def refusal(code: str, status: int = 400) -> ClientError:
         (refusal("AccessDeniedException"), NAMED, ServiceError),
         (refusal("ValidationException"), None, ServiceError),
         (EndpointConnectionError(endpoint_url="https://x"), None, ServiceUnavailable),
+        # No answer of any kind (here TLS failing) is worth trying again later.
+        (SSLError(endpoint_url="https://x", error=OSError("handshake")), None, ServiceUnavailable),
         (OutcomeUnknown("lost, and checking failed"), None, ServiceError),
     ],
 )
