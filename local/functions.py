@@ -12,9 +12,8 @@ the demo set the orchestrator's, which holds every setting the other functions r
 from __future__ import annotations
 
 import importlib
-import io
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,17 +21,11 @@ import boto3
 import botocore.handlers
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 
+from local.emulator.inprocess import RawBody
 from local.runtime import LocalLambdaContext
 
 EVENT = "before-send.lambda.Invoke"
 Handler = Callable[[Any, Any], Any]
-
-
-class _RawBody(io.BytesIO):
-    """An answer's body as botocore reads it: all at once, or as the stream of a blob."""
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.getvalue()
 
 
 def load_handler(path: str) -> Handler:
@@ -80,7 +73,7 @@ class InProcessFunctions:
             headers["X-Amz-Function-Error"] = "Unhandled"
             answer = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
         body = json.dumps(answer, default=str).encode()
-        return AWSResponse(request.url, 200, headers, _RawBody(body))
+        return AWSResponse(request.url, 200, headers, RawBody(body))
 
     def install(self) -> InProcessFunctions:
         botocore.handlers.BUILTIN_HANDLERS.append(self._entry)

@@ -8,6 +8,7 @@ which botocore runs before moto's generic `before-send` stub.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,14 +21,12 @@ from local.emulator.wire import Emulator
 EVENT = "before-send.opsworkscm"
 
 
-class _RawBody:
-    """The minimal raw-stream interface AWSResponse reads a body from."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
+class RawBody(io.BytesIO):
+    """An answer's body as botocore reads it from an AWSResponse: all at once, or as the
+    stream of a blob (a Lambda Invoke's Payload)."""
 
     def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
+        yield self.getvalue()
 
 
 def _name_errors_like_step_functions() -> None:
@@ -66,7 +65,7 @@ class InProcessEndpoint:
         headers = HTTPHeaders()
         for name, value in answer.headers.items():
             headers[name] = value
-        return AWSResponse(request.url, answer.status, headers, _RawBody(answer.body))
+        return AWSResponse(request.url, answer.status, headers, RawBody(answer.body))
 
     def __enter__(self) -> Emulator:
         _name_errors_like_step_functions()
