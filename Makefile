@@ -31,7 +31,7 @@ help:
 	@echo "make chaos      the whole fault-injection suite, slow cases included"
 	@echo "make bench      benchmarks against the service's limits (prints figures, writes JSON)"
 	@echo "make mutation   mutation testing of the safety code; prints the kill rate per module"
-	@echo "make synth      synthesize the stack offline into cdk.out (cdk-nag included); ARGS=\"-c key=value\""
+	@echo "make synth      synthesize offline into cdk.out, checked by the cdk-nag packs of nagPacks; ARGS=\"-c key=value\""
 	@echo "make deploy     deploy with the AWS CDK CLI (needs AWS credentials); ARGS=... passes options"
 	@echo "make model      regenerate lambda/models from botocore 1.40.18"
 	@echo "make clean      remove .venv and build output"
@@ -105,7 +105,7 @@ emulator: $(STAMP)
 synth: $(STAMP)
 	rm -rf cdk.out
 	CDK_OUTDIR=cdk.out $(BIN)/python app.py $(ARGS)
-	$(BIN)/python scripts/stack_summary.py cdk.out
+	$(BIN)/python -m scripts.stack_summary cdk.out $(ARGS)
 
 deploy: $(STAMP)
 	$(BIN)/npx --yes aws-cdk@2 deploy $(ARGS)

@@ -1,4 +1,5 @@
-"""CDK entry point: read the configuration from context, build the stack, check it with cdk-nag.
+"""CDK entry point: read the configuration from context, build the stack, check it with the
+cdk-nag rule packs the configuration names (`nagPacks`).
 
 The CDK CLI (`cdk synth`, `cdk deploy`) runs this file with cdk.json's context and its `-c`
 options already merged into the environment. Run directly (`python app.py -c key=value`, what
@@ -15,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, Environment, Validations
-from cdk_nag import AwsSolutionsChecks
+from aws_cdk import App, Environment
 
 from infra.config import ConfigError, from_context
+from infra.constructs.nag import check
 from infra.stack import BackupOrchestratorStack
 
 STACK_NAME = "OpsWorksCMBackup"
@@ -28,12 +29,12 @@ CLI_CONTEXT_VARIABLES = ("CDK_CONTEXT_JSON", "CONTEXT_OVERFLOW_LOCATION_ENV")
 
 
 def build(app: App) -> BackupOrchestratorStack:
-    """Add the stack, with cdk-nag's AWS Solutions checks, to `app`. Raises ConfigError."""
+    """Add the stack, checked by the cdk-nag packs of `nagPacks`, to `app`. Raises ConfigError."""
     config = from_context(app.node.get_all_context())
     stack = BackupOrchestratorStack(
         app, STACK_NAME, config=config, env=Environment(account=None, region=None)
     )
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    check(app, config.nag_packs)
     return stack
 
 

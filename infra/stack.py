@@ -13,6 +13,7 @@ from constructs import Construct
 from infra.config import LOG_RETENTION_DAYS, Config
 from infra.constructs.alerts import AlertTopic
 from infra.constructs.drill import Drill
+from infra.constructs.log_groups import LogGroups
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.orchestrator import Orchestrator, Wiring, powertools_layer
 from infra.constructs.scheduling import BackupSchedule, retry_prefix
@@ -52,13 +53,17 @@ class BackupOrchestratorStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: object):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.config = config
-        retention = logs.RetentionDays[LOG_RETENTION_DAYS[config.log_retention_days]]
+        log_groups = LogGroups(
+            self,
+            "Logs",
+            retention=logs.RetentionDays[LOG_RETENTION_DAYS[config.log_retention_days]],
+        )
         alerts = AlertTopic(self, "Alerts", email=config.alert_email)
         storage = Storage(self)
         roles = DrillRoles.of(config)
         layer = powertools_layer(self, config)
         self.tracker, self.drill = self._build_state_machines(
-            config, alerts, storage, retention, roles, layer
+            config, alerts, storage, log_groups, roles, layer
         )
         orchestrator = Orchestrator(
             self,
@@ -73,7 +78,7 @@ class BackupOrchestratorStack(Stack):
                 drill_instance_profile_arn=roles.instance_profile,
                 retry_prefix=retry_prefix(self),
             ),
-            log_retention=retention,
+            log_groups=log_groups,
         )
         self.function = orchestrator.function
         self.schedule = BackupSchedule(
@@ -91,6 +96,7 @@ class BackupOrchestratorStack(Stack):
             state_machine=self.tracker.state_machine,
             drill=self.drill.state_machine,
             dead_letters=storage.dead_letters,
+            undelivered_alerts=alerts.undelivered,
             watchdog_hours=config.watchdog,
             rpo_hours=config.rpo,
         )
@@ -101,7 +107,7 @@ class BackupOrchestratorStack(Stack):
         config: Config,
         alerts: AlertTopic,
         storage: Storage,
-        retention: logs.RetentionDays,
+        log_groups: LogGroups,
         roles: DrillRoles,
         layer: lambda_.ILayerVersion,
     ) -> tuple[Tracker, Drill]:
@@ -111,7 +117,7 @@ class BackupOrchestratorStack(Stack):
             topic=alerts.topic,
             layer=layer,
             timeout=Duration.seconds(config.tracker_timeout_seconds),
-            log_retention=retention,
+            log_groups=log_groups,
             log_level=config.tracker_log_level,
         )
         drill = Drill(
@@ -121,7 +127,7 @@ class BackupOrchestratorStack(Stack):
             history=storage.history,
             layer=layer,
             timeout=Duration.seconds(config.drill_timeout_seconds),
-            log_retention=retention,
+            log_groups=log_groups,
             log_level=config.tracker_log_level,
         )
         drill.may_pass([roles.service_role, roles.instance_role])
@@ -138,6 +144,15 @@ class BackupOrchestratorStack(Stack):
         # Where `owcm-backup status` reads each server's last drill (HISTORY_TABLE).
         CfnOutput(self, "HistoryTableName", value=storage.history.table_name)
         CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
+        # Alerts the topic could not deliver, and the alarm on them (ALERT_DELIVERY_ALARM for
+        # `owcm-backup status`); a subscription added by hand can use the queue too.
+        CfnOutput(self, "AlertDeadLettersUrl", value=alerts.undelivered.queue_url)
+        CfnOutput(self, "AlertDeadLettersArn", value=alerts.undelivered.queue_arn)
+        CfnOutput(
+            self,
+            "AlertDeliveryAlarmName",
+            value=self.monitoring.alerts_undelivered.alarm_name,
+        )
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
         # What an operator pauses (docs/real-account.md: Pausing the schedule).
         CfnOutput(self, "ScheduleName", value=self.schedule.schedule_name)

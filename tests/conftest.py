@@ -88,4 +88,10 @@ def add_own_backup(emulator: Emulator, server: str, days_ago: float) -> str:
 
 
 # The synthesized stack, once per session, for the template, end-to-end and chaos tests.
-from tests.support.stack import cdk_out, template, template_json, variant  # noqa: E402, F401
+from tests.support.stack import (  # noqa: E402, F401
+    cdk_out,
+    default_app,
+    template,
+    template_json,
+    variant,
+)

@@ -1,5 +1,6 @@
 """status: every server with its selection, retention, RPO, newest good backup and compliance;
-the account's manual-backup quota; backups of deleted servers."""
+the account's manual-backup quota; whether alerts reach their subscribers; backups of deleted
+servers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from backup_orchestrator.domain import compliance
 from backup_orchestrator.domain.planner import Policy, orphaned, resolve_retain, tagged_for_backup
 from backup_orchestrator.domain.records import Backup, Server
+from owcm_backup.delivery import alert_delivery, delivery_line
 from owcm_backup.drill import add_last_drills, print_last_drills
 from owcm_backup.output import age_in_words as _age
 from owcm_backup.output import orphan_entry as _orphan
@@ -43,10 +45,12 @@ def command_status(args: argparse.Namespace) -> int:
     rows = [_server_status(s, verdicts.get(s.name), backups, policy) for s in servers]
     add_last_drills(args, settings, rows)
     orphans = [_orphan(b) for b in orphaned(servers, backups)]
+    delivery = alert_delivery(args)
     late = any(r["selected"] and not r["compliant"] for r in rows)
     if args.json:
         body = {
             "quota": {"used": quota.used, "maximum": quota.maximum},
+            "alertDelivery": delivery,
             "servers": rows,
             "backupsOfDeletedServers": orphans,
         }
@@ -54,8 +58,11 @@ def command_status(args: argparse.Namespace) -> int:
         return 1 if args.check and late else 0
     print(
         f"Manual backups: {quota.used} of {quota.maximum} used ({quota.headroom} free, "
-        "account-wide)\n"
+        "account-wide)"
     )
+    if delivery:
+        print(delivery_line(delivery))
+    print()
     print(
         table(
             [

@@ -1,5 +1,5 @@
-"""The orchestrator function's code: the allow-listed asset files, staged by CDK's local bundling
-(a plain copy in this process, so no Docker is needed)."""
+"""The functions' code: the allow-listed asset files, staged by CDK's local bundling (a plain copy
+in this process, so no Docker is needed), and the runtime it runs on."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 from infra.assets.files import LAMBDA_ROOT, asset_files
+
+# The newest Python runtime for which Powertools publishes its layer's public SSM parameter
+# (layer.PYTHON, the layer's flavour, names the same version). The code stays importable by the
+# Python the tests and local runs use (3.11).
+RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
 @jsii.implements(ILocalBundling)

@@ -8,8 +8,8 @@ import re
 from infra.assets.files import LAMBDA_ROOT
 
 REQUIREMENTS = LAMBDA_ROOT / "requirements.txt"
-# The function's runtime and architecture: the layer must be built for the same.
-PYTHON = "3.13"
+# The functions' runtime (code.RUNTIME) and architecture: the layer must be built for the same.
+PYTHON = "3.14"
 ARCHITECTURE = "arm64"
 _PIN = re.compile(r"^aws-lambda-powertools(?:\[[^\]]*\])?==(?P<version>\d+\.\d+\.\d+)\s*$", re.M)
 

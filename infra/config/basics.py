@@ -137,7 +137,7 @@ class RunSettings(BaseModel):
                 "The Powertools layer, as a full layer version ARN. Not set: the layer of the "
                 "Powertools release pinned in `lambda/requirements.txt`, looked up at deploy in "
                 "the region's public SSM parameter "
-                "`/aws/service/powertools/python/arm64/python3.13/<version>`; give an ARN where "
+                "`/aws/service/powertools/python/arm64/python3.14/<version>`; give an ARN where "
                 "that parameter does not exist (other partitions, new regions)."
             ),
         ),
@@ -250,6 +250,6 @@ class RunSettings(BaseModel):
             raise ValueError(
                 "must be a Lambda layer version ARN, for example "
                 "arn:aws:lambda:eu-west-1:017000801446:layer:"
-                "AWSLambdaPowertoolsPythonV3-python313-arm64:7"
+                "AWSLambdaPowertoolsPythonV3-python314-arm64:7"
             )
         return value

@@ -1,10 +1,12 @@
 """The stack's configuration: one validated model, read from CDK context (cdk.json and -c): the
 run's settings (`infra/config/basics.py`) and, here, the watchdog, compliance, logs and restore
-drills, with the values derived from them."""
+drills, the cdk-nag rule packs, with the values derived from them."""
 
 from __future__ import annotations
 
+import json
 import math
+from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -67,6 +69,34 @@ def _gap(info: ValidationInfo) -> Gap | None:
 
 class ConfigError(ValueError):
     """A context key is unknown or has a bad value; the message names the key."""
+
+
+class RulePack(StrEnum):
+    """The cdk-nag rule packs a synth can check the stack against (infra/constructs/nag.py)."""
+
+    AWS_SOLUTIONS = "AwsSolutions"
+    SERVERLESS = "Serverless"
+    NIST_800_53_R5 = "NIST80053R5"
+    HIPAA_SECURITY = "HIPAASecurity"
+    PCI_DSS_321 = "PCIDSS321"
+
+
+def _pack_names(value: Any) -> list[Any]:
+    """The names in `value`: a list, JSON text of one (`["Serverless"]`, what the CDK CLI passes
+    from `-c nagPacks='["Serverless"]'`), or names separated by commas, in brackets or not (what
+    a shell leaves of that JSON once it has taken the quotes: `[Serverless,NIST80053R5]`)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = value.strip().removeprefix("[").removesuffix("]").split(",")
+        if isinstance(value, str):
+            value = [value]
+    if not isinstance(value, list | tuple):
+        raise ValueError(
+            'must be a list of cdk-nag rule packs, for example ["AwsSolutions","Serverless"]'
+        )
+    return [n.strip() if isinstance(n, str) else n for n in value if n != ""]
 
 
 class Config(RunSettings):
@@ -206,6 +236,36 @@ class Config(RunSettings):
             ),
         ),
     ] = None
+
+    nag_packs: Annotated[
+        tuple[RulePack, ...],
+        Field(
+            alias="nagPacks",
+            description=(
+                "The cdk-nag rule packs the synth checks the stack against; a finding of any of "
+                "them that is not acknowledged with a reason stops the synth. A list: in "
+                "`cdk.json` a JSON list, on the command line "
+                "`-c nagPacks=[Serverless,HIPAASecurity]` (JSON, or names separated by commas). "
+                "See [compliance rule packs](../nag-packs.md)."
+            ),
+        ),
+    ] = (RulePack.AWS_SOLUTIONS,)
+
+    @field_validator("nag_packs", mode="before")
+    @classmethod
+    def _packs(cls, value: Any) -> tuple[str, ...]:
+        names = _pack_names(value)
+        packs = ", ".join(pack.value for pack in RulePack)
+        if not names:
+            raise ValueError(f"must name at least one cdk-nag rule pack of: {packs}")
+        known = {pack.value for pack in RulePack}
+        unknown = [n for n in names if not isinstance(n, str) or n not in known]
+        if unknown:
+            said = ", ".join(map(repr, unknown))
+            verb = "is not a cdk-nag rule pack" if len(unknown) == 1 else "are not rule packs"
+            raise ValueError(f"{said} {verb}; the packs are: {packs}")
+        # Each once, in the order given.
+        return tuple(dict.fromkeys(names))
 
     @field_validator("watchdog_hours")
     @classmethod

@@ -1,14 +1,18 @@
 """The alert topic: SNS, encrypted with its own KMS key, that this account's CloudWatch alarms
-may publish to (and an e-mail subscription when `alertEmail` is set)."""
+may publish to (and an e-mail subscription when `alertEmail` is set); and the dead-letter queue
+of its subscriptions, where an alert SNS could not deliver waits instead of being dropped."""
 
 from __future__ import annotations
 
-from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from infra.constructs.nag import acknowledge, acknowledge_rule
 
 
 def alarms_of_this_account() -> dict[str, dict[str, str]]:
@@ -24,7 +28,7 @@ def alarms_of_this_account() -> dict[str, dict[str, str]]:
 
 class AlertTopic(Construct):
     """An SNS topic encrypted with its own KMS key, that this account's CloudWatch alarms may
-    publish to."""
+    publish to, and the dead-letter queue (`Undelivered`) every subscription it is given uses."""
 
     def __init__(self, scope: Construct, construct_id: str, *, email: str | None) -> None:
         super().__init__(scope, construct_id)
@@ -65,5 +69,35 @@ class AlertTopic(Construct):
                 conditions=alarms_of_this_account(),
             )
         )
+        self.undelivered = self._build_undelivered()
         if email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+            self.topic.add_subscription(
+                subscriptions.EmailSubscription(email, dead_letter_queue=self.undelivered)
+            )
+
+    def _build_undelivered(self) -> sqs.Queue:
+        """Where SNS puts an alert a subscription could not take after its retries (a bounced
+        address, an endpoint that kept failing): SNS may send to it for this topic only, so a
+        subscription added by hand can redrive to it too."""
+        queue = sqs.Queue(
+            self,
+            "Undelivered",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": self.topic.topic_arn}},
+            )
+        )
+        reason = (
+            "This queue is itself the dead-letter queue of the alert topic's subscriptions: an "
+            "alert lands here because it could not be delivered, and a person reads it here."
+        )
+        acknowledge(queue, "AwsSolutions-SQS3", reason)
+        acknowledge_rule(queue, "SQSRedrivePolicy", reason)
+        return queue

@@ -42,7 +42,6 @@ from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -66,6 +65,7 @@ from infra.constructs.drill_states import (
     owner_check,
     results,
 )
+from infra.constructs.log_groups import LogGroups
 from infra.constructs.state_machines import logged_state_machine
 from infra.constructs.task_function import TaskFunction
 
@@ -102,7 +102,7 @@ class Drill(Construct):
         history: dynamodb.ITableV2,
         layer: lambda_.ILayerVersion,
         timeout: Duration,
-        log_retention: logs.RetentionDays,
+        log_groups: LogGroups,
         log_level: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -114,7 +114,7 @@ class Drill(Construct):
             actions=DRILL_OPSWORKSCM_ACTIONS,
             layer=layer,
             timeout_seconds=CALL_TIMEOUT_SECONDS,
-            log_retention=log_retention,
+            log_groups=log_groups,
         )
         self._results = results(self)
         begin = self._build_source_check(restore=self._build_restore())
@@ -129,7 +129,7 @@ class Drill(Construct):
             name="Drill",
             start=begin,
             timeout=timeout,
-            log_retention=log_retention,
+            log_groups=log_groups,
             log_level=log_level,
             comment="Restores an OpsWorks CM backup into a temporary server, measures, deletes it.",
         )

@@ -1,5 +1,6 @@
 """Monitoring: the alarms on everything that means a backup may be missing, wired to the alert
-topic, and the dashboard."""
+topic; the alarm on alerts the topic could not deliver, wired to nothing; and the dashboard,
+which shows every alarm's state."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.constructs.nag import acknowledge_rule
 from infra.constructs.state_machines import METRIC_NAMESPACE, SERVICE_DIMENSION
 
 DIMENSIONS = {SERVICE_DIMENSION["Name"]: SERVICE_DIMENSION["Value"]}
@@ -53,6 +55,7 @@ class Monitoring(Construct):
         state_machine: sfn.IStateMachine,
         drill: sfn.IStateMachine,
         dead_letters: sqs.IQueue,
+        undelivered_alerts: sqs.IQueue,
         watchdog_hours: int,
         rpo_hours: int,
     ) -> None:
@@ -61,6 +64,7 @@ class Monitoring(Construct):
         self.alarms: list[cw.Alarm] = []
         self._build_alarms(function, state_machine, drill, dead_letters)
         self._build_watchdog(watchdog_hours)
+        self.alerts_undelivered = self._build_delivery_alarm(undelivered_alerts)
         self.dashboard = self._build_dashboard(function, state_machine, rpo_hours)
 
     def _alarm(self, name: str, metric: cw.IMetric, description: str) -> cw.Alarm:
@@ -177,6 +181,38 @@ class Monitoring(Construct):
         )
         watchdog.add_alarm_action(self._action)
         self.alarms.append(watchdog)
+
+    def _build_delivery_alarm(self, undelivered: sqs.IQueue) -> cw.Alarm:
+        """An alert in the alert topic's dead-letter queue: a subscription could not take it.
+        Notifying through the topic would go the way that failed, so the alarm has no action;
+        its state is on the dashboard and in `owcm-backup status` (stack output
+        AlertDeliveryAlarmName)."""
+        alarm = cw.Alarm(
+            self,
+            "AlertsUndelivered",
+            metric=undelivered.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=(
+                "An alert could not be delivered to a subscription of the alert topic (a bounced "
+                "address, an endpoint that failed every retry); it waits in the queue of stack "
+                "output AlertDeadLettersUrl for 14 days. This alarm notifies nobody: the way it "
+                "would is the way that failed."
+            ),
+        )
+        acknowledge_rule(
+            alarm,
+            "CloudWatchAlarmAction",
+            "This alarm watches the alert topic's own deliveries: an action would notify through "
+            "the topic whose subscription is failing. Its state is shown on the dashboard and by "
+            "`owcm-backup status` instead, and the undelivered alerts wait in their queue.",
+        )
+        self.alarms.append(alarm)
+        return alarm
 
     def _build_dashboard(
         self, function: lambda_.IFunction, state_machine: sfn.IStateMachine, rpo_hours: int

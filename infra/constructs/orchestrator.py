@@ -1,5 +1,7 @@
 """The orchestrator function: its log group, its role (exactly the actions its code calls), the
-Powertools layer it runs with, and its environment (the settings contract/settings.py reads).
+Powertools layer it runs with, its environment (the settings contract/settings.py reads), and
+where an asynchronous invocation that failed every try ends: the DeadLetters queue, as a record
+that carries the error (its on-failure destination).
 
 Added to the scope it is given (logical IDs `Orchestrator`, `OrchestratorRole`,
 `OrchestratorLogs` stay what deployed stacks know).
@@ -8,20 +10,30 @@ Added to the scope it is given (logical IDs `Orchestrator`, `OrchestratorRole`,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+import jsii
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.assets.code import function_code
+from infra.assets.code import RUNTIME, function_code
 from infra.assets.layer import layer_parameter, powertools_version
 from infra.config import Config
 from infra.constructs.alerts import AlertTopic
-from infra.constructs.nag import NO_RESOURCE_LEVEL, acknowledge, arn_of
+from infra.constructs.log_groups import LogGroups
+from infra.constructs.nag import (
+    NO_RESOURCE_LEVEL,
+    acknowledge,
+    acknowledge_rule,
+    arn_of,
+    inline_policy,
+    no_vpc,
+)
 from infra.constructs.state_machines import METRIC_NAMESPACE
 from infra.constructs.storage import Storage
 
@@ -77,14 +89,9 @@ class Orchestrator:
         *,
         config: Config,
         wiring: Wiring,
-        log_retention: logs.RetentionDays,
+        log_groups: LogGroups,
     ) -> None:
-        self.log_group = logs.LogGroup(
-            scope,
-            "OrchestratorLogs",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.log_group = log_groups.create(scope, "OrchestratorLogs")
         self.role = self._build_role(scope, wiring)
         self.function = self._build_function(scope, config, wiring)
 
@@ -113,6 +120,7 @@ class Orchestrator:
                 [*idempotency, "dynamodb:UpdateItem"],
                 [wiring.storage.idempotency.table_arn],
             ),
+            # The on-failure destination: Lambda sends the record as the function's role.
             ("DeadLetters", ["sqs:SendMessage"], [wiring.storage.dead_letters.queue_arn]),
             (
                 "History",
@@ -134,6 +142,14 @@ class Orchestrator:
             f"AwsSolutions-IAM5[Resource::{arn_of(self.log_group)}:*]",
             "Log streams of the function's own log group; their names are not known in advance.",
         )
+        acknowledge_rule(
+            role,
+            "IAMNoInlinePolicy",
+            inline_policy(
+                "the calls the orchestrator function makes, each on this stack's resources or, "
+                "for OpsWorks CM, as the actions alone"
+            ),
+        )
         return role
 
     def _build_function(self, scope: Construct, config: Config, wiring: Wiring) -> lambda_.Function:
@@ -141,7 +157,7 @@ class Orchestrator:
             scope,
             "Orchestrator",
             description="Backs up tagged OpsWorks CM servers and prunes old manual backups",
-            runtime=lambda_.Runtime.PYTHON_3_13,
+            runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
             code=function_code(),
@@ -155,18 +171,47 @@ class Orchestrator:
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            dead_letter_queue=wiring.storage.dead_letters,
             retry_attempts=2,
             max_event_age=Duration.hours(1),
+            on_failure=_Queue(wiring.storage.dead_letters),
             environment=_environment(config, wiring),
         )
-        acknowledge(
+        acknowledge_rule(
             function,
-            "AwsSolutions-L1",
-            "The runtime is pinned to Python 3.13 together with the Powertools layer flavour "
-            "(python313) and the version the tests run; they move together, deliberately.",
+            "LambdaDLQ",
+            "An asynchronous invocation that failed every try (the schedule's, a retry "
+            "schedule's) goes to the on-failure destination, the DeadLetters queue, as a record "
+            "that carries the error; a dead-letter configuration as well would put the same "
+            "failure there a second time, as the bare event.",
         )
+        acknowledge_rule(
+            function,
+            "LambdaInsideVPC",
+            no_vpc("OpsWorks CM, Step Functions, DynamoDB, SNS and EventBridge Scheduler"),
+        )
+        if not config.reserved_concurrency:
+            acknowledge_rule(
+                function,
+                "LambdaConcurrency",
+                "reservedConcurrency is 0 in this deployment, for an account whose concurrency "
+                "quota leaves no room to reserve; one backup per server and slot still holds "
+                "through the idempotency table (safety rule 5).",
+            )
         return function
+
+
+@jsii.implements(lambda_.IDestination)
+class _Queue:
+    """An SQS queue as an on-failure destination, sent to with the permission the role's
+    `DeadLetters` statement already gives (CDK's SqsDestination would add two read actions
+    Lambda does not use)."""
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self._queue = queue
+
+    # jsii hands the destination options over positionally, not as the keywords its stub declares.
+    def bind(self, *_scope_function_options: Any, **_keywords: Any) -> lambda_.DestinationConfig:
+        return lambda_.DestinationConfig(destination=self._queue.queue_arn)
 
 
 def _environment(config: Config, wiring: Wiring) -> dict[str, str]:

@@ -17,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import Config
-from infra.constructs.nag import acknowledge, arn_of
+from infra.constructs.nag import acknowledge, acknowledge_rule, arn_of, inline_policy
 
 
 def retry_prefix(scope: Construct) -> str:
@@ -84,6 +84,14 @@ class BackupSchedule:
             self.role,
             f"AwsSolutions-IAM5[Resource::{arn_of(function)}:*]",
             "Invoking the orchestrator function's own versions and aliases (CDK grantInvoke).",
+        )
+        acknowledge_rule(
+            self.role,
+            "IAMNoInlinePolicy",
+            inline_policy(
+                "invoking the orchestrator function, and sending what it cannot deliver to the "
+                "dead-letter queue"
+            ),
         )
 
     def _build_schedule(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -13,7 +13,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from backup_orchestrator.contract.limits import TASK_RETRIES
-from infra.constructs.nag import acknowledge
+from infra.constructs.log_groups import LogGroups
+from infra.constructs.nag import acknowledge, acknowledge_rule, inline_policy
 
 METRIC_NAMESPACE = "OpsWorksCMBackup"
 SERVICE_DIMENSION = {"Name": "service", "Value": "opsworks-cm-backup"}
@@ -75,20 +76,16 @@ def logged_state_machine(
     name: str,
     start: sfn.IChainable,
     timeout: Duration,
-    log_retention: logs.RetentionDays,
+    log_groups: LogGroups,
     log_level: str,
     comment: str,
 ) -> tuple[sfn.StateMachine, logs.LogGroup]:
     """A Standard state machine (`StateMachine` in `scope`), traced, logging at `log_level` to
-    its own group (`Logs`) named `/aws/vendedlogs/states/<stack>-<name>`."""
+    its own group (`Logs`, one of `log_groups`) named `/aws/vendedlogs/states/<stack>-<name>`."""
     # Under /aws/vendedlogs/ Step Functions needs no CloudWatch Logs resource policy for the
     # group, whose size limit accounts with many logged state machines reach.
-    log_group = logs.LogGroup(
-        scope,
-        "Logs",
-        log_group_name=f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{name}",
-        retention=log_retention,
-        removal_policy=RemovalPolicy.DESTROY,
+    log_group = log_groups.create(
+        scope, "Logs", name=f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{name}"
     )
     machine = sfn.StateMachine(
         scope,
@@ -125,6 +122,14 @@ def may_alert(machine: sfn.StateMachine, key_arn: str, log_level: str) -> None:
         "CloudWatch PutMetricData, X-Ray and the Step Functions log delivery actions have no "
         "resource-level permissions; the state machine calls OpsWorks CM only through its own "
         "function.",
+    )
+    acknowledge_rule(
+        machine.role,
+        "IAMNoInlinePolicy",
+        inline_policy(
+            "invoking its own function, publishing to the alert topic, and its metrics, logs "
+            "and traces"
+        ),
     )
     if log_level != "ALL":
         acknowledge(

@@ -1,5 +1,6 @@
-"""What the stack keeps: the dead-letter queue of the schedule and the function, the
-idempotency table (one run per slot) and the history table (the last runs and drills).
+"""What the stack keeps: the dead-letter queue of the schedule (and the function's on-failure
+destination), the idempotency table (one run per slot) and the history table (the last runs and
+drills).
 
 These are added to the scope they are given, not nested under a construct of their own: their
 logical IDs (`DeadLetters`, `Idempotency`, `History`) are what CloudFormation knows them by, and
@@ -13,7 +14,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs.nag import acknowledge
+from infra.constructs.nag import acknowledge, acknowledge_rule
 
 
 class Storage:
@@ -34,11 +35,12 @@ class Storage:
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        acknowledge(
-            queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the schedule and the function.",
+        reason = (
+            "This queue is itself the dead-letter queue of the schedule and the on-failure "
+            "destination of the function: what lands here failed, and a person reads it here."
         )
+        acknowledge(queue, "AwsSolutions-SQS3", reason)
+        acknowledge_rule(queue, "SQSRedrivePolicy", reason)
         return queue
 
 

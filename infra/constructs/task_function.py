@@ -8,17 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from backup_orchestrator.contract.limits import RETRIED, TASK_RETRIES
-from infra.assets.code import function_code
-from infra.constructs.nag import NO_RESOURCE_LEVEL, acknowledge, arn_of
+from infra.assets.code import RUNTIME, function_code
+from infra.constructs.log_groups import LogGroups
+from infra.constructs.nag import (
+    NO_RESOURCE_LEVEL,
+    acknowledge,
+    acknowledge_rule,
+    arn_of,
+    inline_policy,
+    no_vpc,
+)
 from infra.constructs.state_machines import METRIC_NAMESPACE
 
 # Step Functions waits this much longer than the function's own timeout before it calls the
@@ -39,13 +46,11 @@ class TaskFunction(Construct):
         actions: Sequence[str],
         layer: lambda_.ILayerVersion,
         timeout_seconds: int,
-        log_retention: logs.RetentionDays,
+        log_groups: LogGroups,
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout_seconds = timeout_seconds
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-        )
+        self.log_group = log_groups.create(self, "Logs")
         self.role = iam.Role(
             self,
             "Role",
@@ -67,7 +72,7 @@ class TaskFunction(Construct):
             self,
             "Function",
             description=description,
-            runtime=lambda_.Runtime.PYTHON_3_13,
+            runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=handler,
             code=function_code(),
@@ -95,12 +100,33 @@ class TaskFunction(Construct):
             f"AwsSolutions-IAM5[Resource::{arn_of(self.log_group)}:*]",
             "Log streams of the function's own log group; their names are not known in advance.",
         )
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            "The runtime is pinned to Python 3.13 together with the Powertools layer flavour "
-            "(python313) and the version the tests run; they move together, deliberately.",
+        self._acknowledge_nag()
+
+    def _acknowledge_nag(self) -> None:
+        """What a function only a state machine calls, synchronously, is acknowledged for."""
+        acknowledge_rule(
+            self.role,
+            "IAMNoInlinePolicy",
+            inline_policy(
+                "the OpsWorks CM actions this function calls, and writing its own log group"
+            ),
         )
+        acknowledge_rule(
+            self.function,
+            "LambdaDLQ",
+            "Step Functions invokes this function synchronously (RequestResponse), retries its "
+            "errors and catches what remains in the state machine, which alerts; a dead-letter "
+            "queue receives only failed asynchronous invocations, and this function has none.",
+        )
+        acknowledge_rule(
+            self.function,
+            "LambdaConcurrency",
+            "Step Functions calls this function once per poll of each running execution, so the "
+            "executions running bound its concurrency; a reservation would take capacity from "
+            "the account's unreserved pool, which accounts with a low concurrency quota cannot "
+            "spare, and protect nothing.",
+        )
+        acknowledge_rule(self.function, "LambdaInsideVPC", no_vpc("OpsWorks CM"))
 
     def invoked_by(self, machine: sfn.StateMachine) -> None:
         """Acknowledge what Step Functions grants the state machine that invokes this function:

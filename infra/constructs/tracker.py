@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.constructs.log_groups import LogGroups
 from infra.constructs.state_machines import logged_state_machine, retry
 from infra.constructs.task_function import TaskFunction
 
@@ -57,7 +57,7 @@ class Tracker(Construct):
         topic: sns.ITopic,
         layer: lambda_.ILayerVersion,
         timeout: Duration,
-        log_retention: logs.RetentionDays,
+        log_groups: LogGroups,
         log_level: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -69,14 +69,14 @@ class Tracker(Construct):
             actions=TRACKER_OPSWORKSCM_ACTIONS,
             layer=layer,
             timeout_seconds=POLL_TIMEOUT_SECONDS,
-            log_retention=log_retention,
+            log_groups=log_groups,
         )
         self.state_machine, self.log_group = logged_state_machine(
             self,
             name="Tracker",
             start=self._build_loop(topic),
             timeout=timeout,
-            log_retention=log_retention,
+            log_groups=log_groups,
             log_level=log_level,
             comment="Follows OpsWorks CM backups to OK or FAILED, applies retention, alerts.",
         )

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -14,6 +16,9 @@ from local.emulator import Emulator, ManualClock
 from owcm_backup.main import main
 from tests.conftest import add_own_backup
 from tests.support.fleet import mutating_calls
+
+if TYPE_CHECKING:
+    from types_boto3_cloudwatch.literals import StateValueType
 
 
 @pytest.fixture
@@ -174,6 +179,69 @@ def test_status_json_gives_iso_times_and_ages_in_seconds(
     assert by_name["chef-prod"]["automated"] == {"OK": 1}
     assert (by_name["chef-prod"]["compliant"], by_name["chef-prod"]["newestOkAt"]) == (False, None)
     assert by_name["chef-busy"]["state"] == "UNDER_MAINTENANCE"
+
+
+def delivery_alarm(name: str, state: StateValueType) -> None:
+    """The stack's alarm on undelivered alerts, in moto's CloudWatch, in `state`."""
+    cloudwatch = boto3.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Statistic="Maximum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="1 datapoint [2.0]")
+
+
+@pytest.mark.parametrize(
+    ("state", "line"),
+    [
+        ("ALARM", "Alert delivery: ALARM since "),
+        ("OK", "Alert delivery: OK (alarm OpsWorksCMBackup-AlertsUndelivered)"),
+    ],
+)
+def test_status_says_whether_alerts_reach_their_subscribers(
+    fleet: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    state: StateValueType,
+    line: str,
+) -> None:
+    # The alarm notifies nobody (the way it would is the way that failed): status shows it.
+    monkeypatch.setenv("ALERT_DELIVERY_ALARM", "OpsWorksCMBackup-AlertsUndelivered")
+    with mock_aws():
+        delivery_alarm("OpsWorksCMBackup-AlertsUndelivered", state)
+        assert main(["status"]) == 0
+        out = capsys.readouterr().out
+        assert main(["status", "--json"]) == 0
+        body = json.loads(capsys.readouterr().out)
+
+    [shown] = [text for text in out.splitlines() if text.startswith("Alert delivery: ")]
+    assert shown.startswith(line)
+    assert ("AlertDeadLettersUrl" in shown) is (state == "ALARM")
+    assert body["alertDelivery"]["alarmName"] == "OpsWorksCMBackup-AlertsUndelivered"
+    assert (body["alertDelivery"]["state"], body["alertDelivery"]["reason"]) == (
+        state,
+        "1 datapoint [2.0]",
+    )
+
+
+def test_status_without_the_alarm_says_nothing_of_delivery_or_why_it_could_not(
+    fleet: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["alertDelivery"] is None
+
+    monkeypatch.setenv("ALERT_DELIVERY_ALARM", "no-such-alarm")
+    with mock_aws():
+        assert main(["status"]) == 0
+    captured = capsys.readouterr()
+    assert "Alert delivery" not in captured.out
+    assert "warning: no alarm named no-such-alarm (ALERT_DELIVERY_ALARM" in captured.err
 
 
 def test_status_check_exits_1_while_a_selected_server_is_out_of_its_rpo(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app import command_line_context, default_context
-from infra.config import ConfigError, from_context
+from infra.config import ConfigError, RulePack, from_context
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,6 +48,9 @@ REPO = Path(__file__).resolve().parents[2]
         ({"restoreDrill": "daily"}, "restoreDrill"),
         ({"drillDeadlineSeconds": 600}, "drillDeadlineSeconds"),
         ({"drillServiceRoleArn": "aws-opsworks-cm-service-role"}, "drillServiceRoleArn"),
+        ({"nagPacks": "[AwsSolutions,NIST]"}, "nagPacks"),
+        ({"nagPacks": "[]"}, "nagPacks"),
+        ({"nagPacks": {"pack": "Serverless"}}, "nagPacks"),
         (
             {"drillInstanceProfileArn": "arn:aws:iam::123456789012:role/not-a-profile"},
             "drillInstanceProfileArn",
@@ -64,6 +67,34 @@ def test_bad_context_names_the_key(context: dict[str, Any], key: str) -> None:
         from_context(context)
 
     assert key in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["Serverless", "HIPAASecurity"],
+        '["Serverless","HIPAASecurity"]',  # the CDK CLI's -c nagPacks='["Serverless",...]'
+        "[Serverless,HIPAASecurity]",  # make synth ARGS='-c nagPacks=["Serverless",...]'
+        "Serverless, HIPAASecurity",
+        ["Serverless", "HIPAASecurity", "Serverless"],
+    ],
+)
+def test_nag_packs_are_a_list_as_json_or_names_separated_by_commas(given: Any) -> None:
+    assert from_context({"nagPacks": given}).nag_packs == (
+        RulePack.SERVERLESS,
+        RulePack.HIPAA_SECURITY,
+    )
+
+
+def test_nag_packs_default_to_aws_solutions_and_a_wrong_one_is_told_the_packs() -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        from_context({"nagPacks": "[PCIDSS321,NIST80053]"})
+
+    assert from_context({}).nag_packs == (RulePack.AWS_SOLUTIONS,)
+    assert str(excinfo.value) == (
+        "context key nagPacks='[PCIDSS321,NIST80053]': 'NIST80053' is not a cdk-nag rule pack; "
+        "the packs are: AwsSolutions, Serverless, NIST80053R5, HIPAASecurity, PCIDSS321"
+    )
 
 
 def test_compliance_defaults_come_from_the_schedule() -> None:
@@ -148,6 +179,22 @@ def test_app_run_directly_reads_context_options_like_the_cdk_cli(tmp_path: Path)
 def test_a_context_option_that_is_not_key_value_names_itself(argv: list[str]) -> None:
     with pytest.raises(ConfigError, match="must look like key=value"):
         command_line_context(argv)
+
+
+def test_the_synth_is_checked_by_the_packs_nag_packs_names(tmp_path: Path) -> None:
+    from aws_cdk import App
+    from aws_cdk import aws_logs as logs
+
+    from app import build
+
+    # As `make synth ARGS='-c nagPacks=["NIST80053R5"]'` leaves it after the shell's quoting.
+    app = App(outdir=str(tmp_path), context={**default_context(), "nagPacks": "[NIST80053R5]"})
+    stack = build(app)
+    # Kept a week, unencrypted: AWS Solutions does not look at a log group's key, NIST does.
+    logs.LogGroup(stack, "Unencrypted", retention=logs.RetentionDays.ONE_WEEK)
+
+    with pytest.raises(RuntimeError, match=r"NIST\.800\.53\.R5-CloudWatchLogGroupEncrypted"):
+        app.synth()
 
 
 def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ STATEFUL: dict[str, tuple[str, str | None, str | None]] = {
     "AlertsKey9E1197AF": ("AWS::KMS::Key", "Delete", "Delete"),
     "AlertsTopicCF7C81C9": ("AWS::SNS::Topic", None, None),
     "DeadLettersBBF8BAAB": ("AWS::SQS::Queue", "Delete", "Delete"),
+    # What the topic could not deliver, and the key of every log group.
+    "AlertsUndelivered89951F36": ("AWS::SQS::Queue", "Delete", "Delete"),
+    "LogsKeyB5D1D597": ("AWS::KMS::Key", "Delete", "Delete"),
     "IdempotencyC15CBC33": ("AWS::DynamoDB::GlobalTable", "Delete", "Delete"),
     "HistoryC127576E": ("AWS::DynamoDB::GlobalTable", "Delete", "Delete"),
     "TrackerLogs6F324061": ("AWS::Logs::LogGroup", "Delete", "Delete"),

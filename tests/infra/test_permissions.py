@@ -18,7 +18,7 @@ from infra.constructs.orchestrator import ORCHESTRATOR_OPSWORKSCM_ACTIONS
 from infra.constructs.tracker import TRACKER_OPSWORKSCM_ACTIONS
 from local.cloud import ACCOUNT, PSEUDO, REGION, resolve
 from tests.infra.test_policies import Request, decide
-from tests.support.stack import FUNCTIONS, lambda_function, machine, resources
+from tests.support.stack import FUNCTIONS, lambda_function, machine, only, resources
 
 
 def actions_of(template_json: dict[str, Any], role_logical_id: str) -> set[str]:
@@ -427,3 +427,26 @@ def test_a_state_machine_passes_no_role(template_json: dict[str, Any], kind: str
     for passed in DRILL_ROLES:
         context = {"iam:PassedToService": OPSWORKS_CM}
         assert allowed(template_json, role, "iam:PassRole", passed, **context) == "ImplicitDeny"
+
+
+def test_a_failed_asynchronous_run_is_sent_where_the_role_may_send_it(
+    template_json: dict[str, Any],
+) -> None:
+    # Lambda sends the on-failure record as the function's role: to the dead-letter queue,
+    # which it may send to, and nowhere else.
+    _, invoke = only(template_json, "AWS::Lambda::EventInvokeConfig")
+    function, _ = lambda_function(template_json)
+    queue, _ = only(template_json, "AWS::SQS::Queue", "DeadLetters")
+    alerts_queue, _ = only(template_json, "AWS::SQS::Queue", "AlertsUndelivered")
+    destination = resolve(
+        invoke["Properties"]["DestinationConfig"]["OnFailure"]["Destination"],
+        physical(template_json),
+    )
+    role = function_role(template_json)
+
+    assert invoke["Properties"]["FunctionName"] == {"Ref": function}
+    assert destination == arn(template_json, queue)
+    assert allowed(template_json, role, "sqs:SendMessage", destination) == "Allow"
+    assert allowed(template_json, role, "sqs:ReceiveMessage", destination) == "ImplicitDeny"
+    sideways = allowed(template_json, role, "sqs:SendMessage", arn(template_json, alerts_queue))
+    assert sideways == "ImplicitDeny"

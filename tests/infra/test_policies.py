@@ -1,8 +1,9 @@
-"""Resource policies as AWS evaluates them: who may publish to the alert topic and use its key.
+"""Resource policies as AWS evaluates them: who may publish to the alert topic and use its key,
+who may use the log groups' key, and who may send to the alert topic's dead-letter queue.
 
 A small evaluator of IAM policy statements (explicit Deny wins, then any Allow, else the
-implicit deny) runs requests against the synthesized topic and key policies, the way SNS and
-KMS would when an alarm fires.
+implicit deny) runs requests against the synthesized topic, key and queue policies, the way SNS,
+KMS and SQS would when an alarm fires, a log event is written or an alert cannot be delivered.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from infra.constructs.log_groups import ENCRYPTION_CONTEXT
 from local.cloud import ACCOUNT, REGION, resolve
-from tests.support.stack import only
+from tests.support.stack import only, resources
 
 OTHER_ACCOUNT = "210987654321"
 CLOUDWATCH = {"Service": "cloudwatch.amazonaws.com"}
@@ -36,7 +38,8 @@ def _listed(value: str | list[str]) -> list[str]:
 
 
 def _principal_matches(principal: Any, requester: dict[str, str]) -> bool:
-    if principal == "*":
+    # In a resource policy `{"AWS": "*"}` is everyone, as `*` is (services included).
+    if principal in ("*", {"AWS": "*"}):
         return True
     ((kind, name),) = requester.items()
     return any(p in ("*", name) for p in _listed(principal.get(kind, [])))
@@ -104,7 +107,7 @@ def topic_policy(template_json: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def key_policy(template_json: dict[str, Any]) -> list[dict[str, Any]]:
-    key, resource = only(template_json, "AWS::KMS::Key")
+    key, resource = only(template_json, "AWS::KMS::Key", "AlertsKey")
     statements: list[dict[str, Any]] = resolve(
         resource["Properties"]["KeyPolicy"]["Statement"], {key: KEY_ARN}
     )
@@ -169,3 +172,100 @@ def test_the_evaluator_lets_an_explicit_deny_win() -> None:
     assert decide([allow], request) == "Allow"
     assert decide([allow, deny], request) == "Deny"
     assert decide([], request) == "ImplicitDeny"
+
+
+LOGS = {"Service": f"logs.{REGION}.amazonaws.com"}
+LOGS_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/abcd1234-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.fixture(scope="module")
+def logs_key_policy(template_json: dict[str, Any]) -> list[dict[str, Any]]:
+    key, resource = only(template_json, "AWS::KMS::Key", "LogsKey")
+    statements: list[dict[str, Any]] = resolve(
+        resource["Properties"]["KeyPolicy"]["Statement"], {key: LOGS_KEY_ARN}
+    )
+    return statements
+
+
+def log_group_names(template_json: dict[str, Any]) -> list[str]:
+    """Each log group's name as deployed: its own, or the one CloudFormation gives it."""
+    return [
+        group["Properties"].get("LogGroupName", f"OpsWorksCMBackup-{logical}-1A2B3C4D5E6F")
+        for logical, group in resources(template_json, "AWS::Logs::LogGroup").items()
+    ]
+
+
+def logs_request(action: str, group: str, principal: dict[str, str] = LOGS) -> Request:
+    arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"
+    return Request(principal, action, LOGS_KEY_ARN, {ENCRYPTION_CONTEXT: arn})
+
+
+@pytest.mark.parametrize("action", ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"])
+def test_cloudwatch_logs_may_use_the_logs_key_for_each_of_the_stacks_log_groups(
+    template_json: dict[str, Any], logs_key_policy: list[dict[str, Any]], action: str
+) -> None:
+    names = log_group_names(template_json)
+
+    assert len(names) == 5
+    for group in names:
+        assert decide(logs_key_policy, logs_request(action, group)) == "Allow", group
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pytest.param(logs_request("kms:Decrypt", "/aws/lambda/someone-else"), id="another group"),
+        pytest.param(
+            logs_request("kms:Decrypt", "OpsWorksCMBackup-SomethingElse-1A2B3C4D5E6F"),
+            id="another group of the stack's name",
+        ),
+        pytest.param(
+            logs_request(
+                "kms:Decrypt",
+                "/aws/vendedlogs/states/OpsWorksCMBackup-Tracker",
+                {"Service": "logs.eu-west-1.amazonaws.com"},
+            ),
+            id="CloudWatch Logs of another region",
+        ),
+        pytest.param(Request(CLOUDWATCH, "kms:Decrypt", LOGS_KEY_ARN, alarm()), id="an alarm"),
+    ],
+)
+def test_nothing_else_may_use_the_logs_key(
+    logs_key_policy: list[dict[str, Any]], request_: Request
+) -> None:
+    assert decide(logs_key_policy, request_) == "ImplicitDeny"
+
+
+SNS = {"Service": "sns.amazonaws.com"}
+UNDELIVERED_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:undelivered-alerts"
+
+
+@pytest.fixture(scope="module")
+def undelivered_policy(template_json: dict[str, Any]) -> list[dict[str, Any]]:
+    topic, _ = only(template_json, "AWS::SNS::Topic")
+    queue, _ = only(template_json, "AWS::SQS::Queue", "AlertsUndelivered")
+    _, policy = only(template_json, "AWS::SQS::QueuePolicy", "AlertsUndelivered")
+    assert policy["Properties"]["Queues"] == [{"Ref": queue}]
+    statements: list[dict[str, Any]] = resolve(
+        policy["Properties"]["PolicyDocument"]["Statement"],
+        {topic: TOPIC_ARN, f"{queue}.Arn": UNDELIVERED_ARN},
+    )
+    return statements
+
+
+@pytest.mark.parametrize(
+    ("source", "tls", "decision"),
+    [
+        (TOPIC_ARN, True, "Allow"),
+        (f"arn:aws:sns:{REGION}:{ACCOUNT}:another-topic", True, "ImplicitDeny"),
+        (f"arn:aws:sns:{REGION}:{OTHER_ACCOUNT}:alerts", True, "ImplicitDeny"),
+        (TOPIC_ARN, False, "Deny"),
+    ],
+)
+def test_sns_may_send_undelivered_alerts_of_the_alert_topic_only(
+    undelivered_policy: list[dict[str, Any]], source: str, tls: bool, decision: str
+) -> None:
+    context = {"aws:SourceArn": source, "aws:SecureTransport": str(tls).lower()}
+    request = Request(SNS, "sqs:SendMessage", UNDELIVERED_ARN, context)
+
+    assert decide(undelivered_policy, request) == decision

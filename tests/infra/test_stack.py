@@ -13,6 +13,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from backup_orchestrator.contract.limits import RETRIED
+from infra.assets.code import RUNTIME
+from infra.assets.layer import PYTHON
 from infra.constructs.drill import CALL_TIMEOUT_SECONDS
 from infra.constructs.tracker import POLL_TIMEOUT_SECONDS
 from local.cloud import PSEUDO, resolve
@@ -44,6 +46,10 @@ def test_outputs_name_what_an_operator_uses(template_json: dict[str, Any]) -> No
         "DrillStateMachineArn",
         "HistoryTableName",
         "AlertTopicArn",
+        # Alerts the topic could not deliver, and the alarm on them (for `owcm-backup status`).
+        "AlertDeadLettersUrl",
+        "AlertDeadLettersArn",
+        "AlertDeliveryAlarmName",
         "DashboardName",
         "ScheduleName",
     }
@@ -73,22 +79,37 @@ def test_powertools_layer_is_the_pinned_release_looked_up_in_the_region(
     assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
     # The release the tests run with is the one the function gets.
     assert parameter["Default"] == (
-        f"/aws/service/powertools/python/arm64/python3.13/{version('aws-lambda-powertools')}"
+        f"/aws/service/powertools/python/arm64/python3.14/{version('aws-lambda-powertools')}"
     )
+
+
+def test_every_function_runs_on_the_python_its_layer_is_built_for(
+    template_json: dict[str, Any],
+) -> None:
+    # The newest Python whose Powertools layer has a public SSM parameter (what cdk-nag's
+    # latest-runtime rules ask for); the code stays importable by the tests' Python 3.11.
+    runtimes = {
+        owner: lambda_function(template_json, owner)[1]["Properties"]["Runtime"]
+        for owner in FUNCTIONS
+    }
+
+    assert RUNTIME.name == f"python{PYTHON}" == "python3.14"
+    assert runtimes == dict.fromkeys(FUNCTIONS, RUNTIME.name)
 
 
 def test_orchestrator_function(template: Template, template_json: dict[str, Any]) -> None:
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Runtime": "python3.13",
+            "Runtime": "python3.14",
             "Architectures": ["arm64"],
             "Handler": "backup_orchestrator.handlers.orchestrator.lambda_handler",
             "ReservedConcurrentExecutions": 1,
             "TracingConfig": {"Mode": "Active"},
             "Timeout": 122,
             "LoggingConfig": {"LogFormat": "JSON", "LogGroup": Match.any_value()},
-            "DeadLetterConfig": {"TargetArn": Match.any_value()},
+            # A failed asynchronous invocation goes to the on-failure destination instead.
+            "DeadLetterConfig": Match.absent(),
         },
     )
     _, function = lambda_function(template_json)
@@ -130,7 +151,7 @@ def test_orchestrator_function(template: Template, template_json: dict[str, Any]
     assert variables["HISTORY_TABLE"] == {"Ref": history}
     topic, _ = only(template_json, "AWS::SNS::Topic")
     assert variables["ALERT_TOPIC_ARN"] == {"Ref": topic}
-    queue, _ = only(template_json, "AWS::SQS::Queue")
+    queue, _ = only(template_json, "AWS::SQS::Queue", "DeadLetters")
     assert variables["DEAD_LETTER_ARN"] == {"Fn::GetAtt": [queue, "Arn"]}
     assert variables["RETRY_ROLE_ARN"]["Fn::GetAtt"][0].startswith("SchedulerRole")
     drill, _ = machine(template_json, "Drill")
@@ -160,7 +181,7 @@ def test_each_state_machines_function_runs_its_handler_logging_to_its_own_group(
     group = properties["LoggingConfig"]["LogGroup"]["Ref"]
 
     assert properties["Handler"] == handler
-    assert (properties["Runtime"], properties["Architectures"]) == ("python3.13", ["arm64"])
+    assert (properties["Runtime"], properties["Architectures"]) == ("python3.14", ["arm64"])
     assert properties["TracingConfig"] == {"Mode": "Active"}
     assert properties["Timeout"] == timeout
     assert properties["LoggingConfig"]["LogFormat"] == "JSON"
@@ -280,13 +301,17 @@ def test_tracker_logs_to_a_vended_logs_group(template_json: dict[str, Any]) -> N
         assert name == f"/aws/vendedlogs/states/OpsWorksCMBackup-{kind}"
 
 
-def test_every_alarm_notifies_the_topic(template_json: dict[str, Any]) -> None:
+def test_every_alarm_but_the_delivery_alarm_notifies_the_topic(
+    template_json: dict[str, Any],
+) -> None:
     topic, _ = only(template_json, "AWS::SNS::Topic")
     alarms = resources(template_json, "AWS::CloudWatch::Alarm")
+    delivery, _ = only(template_json, "AWS::CloudWatch::Alarm", "MonitoringAlertsUndelivered")
 
-    assert len(alarms) == 13  # AccessDenied: "not found" a listing contradicts (rule 16)
-    for alarm in alarms.values():
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
+    assert len(alarms) == 14  # AccessDenied: "not found" a listing contradicts (rule 16)
+    for logical, alarm in alarms.items():
+        if logical != delivery:
+            assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
 
 
 def test_missed_backup_watchdog_counts_missing_data_as_breaching(template: Template) -> None:
@@ -335,12 +360,12 @@ def test_alarms_on_everything_that_means_a_missing_backup(
 
 
 def test_encryption_and_durability(template: Template, template_json: dict[str, Any]) -> None:
-    key, _ = only(template_json, "AWS::KMS::Key")
-    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    key, _ = only(template_json, "AWS::KMS::Key", "AlertsKey")
+    template.all_resources_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     template.has_resource_properties(
         "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key, "Arn"]}}
     )
-    template.has_resource_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True})
+    template.all_resources_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True})
     template.has_resource_properties(
         "AWS::DynamoDB::GlobalTable",
         {
@@ -353,10 +378,15 @@ def test_encryption_and_durability(template: Template, template_json: dict[str, 
             ],
         },
     )
-    # Both resource policies deny requests without TLS; the topic's also lets this account's
-    # alarms publish (evaluated in test_policies.py).
-    for kind in ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy"):
-        _, policy = only(template_json, kind)
+    # Every resource policy denies requests without TLS; the topic's also lets this account's
+    # alarms publish, the alert dead-letter queue's lets SNS send for this topic (evaluated in
+    # test_policies.py).
+    policies = {
+        **resources(template_json, "AWS::SNS::TopicPolicy"),
+        **resources(template_json, "AWS::SQS::QueuePolicy"),
+    }
+    assert len(policies) == 3
+    for policy in policies.values():
         [deny] = [
             s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"
         ]
@@ -366,6 +396,44 @@ def test_encryption_and_durability(template: Template, template_json: dict[str, 
 
 def test_log_groups_have_retention(template: Template) -> None:
     template.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": 90})
+
+
+def test_every_log_group_is_encrypted_with_the_logs_own_key(template_json: dict[str, Any]) -> None:
+    # The key's policy is evaluated in test_policies.py.
+    key, _ = only(template_json, "AWS::KMS::Key", "LogsKey")
+    groups = resources(template_json, "AWS::Logs::LogGroup")
+
+    assert len(groups) == 5
+    for group in groups.values():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+
+
+def test_an_undelivered_alert_raises_an_alarm_that_is_seen_where_it_does_not_notify(
+    template_json: dict[str, Any],
+) -> None:
+    queue, _ = only(template_json, "AWS::SQS::Queue", "AlertsUndelivered")
+    logical, alarm = only(template_json, "AWS::CloudWatch::Alarm", "MonitoringAlertsUndelivered")
+    _, dashboard = only(template_json, "AWS::CloudWatch::Dashboard")
+    names = {k: k for k in template_json["Resources"]}
+    body = json.loads(resolve(dashboard["Properties"]["DashboardBody"], names))
+    [status] = [w for w in body["widgets"] if w["type"] == "alarm"]
+
+    assert {k: alarm["Properties"].get(k) for k in ("Namespace", "MetricName", "Dimensions")} == {
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
+    }
+    assert (alarm["Properties"]["Threshold"], alarm["Properties"]["ComparisonOperator"]) == (
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    # Not through the topic whose delivery failed: the dashboard and `owcm-backup status`.
+    assert {"AlarmActions", "OKActions", "InsufficientDataActions"} & set(
+        alarm["Properties"]
+    ) == set()
+    assert logical in status["properties"]["alarms"]
+    assert template_json["Outputs"]["AlertDeliveryAlarmName"]["Value"] == {"Ref": logical}
+    assert template_json["Outputs"]["AlertDeadLettersUrl"]["Value"] == {"Ref": queue}
 
 
 def test_cfn_lint_passes(cdk_out: Path, template_json: dict[str, Any]) -> None:
@@ -401,9 +469,9 @@ def test_what_holds_state_keeps_its_logical_id(template_json: dict[str, Any]) ->
 
     assert ids == {
         "AWS::DynamoDB::GlobalTable": ["HistoryC127576E", "IdempotencyC15CBC33"],
-        "AWS::KMS::Key": ["AlertsKey9E1197AF"],
+        "AWS::KMS::Key": ["AlertsKey9E1197AF", "LogsKeyB5D1D597"],
         "AWS::SNS::Topic": ["AlertsTopicCF7C81C9"],
-        "AWS::SQS::Queue": ["DeadLettersBBF8BAAB"],
+        "AWS::SQS::Queue": ["AlertsUndelivered89951F36", "DeadLettersBBF8BAAB"],
         "AWS::StepFunctions::StateMachine": [
             "DrillStateMachine95691D6C",
             "TrackerStateMachineE6261FB4",

@@ -11,7 +11,7 @@ import pytest
 from infra.assets.files import LAMBDA_ROOT, asset_files
 from infra.assets.layer import powertools_version
 from local.cloud import MACHINES
-from scripts.stack_summary import layer_source
+from scripts.stack_summary import layer_source, main
 from tests.support.stack import (
     FUNCTIONS,
     STRAY_FILES,
@@ -46,9 +46,14 @@ def test_watchdog_follows_the_weekday_schedule(variant: Synthesized) -> None:
 
 def test_optional_email_subscription(variant: Synthesized) -> None:
     [subscription] = resources(variant.template, "AWS::SNS::Subscription").values()
+    undelivered, _ = only(variant.template, "AWS::SQS::Queue", "AlertsUndelivered")
 
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "ops@example.com"
+    # What SNS cannot deliver after its retries waits in the topic's dead-letter queue.
+    assert subscription["Properties"]["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [undelivered, "Arn"]}
+    }
 
 
 def test_reserved_concurrency_0_reserves_none(
@@ -147,7 +152,23 @@ def test_the_synth_summary_says_where_the_layer_comes_from(
     looked_up = layer_source(template_json)
     given = layer_source(variant.template)
 
-    path = f"/aws/service/powertools/python/arm64/python3.13/{powertools_version()}"
+    path = f"/aws/service/powertools/python/arm64/python3.14/{powertools_version()}"
     assert f"aws ssm get-parameter --name {path} --region <region>" in looked_up
     assert "-c powertoolsLayerArn=" in looked_up
     assert given == "Powertools layer: the ARN given in powertoolsLayerArn."
+
+
+def test_the_synth_summary_gives_each_packs_verdict_and_reasons(
+    variant: Synthesized, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = [f"--context={key}={value}" for key, value in VARIANT_CONTEXT.items()]
+
+    assert main(["stack_summary", str(variant.outdir), *options]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "cdk-nag AwsSolutions, Serverless, NIST80053R5, HIPAASecurity, PCIDSS321: "
+        "0 unacknowledged findings" in out
+    )
+    assert "PCI.DSS.321-LambdaInsideVPC on /OpsWorksCMBackup/Orchestrator" in out
+    # With reservedConcurrency 0, the orchestrator says why it reserves none.
+    assert "NIST.800.53.R5-LambdaConcurrency on /OpsWorksCMBackup/Orchestrator" in out

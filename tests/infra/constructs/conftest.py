@@ -7,14 +7,16 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk import App, CfnElement, Stack
+from aws_cdk import App, CfnElement, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Template
 from constructs import IConstruct
 
 from infra.config import Config, from_context
+from infra.constructs.log_groups import LogGroups
 from local.cloud import resolve
 
 
@@ -42,7 +44,7 @@ def function(stack: Stack, name: str, role: iam.IRole | None = None) -> lambda_.
     return lambda_.Function(
         stack,
         name,
-        runtime=lambda_.Runtime.PYTHON_3_13,
+        runtime=lambda_.Runtime.PYTHON_3_14,
         handler="index.handler",
         code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
         role=role,
@@ -58,6 +60,19 @@ def layer(stack: Stack) -> lambda_.ILayerVersion:
     return lambda_.LayerVersion.from_layer_version_arn(stack, "Layer", LAYER_ARN)
 
 
+def log_groups(
+    stack: Stack, retention: logs.RetentionDays = logs.RetentionDays.ONE_WEEK
+) -> LogGroups:
+    """The stack's log groups and their key (`Logs`), for a construct that makes log groups."""
+    return LogGroups(stack, "Logs", retention=retention)
+
+
+def log_key(template: dict[str, Any]) -> dict[str, Any]:
+    """How a log group of `log_groups` names its key: the key's ARN."""
+    [key] = [k for k in resources(template, "AWS::KMS::Key") if k.startswith("LogsKey")]
+    return {"Fn::GetAtt": [key, "Arn"]}
+
+
 def synthesized(stack: Stack) -> dict[str, Any]:
     return dict(Template.from_stack(stack).to_json())
 
@@ -69,12 +84,25 @@ def logical_id(construct: IConstruct) -> str:
     return Stack.of(construct).get_logical_id(resource)
 
 
+def acknowledged(construct: IConstruct) -> set[str]:
+    """The cdk-nag rules acknowledged on `construct` itself."""
+    return {
+        rule.removeprefix("Annotation::")
+        for entry in construct.node.metadata
+        if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+        for rule in entry.data
+    }
+
+
 def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
-def only(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
-    [(logical, resource)] = resources(template, kind).items()
+def only(template: dict[str, Any], kind: str, prefix: str = "") -> tuple[str, dict[str, Any]]:
+    """The one resource of `kind` whose logical ID starts with `prefix`."""
+    [(logical, resource)] = [
+        (k, v) for k, v in resources(template, kind).items() if k.startswith(prefix)
+    ]
     return logical, resource
 
 

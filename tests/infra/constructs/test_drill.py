@@ -32,6 +32,8 @@ from tests.infra.constructs.conftest import (
     definition,
     every_state,
     layer,
+    log_groups,
+    log_key,
     logical_id,
     only,
     resources,
@@ -64,7 +66,7 @@ def build(
         ),
         layer=layer(stack),
         timeout=Duration.seconds(timeout_seconds),
-        log_retention=log_retention,
+        log_groups=log_groups(stack, log_retention),
         log_level=log_level,
     )
 
@@ -125,6 +127,7 @@ def test_it_logs_to_its_own_group_at_the_level_and_retention_given(
     assert log_group["Properties"] == {
         "LogGroupName": "/aws/vendedlogs/states/Bare-Drill",
         "RetentionInDays": days,
+        "KmsKeyId": log_key(template),
     }
     assert machine["Properties"]["LoggingConfiguration"] == {
         "Destinations": [

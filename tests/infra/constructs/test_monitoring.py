@@ -1,6 +1,7 @@
 """Monitoring alone: an alarm on each thing that means a backup, a run or a drill needs a person,
 each on the right metric of the right resource and notifying the topic; the watchdog that counts
-silence as a missed backup; and a dashboard that shows them all."""
+silence as a missed backup; the alarm on alerts the topic could not deliver, which notifies
+nobody; and a dashboard that shows them all."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from infra.constructs.monitoring import Monitoring
 from local.cloud import resolve
 from tests.infra.constructs.conftest import (
+    acknowledged,
     function,
     logical_id,
     machine,
@@ -33,7 +35,8 @@ SERVICE = [{"Name": "service", "Value": "opsworks-cm-backup"}]
 @dataclass(frozen=True)
 class Built:
     monitoring: Monitoring
-    ids: dict[str, str]  # the stand-ins' logical IDs: topic, function, tracker, drill, queue
+    # The stand-ins' logical IDs: topic, function, tracker, drill, queue, undelivered.
+    ids: dict[str, str]
     template: dict[str, Any]
 
 
@@ -45,6 +48,7 @@ def built() -> Built:
     target = function(stack, "Function")
     tracker, drill = machine(stack, "Tracker"), machine(stack, "Drill")
     queue = sqs.Queue(stack, "Queue")
+    undelivered = sqs.Queue(stack, "Undelivered")
     monitoring = Monitoring(
         stack,
         "Monitoring",
@@ -53,6 +57,7 @@ def built() -> Built:
         state_machine=tracker,
         drill=drill,
         dead_letters=queue,
+        undelivered_alerts=undelivered,
         watchdog_hours=WATCHDOG_HOURS,
         rpo_hours=RPO_HOURS,
     )
@@ -64,6 +69,7 @@ def built() -> Built:
             ("tracker", tracker),
             ("drill", drill),
             ("queue", queue),
+            ("undelivered", undelivered),
         )
     }
     return Built(monitoring, ids, synthesized(stack))
@@ -134,7 +140,16 @@ ON_ANY: dict[str, tuple[str, str, str, int, tuple[str, str] | None]] = {
         FIVE_MINUTES,
         ("StateMachineArn", "drill"),
     ),
+    "AlertsUndelivered": (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "Maximum",
+        FIVE_MINUTES,
+        ("QueueName", "undelivered"),
+    ),
 }
+# Notifying through the topic would go the way that failed: this one notifies nobody.
+UNNOTIFIED = "AlertsUndelivered"
 
 
 def test_there_is_an_alarm_on_each_thing_that_needs_a_person(built: Built) -> None:
@@ -143,13 +158,30 @@ def test_there_is_an_alarm_on_each_thing_that_needs_a_person(built: Built) -> No
     assert len(built.monitoring.alarms) == len(resources(built.template, "AWS::CloudWatch::Alarm"))
 
 
-def test_every_alarm_notifies_the_topic_and_only_it(built: Built) -> None:
+def test_every_alarm_but_the_delivery_alarm_notifies_the_topic_and_only_it(built: Built) -> None:
 
     for name, properties in alarms(built).items():
+        if name == UNNOTIFIED:
+            continue
         assert properties["AlarmActions"] == [{"Ref": built.ids["topic"]}], name
         assert "OKActions" not in properties, name
         assert "InsufficientDataActions" not in properties, name
         assert properties["AlarmDescription"], name
+
+
+def test_the_delivery_alarm_notifies_nobody_and_says_so_to_the_compliance_packs(
+    built: Built,
+) -> None:
+    properties = alarms(built)[UNNOTIFIED]
+    [alarm] = [a for a in built.monitoring.alarms if a.node.id == UNNOTIFIED]
+
+    assert {"AlarmActions", "OKActions", "InsufficientDataActions"} & set(properties) == set()
+    assert "notifies nobody" in properties["AlarmDescription"]
+    assert acknowledged(alarm) == {
+        "NIST.800.53.R5-CloudWatchAlarmAction",
+        "HIPAA.Security-CloudWatchAlarmAction",
+    }
+    assert built.monitoring.alerts_undelivered is alarm
 
 
 @pytest.mark.parametrize("name", sorted(ON_ANY))
@@ -224,6 +256,8 @@ def test_the_dashboard_shows_every_alarm(built: Built) -> None:
     body = dashboard(built)
     [status] = [w for w in body["widgets"] if w["type"] == "alarm"]
     assert status["properties"]["alarms"] == [logical_id(a) for a in built.monitoring.alarms]
+    # The delivery alarm notifies nobody: the dashboard is one of the places it is seen.
+    assert logical_id(built.monitoring.alerts_undelivered) in status["properties"]["alarms"]
     assert body["start"] == "-P7D"
 
 

@@ -8,18 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_cdk import Stack, Validations
-from aws_cdk import aws_logs as logs
+from aws_cdk import Stack
 from aws_cdk import aws_stepfunctions as sfn
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from backup_orchestrator.contract.limits import RETRIED, TASK_RETRIES
 from infra.constructs.task_function import HANG_MARGIN_SECONDS, TaskFunction
 from tests.infra.constructs.conftest import (
     LAYER_ARN,
+    acknowledged,
     actions,
     definition,
     layer,
+    log_groups,
+    log_key,
     logical_id,
     only,
     resources,
@@ -39,7 +41,7 @@ def build(stack: Stack, *, timeout_seconds: int = 100) -> TaskFunction:
         actions=ACTIONS,
         layer=layer(stack),
         timeout_seconds=timeout_seconds,
-        log_retention=logs.RetentionDays.ONE_WEEK,
+        log_groups=log_groups(stack),
     )
 
 
@@ -81,12 +83,12 @@ def test_the_function_runs_the_handler_with_the_layer_given_in_its_own_group(
     assert group == logical_id(calls.log_group)
     assert properties["Handler"] == "backup_orchestrator.handlers.drill.lambda_handler"
     assert properties["Layers"] == [LAYER_ARN]
-    assert (properties["Runtime"], properties["Architectures"]) == ("python3.13", ["arm64"])
+    assert (properties["Runtime"], properties["Architectures"]) == ("python3.14", ["arm64"])
     assert properties["TracingConfig"] == {"Mode": "Active"}
     assert properties["Timeout"] == 77
     assert properties["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": {"Ref": group}}
     assert properties["Role"] == {"Fn::GetAtt": [logical_id(calls.role), "Arn"]}
-    assert log_group["Properties"] == {"RetentionInDays": 7}
+    assert log_group["Properties"] == {"RetentionInDays": 7, "KmsKeyId": log_key(template)}
     # The runtime finds the carried OpsWorks CM model there.
     assert properties["Environment"]["Variables"]["AWS_DATA_PATH"] == "/var/task/models"
 
@@ -189,15 +191,6 @@ def test_the_invoking_machine_may_invoke_this_function_and_its_versions_only(
     ]
 
 
-def acknowledged(construct: IConstruct) -> set[str]:
-    return {
-        rule.removeprefix("Annotation::")
-        for entry in construct.node.metadata
-        if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
-        for rule in entry.data
-    }
-
-
 def test_only_its_own_function_and_log_streams_are_acknowledged_as_wildcards(
     stack: Stack,
 ) -> None:
@@ -208,3 +201,26 @@ def test_only_its_own_function_and_log_streams_are_acknowledged_as_wildcards(
     assert [r for r in acknowledged(machine.role) if r.startswith("AwsSolutions-IAM5")] == [
         f"AwsSolutions-IAM5[Resource::<{logical_id(calls.function)}.Arn>:*]"
     ]
+
+
+def test_a_function_only_a_state_machine_calls_says_why_no_dead_letters_reservation_or_vpc(
+    stack: Stack,
+) -> None:
+    calls = build(stack)
+
+    assert acknowledged(calls.function) == {
+        # Invoked synchronously: its errors are the state machine's to retry and catch.
+        "Serverless-LambdaDLQ",
+        "NIST.800.53.R5-LambdaDLQ",
+        "HIPAA.Security-LambdaDLQ",
+        "NIST.800.53.R5-LambdaConcurrency",
+        "HIPAA.Security-LambdaConcurrency",
+        "NIST.800.53.R5-LambdaInsideVPC",
+        "HIPAA.Security-LambdaInsideVPC",
+        "PCI.DSS.321-LambdaInsideVPC",
+    }
+    assert {r for r in acknowledged(calls.role) if "IAMNoInlinePolicy" in r} == {
+        "NIST.800.53.R5-IAMNoInlinePolicy",
+        "HIPAA.Security-IAMNoInlinePolicy",
+        "PCI.DSS.321-IAMNoInlinePolicy",
+    }

@@ -29,6 +29,8 @@ from tests.infra.constructs.conftest import (
     definition,
     every_state,
     layer,
+    log_groups,
+    log_key,
     logical_id,
     only,
     resources,
@@ -52,7 +54,7 @@ def build(
         topic=topic,
         layer=layer(stack),
         timeout=Duration.seconds(timeout_seconds),
-        log_retention=log_retention,
+        log_groups=log_groups(stack, log_retention),
         log_level=log_level,
     )
     return tracker, logical_id(topic), synthesized(stack)
@@ -93,6 +95,7 @@ def test_it_logs_to_its_own_group_at_the_level_and_retention_given(
     assert log_group["Properties"] == {
         "LogGroupName": "/aws/vendedlogs/states/Bare-Tracker",
         "RetentionInDays": days,
+        "KmsKeyId": log_key(template),
     }
     assert machine["Properties"]["LoggingConfiguration"] == {
         "Destinations": [
