@@ -87,8 +87,11 @@ reference: $(STAMP)
 unit: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/pytest -m "not chaos" -n auto
 
+# The fault-injection suite, and the slow cases elsewhere (marked chaos: the 40-slot tier walk,
+# a slow service's room, the CLI under a storm).
 chaos: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/pytest tests/chaos -n auto
+	$(BIN)/pytest -m chaos -n auto --ignore=tests/chaos
 
 mutation: $(STAMP) $(ASL_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/python scripts/mutation.py $(ARGS)

@@ -3,7 +3,8 @@
 Synthesizes the stack, stands its tracker and restore drill state machines, alert topic and
 tables up in moto next to the OpsWorks CM emulator, seeds a demo fleet, fires one scheduled run
 through the real orchestrator handler, follows the tracker and the restore drill it started to
-the end and prints what happened.
+the end and prints what happened, then what `owcm-backup status` and `owcm-backup adopt` (a dry
+run) say of the account.
 
 Emulated time: each poll of the tracker or of the drill (one real second) stands for one emulated
 minute.
@@ -12,13 +13,14 @@ minute.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -174,6 +176,7 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
         final = {b.backup_id: b.status for b in emulator.backend.backups.values()}
         reasons = {b.backup_id: b.status_description for b in emulator.backend.backups.values()}
         servers = sorted(emulator.backend.servers)
+        operator = _operator_commands()
 
     get_settings.cache_clear()
     facts = {
@@ -186,9 +189,27 @@ def run_demo(fleet_file: Path, out: TextIO) -> dict[str, Any]:
         "quotaAfter": after,
         "final": final,
         "servers": servers,
+        "operator": operator,
     }
     _print_summary(out, facts, demo_fleet, reasons)
     return facts
+
+
+# What an operator would run next: the servers' backups by tier and what awaits adoption, and
+# what `adopt` would tag (a dry run).
+OPERATOR_COMMANDS = (("status",), ("adopt",))
+
+
+def _operator_commands() -> dict[str, str]:
+    """What the operator CLI prints for each of OPERATOR_COMMANDS, run here on the account."""
+    from owcm_backup.main import main as owcm_backup
+
+    said = {}
+    for command in OPERATOR_COMMANDS:
+        with redirect_stdout(io.StringIO()) as text:
+            owcm_backup(list(command))
+        said[" ".join(command)] = text.getvalue()
+    return said
 
 
 def _quota(emulator: Emulator) -> dict[str, int]:
@@ -273,6 +294,9 @@ def _print_summary(
         out.write(f"  Subject: {alert['subject']}\n")
         for line in alert["message"].splitlines():
             out.write(f"  | {line}\n")
+    out.write("\nWhat the operator CLI says now:\n")
+    for command, said in facts["operator"].items():
+        out.write(f"\n$ owcm-backup {command}\n{said}")
 
 
 def _print_drill(out: TextIO, report: dict[str, Any], drill: dict[str, Any]) -> None:

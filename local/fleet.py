@@ -32,7 +32,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from backup_orchestrator.contract.validation import problems
-from backup_orchestrator.domain import marker
+from backup_orchestrator.domain import marker, ownership
+from backup_orchestrator.domain.tiers import Tier
 from local.emulator.backend import PASSING_STATES, SERVER_STATUSES, Backend
 from local.emulator.backend import Backup as EmulatedBackup
 from local.emulator.wire import Emulator
@@ -54,6 +55,10 @@ class FleetBackup(_Strict):
     status: Literal["OK", "FAILED"] = "OK"
     own: bool = False
     description: str = ""
+    # An own backup's tier, and whether it carries the product's tags (false: made before the
+    # product tagged its backups, so it awaits `owcm-backup adopt`).
+    tier: Tier = Tier.DAILY
+    tagged: bool = True
 
 
 class FleetServer(_Strict):
@@ -131,11 +136,18 @@ def add_own_backup(
     text: str = "scheduled backup",
     *,
     status: str = "OK",
+    tier: Tier = Tier.DAILY,
+    tagged: bool = True,
 ) -> EmulatedBackup:
     """Record a manual backup this product made at `created_at` (the scheduled run of that
-    moment), as an earlier run would have left it."""
-    description = marker.description(marker.scheduled_run_id(created_at), text)
-    return backend.add_backup(server_name, created_at, status=status, description=description)
+    moment), of `tier`, as an earlier run would have left it; `tagged=False`: as a run made it
+    before the product tagged its backups (its marker without a tier, no tags)."""
+    run = marker.scheduled_run_id(created_at)
+    description = marker.description(run, text, tier if tagged else None)
+    tags = ownership.creation_tags(run, tier) if tagged else None
+    return backend.add_backup(
+        server_name, created_at, status=status, description=description, tags=tags
+    )
 
 
 def seed(emulator: Emulator, fleet: Fleet) -> None:
@@ -175,7 +187,15 @@ def seed(emulator: Emulator, fleet: Fleet) -> None:
             created = now - timedelta(days=backup.age_days, seconds=index)
             if backup.own and backup.type == "MANUAL":
                 text = backup.description or "scheduled backup"
-                add_own_backup(backend, server.name, created, text, status=backup.status)
+                add_own_backup(
+                    backend,
+                    server.name,
+                    created,
+                    text,
+                    status=backup.status,
+                    tier=backup.tier,
+                    tagged=backup.tagged,
+                )
                 continue
             backend.add_backup(
                 server.name,

@@ -17,6 +17,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from backup_orchestrator.contract.limits import Retention
 from infra.config.model import Config
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "configuration.md"
@@ -31,7 +32,14 @@ An unknown key or a bad value stops the synth with one line naming the key.
 This page is generated from the configuration model, `{SOURCE}`, by
 `scripts/config_reference.py` (`make reference`); a test fails when it differs from the model.
 """
-TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+TYPES: dict[Any, str] = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    # Retention tiers: a JSON object of counts, or the tag grammar (docs/retention-tiers.md).
+    Retention: "object or string",
+}
 
 
 class UndocumentedKeyError(ValueError):

@@ -5,8 +5,8 @@ them the same way; the orchestrator's package lives in `lambda/` (a keyword, nev
 each module is tested in a staged copy of the project where `backup_orchestrator` sits at the top
 (the Lambda asset and the API model stay in `lambda/`, where the tests and the synth read them).
 
-    python scripts/mutation.py [planner orchestrator retry drills following confirmation
-                                tracker-definition]
+    python scripts/mutation.py [planner tiers ownership orchestrator retry drills following
+                                confirmation tracker-definition]
 
 Mutates the last commit (uncommitted changes are not part of it). Prints one line per module
 (mutants, killed, survived, kill rate) and the survivors' names;
@@ -55,8 +55,24 @@ TARGETS = {
             "tests/unit/domain/test_planner.py",
             "tests/unit/domain/test_planner_reasons.py",
             "tests/unit/domain/test_planner_properties.py",
+            "tests/unit/domain/test_tier_properties.py",
             "tests/unit/domain/test_sharing.py",
         ),
+    ),
+    # Retention tiers: which tier a backup gets, what each server keeps.
+    "tiers": Target(
+        (f"{PACKAGE}/domain/tiers.py", f"{PACKAGE}/domain/retention.py"),
+        (
+            "tests/unit/domain/test_tiers.py",
+            "tests/unit/domain/test_retention.py",
+            "tests/unit/domain/test_tier_calendar.py",
+            "tests/unit/domain/test_tier_properties.py",
+        ),
+    ),
+    # Ownership proven twice: the marker and the backup's own run tag.
+    "ownership": Target(
+        (f"{PACKAGE}/domain/ownership.py", f"{PACKAGE}/run/proof.py"),
+        ("tests/unit/domain/test_ownership.py", "tests/integration/run/test_proof.py"),
     ),
     "orchestrator": Target(
         (f"{PACKAGE}/run/orchestrate.py", f"{PACKAGE}/run/start.py"),

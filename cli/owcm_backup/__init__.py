@@ -11,6 +11,7 @@ nothing, so importing one command's module loads only what that command needs.
     session.py   the carried API model, the AWS session, the paced and retrying adapter
     commands.py  plan, run and delete-orphans
     status.py    status
+    adopt.py     adopt, and the backups awaiting it for status
     drill.py     drill, and each server's last drill for status
     follow.py    run --wait: following backups and applying their deferred deletions
     progress.py  what --wait shows meanwhile: a live table on a terminal, plain lines otherwise

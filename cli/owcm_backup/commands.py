@@ -18,7 +18,7 @@ from backup_orchestrator.run.services import Services
 from owcm_backup import session
 from owcm_backup.errors import CliError, Exit
 from owcm_backup.follow import Done, Waited, follow
-from owcm_backup.output import format_report, orphan_entry, orphans_section
+from owcm_backup.output import by_tier, format_report, orphan_entry, orphans_section
 from owcm_backup.progress import progress_for
 
 
@@ -29,6 +29,8 @@ def _event(args: argparse.Namespace, dry_run: bool) -> dict[str, Any]:
         event["servers"] = list(dict.fromkeys(name for group in args.servers for name in group))
     if args.retain is not None:
         event["retain"] = args.retain
+    if args.retention is not None:
+        event["retention"] = args.retention
     if getattr(args, "description", None):
         event["description"] = args.description
     return event
@@ -115,20 +117,35 @@ def _near_misses(service: OpsWorksCM, servers: list[Server], key: str, value: st
 
 
 def _print_report(
-    args: argparse.Namespace, report: dict[str, Any], selected: str, waited: Waited | None = None
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    selected: str,
+    waited: Waited | None = None,
+    tiers: dict[str, dict[str, int]] | None = None,
 ) -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(format_report(report, waited))
+    print(format_report(report, waited, tiers))
     if selected:
         print(f"\n{selected}")
+
+
+def _by_tier(service: OpsWorksCM, report: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Each server of the report with its own OK manual backups by tier, as they are now."""
+    names = {r["serverName"] for r in report["results"]}
+    if not names:
+        return {}
+    backups = service.backups()
+    return {s.name: by_tier(s, backups) for s in service.servers() if s.name in names}
 
 
 def command_plan(args: argparse.Namespace) -> int:
     report, service, select_tag = _run_once(args, dry_run=True)
     selected, nothing = _selection(args, service, report, select_tag)
-    _print_report(args, report, selected)
+    tiers = _by_tier(service, report)
+    report["backupsByTier"] = tiers
+    _print_report(args, report, selected, tiers=tiers)
     if nothing:
         print(nothing, file=sys.stderr)
         return Exit.NOT_DONE

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from backup_orchestrator.domain.records import Backup
+from backup_orchestrator.domain.records import Backup, Server
+from backup_orchestrator.domain.tiers import Retention, RetentionError, Tier, parse_retention
 from owcm_backup.follow import RUNNING, TIMED_OUT, VANISHED, Done, Followed, Waited
 
 DONE_TEXT = {
@@ -29,6 +31,41 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
         for row in cells
     ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+# The tiers as the BACKUPS (M/W/D) column gives them: monthly, weekly, daily.
+BY_TIER = (Tier.MONTHLY, Tier.WEEKLY, Tier.DAILY)
+BY_TIER_HEADER = "BACKUPS (M/W/D)"
+
+
+def by_tier(server: Server, backups: Sequence[Backup]) -> dict[str, int]:
+    """How many of the server's own OK manual backups are of each tier (a marker written before
+    tiers existed reads as daily); only this very server's, not an earlier one's of its name."""
+    counts = Counter(
+        b.tier for b in backups if b.made_while(server) and b.is_own and b.status == "OK"
+    )
+    return {str(tier): counts[tier] for tier in BY_TIER}
+
+
+def by_tier_cell(counts: Mapping[str, int] | None) -> str:
+    """`1/2/5`: monthly, weekly and daily backups."""
+    return "-" if counts is None else "/".join(str(counts[str(t)]) for t in BY_TIER)
+
+
+def retention_cell(retention: Retention | None) -> str:
+    """A retention as a person reads it: the number of backups when only the daily tier is
+    kept, else the tiers (`daily:7 weekly:4 monthly:3`); `?` when it is not known."""
+    if retention is None:
+        return "?"
+    return str(retention.daily) if retention.total == retention.daily else str(retention)
+
+
+def awaiting_line(count: int, limit_held: str) -> str:
+    """The backups that await `owcm-backup adopt`, and the part of the limit they hold."""
+    return (
+        f"Awaiting adoption: {count} backup{'s' * (count != 1)} ({limit_held} of the limit); "
+        "`owcm-backup adopt` tags those it can prove"
+    )
 
 
 def age_in_words(seconds: float) -> str:
@@ -63,9 +100,14 @@ def ended(followed: Followed, interrupted: bool) -> str:
     return f"backup ended {followed.status}{said}"
 
 
-def format_report(report: dict[str, Any], waited: Waited | None = None) -> str:
+def format_report(
+    report: dict[str, Any],
+    waited: Waited | None = None,
+    tiers: Mapping[str, Mapping[str, int]] | None = None,
+) -> str:
     """A run report as a person reads it: one row per server, then what was deleted and why,
-    and, after --wait, how each backup ended and what became of its deferred deletions."""
+    and, after --wait, how each backup ended and what became of its deferred deletions.
+    `tiers`: each server's backups by tier (`by_tier`), shown as a column."""
     quota = report["quota"]
     kind = "dry run, nothing changed" if report["dryRun"] else "run"
     lines = [
@@ -75,12 +117,14 @@ def format_report(report: dict[str, Any], waited: Waited | None = None) -> str:
         "applied",
         "",
     ]
-    headers = ["SERVER", "OUTCOME", "BACKUP", "RETAIN"] + (["FINAL"] if waited else []) + ["WHY"]
+    headers = ["SERVER", "OUTCOME", "BACKUP", "RETAIN"]
+    headers += ([BY_TIER_HEADER] if tiers is not None else []) + (["FINAL"] if waited else [])
     rows = []
     for result in report["results"]:
-        retain = result["retain"]
-        kept = "-" if retain["asked"] is None else f"{retain['granted'] or '-'}/{retain['asked']}"
-        row = [result["serverName"], result["outcome"], result["backupId"] or "-", kept]
+        name = result["serverName"]
+        row = [name, result["outcome"], result["backupId"] or "-", _retain(result["retain"])]
+        if tiers is not None:
+            row.append(by_tier_cell(tiers.get(name)))
         why = result["reason"]
         if waited:
             followed = waited.find(result["backupId"] or "")
@@ -88,8 +132,9 @@ def format_report(report: dict[str, Any], waited: Waited | None = None) -> str:
             if followed and followed.status != "OK":
                 why = ended(followed, waited.interrupted)
         rows.append([*row, why])
-    lines.append(table(headers, rows))
+    lines.append(table([*headers, "WHY"], rows))
     lines += _deletions_section(report, waited)
+    lines += _not_proven_section(report)
     warnings = [(r["serverName"], w) for r in report["results"] for w in r.get("warnings", [])]
     if warnings:
         lines += ["", "Warnings:", *(f"  {name}: {text}" for name, text in warnings)]
@@ -108,6 +153,53 @@ def format_report(report: dict[str, Any], waited: Waited | None = None) -> str:
                 "(the next run applies retention again; run --wait follows the backups itself)."
             )
     return "\n".join(lines)
+
+
+def _retain(retain: dict[str, Any]) -> str:
+    """What a server keeps: `granted/asked` backups, or its tiers (`daily:2 weekly:2`, and what
+    it is granted when that is less)."""
+    if retain["asked"] is None:
+        return "-"
+    asked = tiers_of(retain.get("tiersAsked"))
+    if asked is None or asked.total == asked.daily:
+        return f"{retain['granted'] or '-'}/{retain['asked']}"
+    granted = retain.get("tiersGranted")
+    return str(asked) if granted == str(asked) else f"{granted or '-'} of {asked}"
+
+
+def tiers_of(text: str | None) -> Retention | None:
+    """The retention a report or a status row gives in the tag grammar (None: none, or not)."""
+    try:
+        return None if text is None else parse_retention(text)
+    except RetentionError:
+        return None
+
+
+def _not_proven_section(report: dict[str, Any]) -> list[str]:
+    """The backups with the product's marker that the run kept because their run tag does not
+    prove them its own, and how many of them await adoption."""
+    rows = [
+        [r["serverName"], k["backupId"], k["reason"]]
+        for r in report["results"]
+        for k in r.get("notProven", [])
+    ]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Kept, not proven the product's (never deleted):",
+        table(["SERVER", "BACKUP", "WHY"], rows),
+    ]
+    held = report.get("ownership") or {}
+    awaiting = held.get("awaitingAdoption", 0)
+    if awaiting and awaiting == held["notProven"]:
+        lines.append(awaiting_line(awaiting, held["limitHeld"]))
+    elif held:
+        lines.append(
+            f"Kept: {held['notProven']} backups ({held['limitHeld']} of the limit), {awaiting} "
+            "of them awaiting adoption (`owcm-backup adopt` tags those it can prove)"
+        )
+    return lines
 
 
 def _deletions_section(report: dict[str, Any], waited: Waited | None) -> list[str]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from backup_orchestrator.contract.events import ManualEvent
 from backup_orchestrator.contract.settings import Settings
 from backup_orchestrator.contract.validation import problems
+from owcm_backup.adopt import command_adopt
 from owcm_backup.commands import command_delete_orphans, command_plan, command_run
 from owcm_backup.drill import command_drill
 from owcm_backup.session import PACKAGED_MODELS
@@ -114,8 +115,16 @@ def build_parser() -> Parser:
         metavar="NAME[,NAME...]",
         help="back up these servers, tagged or not (repeatable)",
     )
-    selection.add_argument(
+    keep = selection.add_mutually_exclusive_group()
+    keep.add_argument(
         "--retain", type=_event_field("retain", _whole), help="backups to keep per server, 1-49"
+    )
+    keep.add_argument(
+        "--retention",
+        type=_event_field("retention"),
+        metavar="TIERS",
+        help="tiers to keep per server, for example 'daily:7 weekly:4 monthly:3' (daily is "
+        "required; not with --retain)",
     )
     selection.add_argument(
         "--select-tag",
@@ -198,6 +207,16 @@ def build_parser() -> Parser:
         "--include-others", action="store_true", help="also backups this product did not make"
     )
     orphans.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    adopt = command(
+        "adopt",
+        command_adopt,
+        parents=[common],
+        help="tag the backups this product made before it tagged its own (a dry run without --yes)",
+    )
+    adopt.add_argument(
+        "--server", action="append", metavar="NAME", help="only this server's backups (repeatable)"
+    )
+    adopt.add_argument("--yes", action="store_true", help="tag them (default: only show)")
     drill = command(
         "drill",
         command_drill,

@@ -4,6 +4,7 @@ the watchdog, compliance, logs and drills on top of it."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import zoneinfo
@@ -24,7 +25,10 @@ from backup_orchestrator.contract.limits import (
     RETAIN_MAX,
     RETAIN_MIN,
     PruneScope,
+    Retention,
+    RetentionError,
     max_polls,
+    parse_retention,
     polls_until,
     tracker_polls,
 )
@@ -74,17 +78,30 @@ class RunSettings(BaseModel):
         ),
     ] = "opsworks-cm-backup=enabled"
     retain: Annotated[
-        int,
+        int | None,
         Field(
             ge=RETAIN_MIN,
             le=RETAIN_MAX,
             description=(
-                "Own `OK` manual backups kept per server. A server's tag "
+                "Own `OK` manual backups kept per server (7 when neither this nor `retention` is "
+                "given): the same as `retention` `daily:N`. A server's tag "
                 "`opsworks-cm-backup:retain=N` overrides it for that server, and a manual event's "
                 "`retain` for that run."
             ),
         ),
-    ] = 7
+    ] = None
+    retention: Annotated[
+        Retention | None,
+        Field(
+            description=(
+                "Retention tiers per server, instead of `retain`: a JSON object such as "
+                '`{"daily": 7, "weekly": 4, "monthly": 3}`, or the tag grammar '
+                "`daily:7 weekly:4 monthly:3`. `daily` is required (at least 1); all the counts "
+                "together at most 49. A server's tag `opsworks-cm-backup:retention` overrides "
+                "it for that server, and a manual event's `retention` for that run."
+            ),
+        ),
+    ] = None
     prune_scope: Annotated[
         PruneScope,
         Field(
@@ -197,6 +214,39 @@ class RunSettings(BaseModel):
                 "an alarm), so the schedule must run at least once a week"
             )
         return value.strip()
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _tiers(cls, value: object, info: ValidationInfo) -> object:
+        if value is None:
+            return None
+        if info.data.get("retain") is not None:
+            raise ValueError("give retain or retention, not both (retain=N is retention daily:N)")
+        try:
+            if isinstance(value, str) and not value.lstrip().startswith("{"):
+                return parse_retention(value)
+            counts = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(counts, dict):
+                raise RetentionError('must be an object such as {"daily": 7, "weekly": 4}')
+            unknown = sorted(set(counts) - {"daily", "weekly", "monthly"})
+            if unknown:
+                raise RetentionError(f"{unknown[0]!r} is not a tier: use daily, weekly or monthly")
+            if "daily" not in counts:
+                raise RetentionError('daily is required, for example {"daily": 7}')
+            if not all(type(n) is int for n in counts.values()):
+                raise RetentionError("every count must be a whole number")
+            return Retention(**counts)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"is not JSON: {exc.msg}") from None
+        except RetentionError as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def tiers(self) -> Retention:
+        """What each server keeps unless its tags or a manual event say otherwise."""
+        if self.retention is not None:
+            return self.retention
+        return Retention.of_retain(7 if self.retain is None else self.retain)
 
     @field_validator("time_zone")
     @classmethod

@@ -219,7 +219,8 @@ def _environment(config: Config, wiring: Wiring) -> dict[str, str]:
     return {
         "AWS_DATA_PATH": "/var/task/models",
         "SELECT_TAG": config.select_tag,
-        "RETAIN": str(config.retain),
+        "RETENTION": str(config.tiers),
+        "TIME_ZONE": config.time_zone,
         "PRUNE_SCOPE": config.prune_scope.value,
         "TRACKER_STATE_MACHINE_ARN": wiring.tracker.state_machine_arn,
         "IDEMPOTENCY_TABLE": wiring.storage.idempotency.table_name,

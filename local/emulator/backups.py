@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -151,9 +151,11 @@ class BackupOperations(Account):
         backup_type: str = "MANUAL",
         status: str = "OK",
         description: str = "",
+        tags: Mapping[str, str] | None = None,
     ) -> Backup:
-        """Record a finished backup made in the past (for fleets and tests). Raises ValueError
-        for a backup older than its server: the service could not have made it."""
+        """Record a finished backup made in the past, with the tags it was made with (for fleets
+        and tests). Raises ValueError for a backup older than its server: the service could not
+        have made it."""
         server = self._server(server_name)
         if created_at < server.created_at:
             raise ValueError(
@@ -163,7 +165,9 @@ class BackupOperations(Account):
         if backup_id_for(server_name, created_at) in self.backups:
             raise ValueError(f"backup {backup_id_for(server_name, created_at)} already exists")
         operator = f"arn:aws:iam::{self.config.account_id}:user/operator"
-        return self._new_backup(server, backup_type, created_at, status, description, operator)
+        backup = self._new_backup(server, backup_type, created_at, status, description, operator)
+        backup.tags = dict(tags or {})
+        return backup
 
     # ---- operations ---------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import json
 import random
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -217,6 +217,7 @@ class BackupRecord:
     created_at: datetime
     description: str
     engine: str
+    tags: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def of(cls, backup: EmulatedBackup) -> BackupRecord:
@@ -228,6 +229,7 @@ class BackupRecord:
             backup.created_at,
             backup.description,
             backup.server_fields["Engine"],
+            dict(backup.tags),
         )
 
 

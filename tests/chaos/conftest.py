@@ -17,6 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
+from backup_orchestrator.domain.ownership import creation_tags
+from backup_orchestrator.domain.tiers import Tier
 from local.cloud import LocalCloud
 from local.emulator import Emulator, ManualClock
 from local.emulator.faults import DeletionWitness, PollTime
@@ -30,6 +32,8 @@ RETAIN_TAG = "opsworks-cm-backup:retain"
 SCHEDULED = {"source": "schedule", "scheduledTime": "2026-01-05T02:00:00Z"}
 # A backup an earlier run of the product made.
 EARLIER_RUN = "[opsworks-cm-backup run=scheduled-20260104T020000Z] scheduled backup"
+# The tags the product writes on its backups (ownership.py): they prove the marker.
+EARLIER_TAGS = creation_tags("scheduled-20260104T020000Z", Tier.DAILY)
 BY_HAND = "before the upgrade, made by hand"
 
 
@@ -83,10 +87,12 @@ def build_fleet(
         backend.add_server(name, engine=engine, tags=tags)
         for days in sorted(rng.sample(range(1, 15), rng.randint(2, 4))):
             ago = timedelta(days=days, minutes=i)
-            backend.add_backup(name, now - ago, description=EARLIER_RUN)
+            backend.add_backup(name, now - ago, description=EARLIER_RUN, tags=EARLIER_TAGS)
         if rng.random() < 0.3:
             ago = timedelta(days=rng.randint(1, 14), hours=12, minutes=i)
-            backend.add_backup(name, now - ago, status="FAILED", description=EARLIER_RUN)
+            backend.add_backup(
+                name, now - ago, status="FAILED", description=EARLIER_RUN, tags=EARLIER_TAGS
+            )
         if rng.random() < 0.4:
             ago = timedelta(days=rng.randint(1, 30), hours=6, minutes=i)
             backend.add_backup(name, now - ago, description=BY_HAND)
@@ -94,7 +100,11 @@ def build_fleet(
         backend.add_backup(name, now - ago, backup_type="AUTOMATED")
     for name in names[:busy]:
         backend.op_create_backup(
-            {"ServerName": name, "Description": EARLIER_RUN},
+            {
+                "ServerName": name,
+                "Description": EARLIER_RUN,
+                "Tags": [{"Key": k, "Value": v} for k, v in EARLIER_TAGS.items()],
+            },
             f"arn:aws:iam::{backend.config.account_id}:user/earlier-run",
         )
     backend.config.manual_backup_limit = backend.manual_backups_used() + count - busy - tight

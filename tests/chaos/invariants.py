@@ -23,8 +23,11 @@ from local.emulator.faults import BackupRecord, DeletionWitness
 # product's marker shows up as a failing rule instead of silently moving the goalposts.
 OWN_PREFIX = "[opsworks-cm-backup run="
 OWN = re.compile(
-    r"\[opsworks-cm-backup run=(scheduled-\d{8}T\d{6}Z|manual-[A-Za-z0-9]{1,32})\]( [^\n]+)?"
+    r"\[opsworks-cm-backup run=(scheduled-\d{8}T\d{6}Z|manual-[A-Za-z0-9]{1,32})"
+    r"( tier=(daily|weekly|monthly))?\]( [^\n]+)?"
 )
+# ...and proven by the backup's own tag naming the same run (ownership proven twice).
+RUN_TAG = "opsworks-cm-backup:run"
 ALLOWED_STATES = frozenset({"RUNNING", "HEALTHY", "UNHEALTHY"})
 OUTCOMES = frozenset({"STARTED", "SKIPPED", "FAILED", "RETRYING"})
 
@@ -92,6 +95,16 @@ def _is_own(backup: BackupRecord) -> bool:
     return backup.backup_type == "MANUAL" and OWN.fullmatch(backup.description) is not None
 
 
+def _proven_own(backup: BackupRecord) -> bool:
+    """The marker, and the backup's own run tag naming the marker's run."""
+    mark = OWN.fullmatch(backup.description)
+    return (
+        backup.backup_type == "MANUAL"
+        and mark is not None
+        and backup.tags.get(RUN_TAG) == mark.group(1)
+    )
+
+
 def _of_current_server(state: AccountState, backup: BackupRecord) -> bool:
     """Rule 11: made while the server that has its name now existed, with the same engine."""
     server = state.servers.get(backup.server_name)
@@ -123,10 +136,10 @@ def check_invariants(before: AccountState, after: AccountState, runs: Sequence[R
             problems.append(f"(a) DeleteBackup aimed at {backup_id}, an {seen.backup_type} backup")
         elif seen.status == "IN_PROGRESS":
             problems.append(f"(a) DeleteBackup aimed at {backup_id} while it was IN_PROGRESS")
-        elif not _is_own(seen):
+        elif not _proven_own(seen):
             problems.append(
-                f"(b) DeleteBackup aimed at {backup_id}, not the product's "
-                f"(description {seen.description!r})"
+                f"(b) DeleteBackup aimed at {backup_id}, not proven the product's "
+                f"(description {seen.description!r}, tags {seen.tags!r})"
             )
         elif not _of_current_server(before, seen):
             problems.append(f"(b) DeleteBackup aimed at {backup_id}, a backup of a deleted server")
@@ -142,8 +155,8 @@ def check_invariants(before: AccountState, after: AccountState, runs: Sequence[R
         deleted[backup_id] = old
         if old.backup_type != "MANUAL":
             problems.append(f"(a) {backup_id} ({old.backup_type}) was deleted")
-        elif not _is_own(old):
-            problems.append(f"(b) {backup_id} was deleted but is not the product's")
+        elif not _proven_own(old):
+            problems.append(f"(b) {backup_id} was deleted but is not proven the product's")
 
     # Rule 4: a server's newest good manual backup survives until a newer one is good.
     for owner in sorted({b.server_name for b in before.backups.values()}):
@@ -223,11 +236,14 @@ def check_invariants(before: AccountState, after: AccountState, runs: Sequence[R
             backup_id = result["backupId"]
             reported[backup_id] = result["serverName"]
             backup = after.backups.get(backup_id)
-            run_mark = f"{OWN_PREFIX}{run.report['runId']}]"
+            run_marks = (
+                f"{OWN_PREFIX}{run.report['runId']}]",
+                f"{OWN_PREFIX}{run.report['runId']} tier=",
+            )
             if backup is None or backup.status == "DELETING":
                 problems.append(f"(f) {backup_id} reported STARTED is gone or going")
             elif backup.server_name != result["serverName"] or not backup.description.startswith(
-                run_mark
+                run_marks
             ):
                 problems.append(f"(f) {backup_id} reported STARTED is not this run's backup")
     for backup_id, backup in sorted(new_backups.items()):

@@ -49,7 +49,9 @@ def test_throttling_storm_loses_nothing(emulator: Emulator, cloud: Cloud) -> Non
     check_invariants(before, after, [Run(SCHEDULED, report)])
 
 
-@pytest.mark.parametrize("seed", [2, 7])
+# Seeds whose dice lose both a CreateBackup and a DeleteBackup answer (the dice roll per call, so
+# a change to the calls' parameters moves them).
+@pytest.mark.parametrize("seed", [4, 7])
 def test_service_errors_leave_report_and_account_in_agreement(
     emulator: Emulator, cloud: Cloud, seed: int
 ) -> None:

@@ -37,6 +37,11 @@ def cli(argv: Sequence[str]) -> int:
         (["plan", "--servers", " , "], "argument --servers: names no server"),
         (["run", "--description", "two\nlines"], "argument --description: must be printable"),
         (["plan", "--select-tag", "oops"], "argument --select-tag: must look like key=value"),
+        (["plan", "--retention", "weekly:2"], "argument --retention: daily is required"),
+        (
+            ["run", "--retain", "3", "--retention", "daily:3"],
+            "argument --retention: not allowed with argument --retain",
+        ),
         (["plan", "--retian", "3"], "unrecognized arguments: --retian 3 (did you mean --retain?)"),
         (["plan", "--retian", "3"], "see `owcm-backup plan --help`"),
         (["status", "--endpoint-url", "127.0.0.1:4580"], "--endpoint-url: must be a URL with its"),

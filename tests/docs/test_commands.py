@@ -390,8 +390,8 @@ def test_troubleshooting_quotes_what_users_see(
         "opsworkscm/2016-11-01/service-2.json`": said(
             SettingsError, parse_settings, {"AWS_DATA_PATH": "/nowhere"}
         ),
-        "`invalid setting RETAIN='100': ...`": said(
-            SettingsError, parse_settings, {"AWS_DATA_PATH": real_model, "RETAIN": "100"}
+        "`invalid setting RETENTION='daily:100': ...`": said(
+            SettingsError, parse_settings, {"AWS_DATA_PATH": real_model, "RETENTION": "daily:100"}
         ),
         "`invalid event: field 'servers': no OpsWorks CM server named 'x'`": said(
             InvalidRequestError,

@@ -85,7 +85,7 @@ def test_a_server_busy_at_its_slot_is_backed_up_later_in_the_same_slot(
     assert retry["runId"] == first["runId"]
     new = backend.backups[retry["results"][0]["backupId"]]
     assert new.status == "OK"
-    assert new.description.startswith(f"[opsworks-cm-backup run={first['runId']}]")
+    assert new.description.startswith(f"[opsworks-cm-backup run={first['runId']} tier=")
     made = [b for b in backend.backups.values() if b.server_name == "chef-busy"]
     assert len(made) == 2  # the day-old one and the slot's
     assert retry["nextTry"] is None

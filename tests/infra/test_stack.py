@@ -117,7 +117,8 @@ def test_orchestrator_function(template: Template, template_json: dict[str, Any]
     assert {k: v for k, v in variables.items() if isinstance(v, str)} == {
         "AWS_DATA_PATH": "/var/task/models",
         "SELECT_TAG": "opsworks-cm-backup=enabled",
-        "RETAIN": "7",
+        "RETENTION": "daily:7",
+        "TIME_ZONE": "UTC",
         "PRUNE_SCOPE": "own",
         "POLL_SECONDS": "60",
         "DEADLINE_SECONDS": "10800",

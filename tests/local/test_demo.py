@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from unittest.mock import patch
 
 from local.demo import run_demo
@@ -47,7 +48,18 @@ def test_demo_shows_every_case() -> None:
     rpo = text[text.index("Recovery point objectives") :]
     assert "chef-busy" in rpo and "COMPLIANT" in rpo
     assert "Not selected (no tag opsworks-cm-backup=enabled): chef-sandbox" in text
-    assert "3/3" in text  # puppet-prod's retention tag
+    # Retention tiers: chef-prod keeps monthly, weekly and daily backups; puppet-prod keeps its
+    # weekly backup (its oldest) while the dailies newer than it, beyond daily:2, go.
+    assert "daily:4 weekly:2 monthly:2" in text and "daily:2 weekly:2" in text
+    puppet = next(r for r in facts["report"]["results"] if r["serverName"] == "puppet-prod")
+    weekly = min(b for b in facts["final"] if b.startswith("puppet-prod-"))
+    gone = [d["backupId"] for d in puppet["deferredDeletes"]]
+    assert facts["final"][weekly] == "OK"
+    assert len(gone) == 2 and all(b > weekly and b not in facts["final"] for b in gone)
+    # A backup made before the product tagged its backups: kept, and awaiting adoption.
+    kept = text[text.index("Kept, not proven the product's") :]
+    assert "puppet-prod-" in kept.splitlines()[2]
+    assert "Awaiting adoption: 1 backup (1 of 22 of the limit)" in kept
     assert "deleted now to make room" in text
     assert "Retention applied by the tracker after the new backups were OK: puppet-prod-" in text
     assert "Manual-backup quota: 21/22 before, 21/22 after (3 manual backups were made" in text
@@ -62,3 +74,16 @@ def test_demo_shows_every_case() -> None:
         if r["backupId"]
     }
     assert finals == {"chef-prod": "OK", "puppet-prod": "OK", "puppet-flaky": "FAILED"}
+    # What the operator CLI says afterwards: each server's backups by tier, and what awaits
+    # adoption, which `adopt` would tag.
+    status = facts["operator"]["status"]
+    chef = next(line for line in status.splitlines() if line.startswith("chef-prod "))
+    assert "daily:4 weekly:2 monthly:2  29 h" in chef
+    # Monthly, weekly and daily backups, in counts that depend on the day the demo runs (the
+    # tier of the run's own backup is decided by today's date).
+    assert "BACKUPS (M/W/D)" in status
+    by_tier = re.search(r"  (\d+)/(\d+)/(\d+)  ", chef)
+    assert by_tier is not None and all(int(count) >= 1 for count in by_tier.groups()), chef
+    assert "Awaiting adoption: 1 backup (1 of 22 of the limit)" in status
+    assert "WOULD_TAG" in facts["operator"]["adopt"]
+    assert "\n$ owcm-backup status\n" in text and "\n$ owcm-backup adopt\n" in text

@@ -30,6 +30,10 @@ def test_demo_fleet_seeds_the_account(emulator: Emulator) -> None:
     assert backend.config.manual_backup_limit == 22
     own = [b for b in backend.backups.values() if run_of(b.description)]
     assert len(own) == 18
+    # One of them was made before the product tagged its backups: no tier, no tags.
+    untagged = [b for b in own if not b.tags]
+    assert [b.server_name for b in untagged] == ["puppet-prod"]
+    assert " tier=" not in untagged[0].description
     # chef-legacy was deleted: its manual backups stay, and it is older than them.
     legacy = [b for b in backend.backups.values() if b.server_name == "chef-legacy"]
     assert len(legacy) == 2

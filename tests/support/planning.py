@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from backup_orchestrator.domain import marker
 from backup_orchestrator.domain.planner import Plan, Policy, ServerPlan
 from backup_orchestrator.domain.records import Backup, Quota, Server
+from backup_orchestrator.domain.tiers import Retention
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 # Servers in these tests were created long before any of their backups.
@@ -64,8 +65,14 @@ def backup(
 
 
 def policy(**overrides: object) -> Policy:
+    """A policy; `retain=N` and `retain_override=N` stand for the tiers `daily:N`."""
     values: dict[str, object] = {"select_tag": ("opsworks-cm-backup", "enabled"), "retain": 7}
     values.update(overrides)
+    retain = values.pop("retain")
+    values.setdefault("retention", Retention.of_retain(int(retain)))  # type: ignore[call-overload]
+    override = values.pop("retain_override", None)
+    if override is not None:
+        values["retention_override"] = Retention.of_retain(int(override))  # type: ignore[call-overload]
     return Policy(**values)  # type: ignore[arg-type]
 
 

@@ -33,11 +33,12 @@ from backup_orchestrator.aws.retries import (
     is_retryable,
     retrying,
 )
+from backup_orchestrator.domain import ownership
 from backup_orchestrator.domain.records import GONE, Backup, Quota, Server
 
 if TYPE_CHECKING:
     from types_boto3_opsworkscm import OpsWorksCMClient
-    from types_boto3_opsworkscm.type_defs import ServerEventTypeDef
+    from types_boto3_opsworkscm.type_defs import ServerEventTypeDef, TagTypeDef
 
 logger = Logger(child=True)
 T = TypeVar("T")
@@ -292,20 +293,48 @@ class OpsWorksCM:
         return list(answer.get("ServerEvents", []))
 
     def tags(self, server: Server) -> dict[str, str]:
+        return self.tags_of(server.arn)
+
+    def tags_of(self, arn: str) -> dict[str, str]:
+        """The tags of a server or a backup (ListTagsForResource, every page)."""
         tags: dict[str, str] = {}
-        page: dict[str, Any] = {"ResourceArn": server.arn}
+        page: dict[str, Any] = {"ResourceArn": arn}
         while True:
             answer = self._call(partial(self.client.list_tags_for_resource, **page))
             tags.update({t["Key"]: t["Value"] for t in answer.get("Tags", [])})
             if not answer.get("NextToken"):
                 return tags
-            page = {"ResourceArn": server.arn, "NextToken": answer["NextToken"]}
+            page = {"ResourceArn": arn, "NextToken": answer["NextToken"]}
+
+    def proven(self, backups: Sequence[Backup]) -> list[Backup]:
+        """The backups with their ownership judged from their own tags (ownership.py), one
+        ListTagsForResource each, side by side; one whose tags cannot be read is kept unproven."""
+
+        def read(backup: Backup) -> Backup:
+            if not backup.arn:
+                return ownership.unread(backup, "the service gave no ARN for it")
+            try:
+                return ownership.proven(backup, self.tags_of(backup.arn))
+            except ClientError as exc:
+                answer = f"OpsWorks CM answered {error_code(exc)}: {error_message(exc)}"
+                return ownership.unread(backup, answer)
+            except BotoCoreError as exc:
+                return ownership.unread(backup, str(exc))
+
+        with ThreadPoolExecutor(TAG_READERS) as pool:
+            return list(pool.map(read, backups))
+
+    def tag_backup(self, backup: Backup, tags: Mapping[str, str]) -> None:
+        """Add tags to a backup (TagResource). Raises ClientError as the service answers."""
+        listed: list[TagTypeDef] = [{"Key": key, "Value": value} for key, value in tags.items()]
+        self._call(lambda: self.client.tag_resource(ResourceArn=backup.arn, Tags=listed))
 
     def create_backup(
         self,
         server_name: str,
         description: str,
         *,
+        tags: Mapping[str, str] | None = None,
         room_within: Callable[[], float] = lambda: 0.0,
     ) -> Backup:
         """Start a manual backup. Raises ClientError as the service answers, or OutcomeUnknown.
@@ -321,7 +350,13 @@ class OpsWorksCM:
         give_up: float | None = None
 
         def call() -> Backup:
-            answer = self.client.create_backup(ServerName=server_name, Description=description)
+            listed: list[TagTypeDef] = [
+                {"Key": key, "Value": value} for key, value in (tags or {}).items()
+            ]
+            extra: dict[str, Any] = {"Tags": listed} if listed else {}
+            answer = self.client.create_backup(
+                ServerName=server_name, Description=description, **extra
+            )
             return to_backup(answer["Backup"])
 
         def started() -> Backup | None:
@@ -455,4 +490,5 @@ def to_backup(data: Any) -> Backup:
         description=data.get("Description") or "",
         engine=data.get("Engine", ""),
         status_description=data.get("StatusDescription") or "",
+        arn=data.get("BackupArn") or "",
     )

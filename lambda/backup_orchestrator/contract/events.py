@@ -23,6 +23,7 @@ from pydantic import (
 from backup_orchestrator.contract.validation import problems
 from backup_orchestrator.domain import marker
 from backup_orchestrator.domain.records import RETAIN_MAX, RETAIN_MIN
+from backup_orchestrator.domain.tiers import Retention, RetentionError, parse_retention
 
 SERVER_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9\-]{0,39}")
 MAX_DESCRIPTION = 256
@@ -118,6 +119,8 @@ class ManualEvent(BaseModel):
     # None: not said, and then `dry_run` decides by whether servers are named.
     dry_run_asked: Annotated[StrictBool | None, Field(alias="dryRun")] = None
     retain: Annotated[StrictInt | None, Field(ge=RETAIN_MIN, le=RETAIN_MAX)] = None
+    # The tiers for this run, in the tag grammar (`daily:3 weekly:2`); not with `retain`.
+    retention: StrictStr | None = None
     description: Annotated[StrictStr | None, Field(max_length=MAX_DESCRIPTION)] = None
 
     @field_validator("servers")
@@ -132,6 +135,24 @@ class ManualEvent(BaseModel):
         if value is None:
             raise ValueError("must be true or false")
         return value
+
+    @field_validator("retention")
+    @classmethod
+    def _tiers(cls, text: str | None, info: ValidationInfo) -> str | None:
+        if text is not None:
+            if info.data.get("retain") is not None:
+                raise ValueError("give retain or retention, not both")
+            try:
+                parse_retention(text)
+            except RetentionError as exc:
+                raise ValueError(str(exc)) from None
+        return text
+
+    @property
+    def tiers(self) -> Retention | None:
+        if self.retention is not None:
+            return parse_retention(self.retention)
+        return None if self.retain is None else Retention.of_retain(self.retain)
 
     @field_validator("description")
     @classmethod
@@ -155,7 +176,8 @@ class RunRequest:
     scheduled: bool
     servers: tuple[str, ...] | None
     dry_run: bool
-    retain: int | None
+    # The tiers this run keeps whatever the servers' tags and the default say.
+    retention: Retention | None
     description: str | None
     # Two deliveries of the same scheduled slot share this key, so only one run happens.
     idempotency_key: str
@@ -217,7 +239,7 @@ def parse_event(event: Any, *, request_id: str) -> RunRequest:
         scheduled=False,
         servers=tuple(manual.servers) if manual.servers is not None else None,
         dry_run=manual.dry_run,
-        retain=manual.retain,
+        retention=manual.tiers,
         description=manual.description,
         # A retried delivery of the same invocation keeps its request id.
         idempotency_key=f"manual-{request_id}",

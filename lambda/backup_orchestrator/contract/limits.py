@@ -25,6 +25,7 @@ from backup_orchestrator.domain.history_budget import (
     tracker_polls,
 )
 from backup_orchestrator.domain.records import RETAIN_MAX, RETAIN_MIN, PruneScope
+from backup_orchestrator.domain.tiers import Retention, RetentionError, parse_retention
 
 __all__ = [
     "BATCH",
@@ -43,10 +44,13 @@ __all__ = [
     "NameTaken",
     "NoFreeSlot",
     "PruneScope",
+    "Retention",
+    "RetentionError",
     "ServerChanging",
     "ServerNotFound",
     "drill_execution_seconds",
     "max_polls",
+    "parse_retention",
     "polls_until",
     "problems",
     "tracker_polls",

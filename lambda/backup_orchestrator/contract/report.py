@@ -39,6 +39,20 @@ class DeletionReport(_Camel):
 class RetainReport(_Camel):
     asked: int | None = None
     granted: int | None = None
+    # The tiers asked and granted (`daily:7 weekly:4 monthly:3`), and the tier of the backup the
+    # run makes or follows.
+    tiers_asked: str | None = None
+    tiers_granted: str | None = None
+    tier: str | None = None
+
+
+class KeptReport(_Camel):
+    """A backup with the product's marker kept because its own run tag does not prove it the
+    product's (ownership.py); `awaiting_adoption`: made before the product tagged its backups."""
+
+    backup_id: str
+    reason: str
+    awaiting_adoption: bool
 
 
 class ServerResult(_Camel):
@@ -52,6 +66,7 @@ class ServerResult(_Camel):
     # report says so in `nextTry.waitingForRoom`, not per server).
     waiting_for_room: Annotated[bool, Field(exclude=True)] = False
     retain: RetainReport = RetainReport()
+    not_proven: list[KeptReport] = []
     warnings: list[str] = []
 
 
@@ -61,6 +76,17 @@ class QuotaReport(_Camel):
     # Manual backups once this run's backups exist, and once deferred deletions are applied.
     used_after_run: int
     used_when_settled: int
+
+
+class OwnershipReport(_Camel):
+    """The backups with the product's marker that their run tag does not prove the product's,
+    found this run (the ones it would otherwise delete): never deleted, they hold part of the
+    limit. `awaiting_adoption` of them were made before the product tagged its backups."""
+
+    not_proven: int
+    awaiting_adoption: int
+    # The share of the account's manual-backup limit they hold, for example "3 of 50".
+    limit_held: str
 
 
 class OrphanReport(_Camel):
@@ -132,6 +158,7 @@ class RunReport(_Camel):
     tracker_error: str | None = None
     # The scheduled run's restore drills: started, skipped, leftovers deleted (drill_runner.py).
     drills: list[DrillReport] = []
+    ownership: OwnershipReport | None = None
 
     def outside_rpo(self) -> list[ComplianceReport]:
         """The servers out of their RPO with no backup of theirs under way (what alerts)."""
@@ -189,6 +216,7 @@ class RunRecord(_Camel):
     backups_of_deleted_servers: int
     # The number of restore drills with each outcome.
     drills: dict[str, int]
+    ownership: OwnershipReport | None
     whole_report: str
 
     @classmethod
@@ -227,6 +255,7 @@ class RunRecord(_Camel):
             ),
             backups_of_deleted_servers=len(report.backups_of_deleted_servers),
             drills=dict(Counter(d.outcome for d in report.drills)),
+            ownership=report.ownership,
             whole_report=(
                 f"in the orchestrator function's log, lines with run_id {report.run_id}: "
                 '"run report" (the run), one "server outcome" per server (its outcome, reason, '

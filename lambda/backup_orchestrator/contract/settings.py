@@ -7,13 +7,15 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from backup_orchestrator.contract.validation import problems
 from backup_orchestrator.domain.compliance import RPO_MAX, RPO_MIN
 from backup_orchestrator.domain.drills import Frequency
-from backup_orchestrator.domain.records import RETAIN_MAX, RETAIN_MIN, PruneScope
+from backup_orchestrator.domain.records import PruneScope
+from backup_orchestrator.domain.tiers import Retention, RetentionError, parse_retention
 
 MODEL_FILE = Path("opsworkscm") / "2016-11-01" / "service-2.json"
 
@@ -29,7 +31,10 @@ class Settings(BaseModel):
         "opsworks-cm-backup",
         "enabled",
     )
-    retain: Annotated[int, Field(alias="RETAIN", ge=RETAIN_MIN, le=RETAIN_MAX)] = 7
+    # The tiers each server keeps (tiers.py grammar, `daily:7 weekly:4 monthly:3`).
+    retention: Annotated[Retention, Field(alias="RETENTION")] = Retention(daily=7)
+    # The schedule's time zone: a backup's tier is decided by its slot's local date.
+    time_zone: Annotated[str, Field(alias="TIME_ZONE")] = "UTC"
     prune_scope: Annotated[PruneScope, Field(alias="PRUNE_SCOPE")] = PruneScope.OWN
     tracker_state_machine_arn: Annotated[
         str | None, Field(alias="TRACKER_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:")
@@ -86,6 +91,36 @@ class Settings(BaseModel):
                 raise ValueError("must look like key=value, for example opsworks-cm-backup=enabled")
             return (key.strip(), tag_value.strip())
         return value
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse_retention(value)
+            except RetentionError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "is not a time zone this runtime knows (an IANA name such as Europe/London)"
+            ) from None
+        return value
+
+    @property
+    def tiers(self) -> Retention:
+        """What each server keeps unless its tags or the run say otherwise."""
+        return self.retention
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     @field_validator("aws_data_path")
     @classmethod

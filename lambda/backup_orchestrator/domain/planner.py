@@ -23,28 +23,26 @@ in (rule 3), and never its newest OK manual backup before a newer one is OK (rul
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
-from backup_orchestrator.domain import room, sharing
+from backup_orchestrator.domain import reasons, retention, room, sharing
 from backup_orchestrator.domain.drill_servers import is_drill_server
 from backup_orchestrator.domain.records import (
     BACKUP_ALLOWED_STATES,
     BUSY_STATES,
     GONE,
-    RETAIN_MAX,
-    RETAIN_MIN,
-    RETAIN_TAG,
     Backup,
     PruneScope,
     Quota,
     Server,
 )
+from backup_orchestrator.domain.retention import Kept
 from backup_orchestrator.domain.sharing import Candidate
+from backup_orchestrator.domain.tiers import Retention, Tier
 
-_RETAIN_VALUE = re.compile(r"[0-9]{1,2}", re.ASCII)
 ADOPTED = "backup started by an earlier attempt of this run; it is followed now"
 DRILL_SERVER = "a restore drill's temporary server: never backed up (it is deleted after its drill)"
 
@@ -54,14 +52,16 @@ class Policy:
     """What the run was asked to do. `servers` names servers explicitly (manual run)."""
 
     select_tag: tuple[str, str]
-    retain: int
+    retention: Retention
     prune_scope: PruneScope = PruneScope.OWN
     servers: tuple[str, ...] | None = None
     # An explicit retention for this run (manual event) wins over server tags and the default.
-    retain_override: int | None = None
+    retention_override: Retention | None = None
     # This run's id: a backup carrying it was started by an earlier attempt of the same run and
-    # is followed, never made a second time.
+    # is followed, never made a second time. A scheduled run's id holds its slot, which decides
+    # the tier of the backups it makes, in the schedule's time zone `zone` (tiers.py).
     run_id: str | None = None
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     # A retry of a scheduled slot: only these of the tag-selected servers.
     within: tuple[str, ...] | None = None
     # Whether a busy server is tried again later in the slot (a scheduled run whose retry window
@@ -101,6 +101,14 @@ class ServerPlan:
     backup_id: str | None = None
     retain_asked: int | None = None
     retain_granted: int | None = None
+    # The tiers asked and granted (the granted ones once the backups have accumulated), and the
+    # tier of the backup this run makes (or follows).
+    tiers_asked: Retention | None = None
+    tiers_granted: Retention | None = None
+    tier: Tier | None = None
+    # The backups whose period decided that tier: the run proves them its own (run/proof.py).
+    tier_decided_by: list[str] = field(default_factory=list)
+    not_proven: list[Kept] = field(default_factory=list)
     delete_now: list[Deletion] = field(default_factory=list)
     deferred: list[Deletion] = field(default_factory=list)
     # Room an earlier try of the slot made for it is still being freed: it is owed that room,
@@ -140,23 +148,9 @@ class PlanningError(ValueError):
     """The request cannot be planned (for example a named server that does not exist)."""
 
 
-def resolve_retain(server: Server, policy: Policy) -> tuple[int | None, str | None]:
-    """The retention for `server`: run override, else its tag, else the default.
-
-    Returns (retain, None), or (None, reason) when the server's tag is not a plain decimal
-    number in range (the service trims tag values, so surrounding spaces never reach here).
-    """
-    if policy.retain_override is not None:
-        return policy.retain_override, None
-    raw = server.tags.get(RETAIN_TAG)
-    if raw is None:
-        return policy.retain, None
-    if _RETAIN_VALUE.fullmatch(raw) and RETAIN_MIN <= int(raw) <= RETAIN_MAX:
-        return int(raw), None
-    return None, (
-        f"its tag {RETAIN_TAG}={raw!r} is not a whole number from {RETAIN_MIN} to {RETAIN_MAX} "
-        "written with the digits 0-9; fix the tag"
-    )
+def resolve_retention(server: Server, policy: Policy) -> tuple[Retention | None, str | None]:
+    """The tiers `server` keeps under `policy` (retention.resolve)."""
+    return retention.resolve(server, policy.retention, policy.retention_override)
 
 
 def check_named(servers: Sequence[Server], names: Sequence[str] | None) -> None:
@@ -221,10 +215,11 @@ def _newest(backups: Sequence[Backup]) -> Backup | None:
 
 
 def _deletable(backup: Backup, scope: PruneScope) -> bool:
-    """Rules 1-3: never automated, never in progress, only own backups unless opted in."""
+    """Rules 1-3: never automated, never in progress, only own backups unless opted in; a backup
+    whose run tag was read and does not prove it the product's is not its own (ownership.py)."""
     if not backup.is_manual or backup.status not in ("OK", "FAILED"):
         return False
-    return scope is PruneScope.ALL_MANUAL or backup.is_own
+    return scope is PruneScope.ALL_MANUAL or (backup.is_own and not backup.proof.refused)
 
 
 def own_running(backups: Sequence[Backup]) -> Backup | None:
@@ -248,7 +243,8 @@ def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | 
         if policy.run_id is not None
         else None
     )
-    retain, problem = (None, None) if server.tags_error else resolve_retain(server, policy)
+    retain, problem = (None, None) if server.tags_error else resolve_retention(server, policy)
+    asked = retain.total if retain else None
     if adopted is not None and retain is None:
         return ServerPlan(
             name,
@@ -272,13 +268,13 @@ def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | 
             return ServerPlan(name, Action.FAIL, f"not backed up: {problem}")
         running = own_running(mine)
         if running is not None:
-            return ServerPlan(name, Action.NOTHING, running_reason(running), retain_asked=retain)
+            return ServerPlan(name, Action.NOTHING, running_reason(running), retain_asked=asked)
         if server.status in BUSY_STATES and policy.retry_busy:
             return ServerPlan(
                 name,
                 Action.RETRY,
                 f"the server is {server.status}, so it is tried again later in the slot",
-                retain_asked=retain,
+                retain_asked=asked,
             )
         if server.status not in BACKUP_ALLOWED_STATES:
             stayed = " at every try of the slot's retry window" if policy.retried else ""
@@ -287,7 +283,7 @@ def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | 
                 Action.FAIL,
                 f"not backed up: the server is {server.status}{stayed}; backups can start only "
                 "when it is RUNNING, HEALTHY or UNHEALTHY",
-                retain_asked=retain,
+                retain_asked=asked,
             )
     assert retain is not None
     older = [b for b in mine if b is not adopted]
@@ -297,13 +293,18 @@ def _triage(server: Server, mine: list[Backup], policy: Policy) -> ServerPlan | 
         reverse=True,
     )
     manual = [b for b in older if b.is_manual]
+    tier, deciding = (
+        (adopted.tier, []) if adopted else retention.new_tier(mine, policy.run_id, policy.zone)
+    )
     return Candidate(
         server,
         retain,
+        tier,
         pool,
         protected=_newest([b for b in manual if b.status == "OK"]),
         last_attempt=_newest(manual),
         adopted=adopted,
+        tier_decided_by=deciding,
     )
 
 
@@ -329,8 +330,10 @@ def plan(
             if name in current
             else "the server no longer exists",
         )
+    kept: dict[str, list[Kept]] = {}
     for server in chosen:
         mine = [b for b in by_name.get(server.name, []) if b.made_while(server)]
+        kept[server.name] = retention.not_proven(mine, policy.prune_scope)
         part = _triage(server, mine, policy)
         if isinstance(part, ServerPlan):
             plans[part.server_name] = part
@@ -359,8 +362,9 @@ def plan(
         plans[left_out.name] = ServerPlan(
             left_out.name,
             Action.FAIL,
-            _no_room_reason(quota, policy, len(starting), usable.coming + usable.held),
-            retain_asked=left_out.retain,
+            reasons.no_room(quota, policy.prune_scope, len(starting), usable.coming + usable.held),
+            retain_asked=left_out.retention.total,
+            tiers_asked=left_out.retention,
         )
     participants = [*adopters, *starting]
     # Deletions now only make room for new backups; with none to start, nothing goes now.
@@ -370,6 +374,8 @@ def plan(
         shares[name].waiting_for_room = True
     plans.update(shares)
 
+    for name, unproven in kept.items():
+        plans[name].not_proven = unproven
     immediate = sum(len(p.delete_now) for p in plans.values())
     deferred = sum(len(p.deferred) for p in plans.values())
     # Once the new backups exist, the room on its way that they waited for has arrived.
@@ -392,14 +398,18 @@ def _retention(
     results = {}
     for name, share in sharing.allocate(participants, usable, need).items():
         candidate = share.candidate
-        keeping = _keep_reason(candidate.retain, share.granted, len(participants), quota)
+        keeping = reasons.keeping(share, len(participants), quota)
         results[name] = ServerPlan(
             name,
             Action.CREATE if candidate.adopted is None else Action.ADOPT,
             keeping if candidate.adopted is None else f"{ADOPTED}; {keeping}",
             backup_id=candidate.adopted.backup_id if candidate.adopted else None,
-            retain_asked=candidate.retain,
+            retain_asked=candidate.retention.total,
             retain_granted=share.granted,
+            tiers_asked=candidate.retention,
+            tiers_granted=share.tiers,
+            tier=candidate.tier,
+            tier_decided_by=[b.backup_id for b in candidate.tier_decided_by],
             delete_now=[
                 Deletion(
                     b.backup_id,
@@ -416,46 +426,10 @@ def _retention(
                     name,
                     "failed backup, removed once the new backup is OK"
                     if b.status == "FAILED"
-                    else f"beyond retention ({share.granted} kept), removed once the new backup "
-                    "is OK",
+                    else f"beyond retention ({reasons.kept(share)} kept), removed once the new "
+                    "backup is OK",
                 )
                 for b in share.deferred
             ],
         )
     return results
-
-
-def _keep_reason(asked: int, granted: int, sharing: int, quota: Quota) -> str:
-    if granted >= asked:
-        return f"keeping {granted} backups"
-    return (
-        f"keeping {granted} backups instead of {asked}: the account's "
-        f"manual-backup limit ({quota.maximum}) is shared by {sharing} servers"
-    )
-
-
-def _no_room_reason(quota: Quota, policy: Policy, started: int, kept: int = 0) -> str:
-    scope = (
-        "backups this product did not create, automated or in-progress backups, backups of "
-        "deleted servers, or the newest good backup of a server"
-        if policy.prune_scope is PruneScope.OWN
-        else "automated or in-progress backups, backups of deleted servers, or the newest good "
-        "backup of a server"
-    )
-    others = (
-        f"; {started} server(s) that fit were backed up first, most in need first"
-        if started
-        else ""
-    )
-    waiting = (
-        f"; the room of {kept} backup(s) is kept for the servers waiting for the room an earlier "
-        "try of the slot made for them"
-        if kept
-        else ""
-    )
-    return (
-        f"not backed up: no room under the account's manual-backup limit ({quota.used} of "
-        f"{quota.maximum} used) and the backups filling it are ones this run may not delete "
-        f"({scope}){others}{waiting}; raise the limit, delete old manual backups, or lower "
-        "retention"
-    )

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from backup_orchestrator.domain import marker
+from backup_orchestrator.domain.tiers import MOST_KEPT, Tier
 
 # Every state an OpsWorks CM server can be in (ServerStatus in the API model).
 SERVER_STATES = (
@@ -26,7 +27,7 @@ BUSY_STATES = frozenset({"BACKING_UP", "MODIFYING", "UNDER_MAINTENANCE", "RESTOR
 GONE = "GONE"
 
 RETAIN_TAG = "opsworks-cm-backup:retain"
-RETAIN_MIN, RETAIN_MAX = 1, 49
+RETAIN_MIN, RETAIN_MAX = 1, MOST_KEPT
 # Backup states that hold a slot of the manual-backup limit whatever the service's reading of
 # DELETING (safety rule 14).
 COUNTED_STATES = frozenset({"IN_PROGRESS", "OK", "FAILED"})
@@ -35,6 +36,25 @@ COUNTED_STATES = frozenset({"IN_PROGRESS", "OK", "FAILED"})
 class PruneScope(StrEnum):
     OWN = "own"
     ALL_MANUAL = "all-manual"
+
+
+class Proof(StrEnum):
+    """Whether a backup carrying the product's marker is proven the product's by its own
+    `opsworks-cm-backup:run` tag (ownership.py): read only for a backup a run would delete."""
+
+    UNCHECKED = "unchecked"
+    PROVEN = "proven"
+    # The marker and no run tag: made before the product tagged its backups, or typed by hand.
+    UNTAGGED = "untagged"
+    # The run tag names another run than the marker.
+    CONTRADICTED = "contradicted"
+    # The tags could not be read: not proven this run.
+    UNREAD = "unread"
+
+    @property
+    def refused(self) -> bool:
+        """Read, and not proven: the backup is never deleted on the product's ownership."""
+        return self not in (Proof.UNCHECKED, Proof.PROVEN)
 
 
 class Outcome(StrEnum):
@@ -74,15 +94,31 @@ class Backup:
     engine: str = ""
     # The service's words about the status, for example why a backup FAILED.
     status_description: str = ""
+    arn: str = ""
+    # Whether its tags prove it the product's (safety rule 3), and why not when they do not.
+    proof: Proof = Proof.UNCHECKED
+    proof_reason: str = ""
 
     @property
     def is_manual(self) -> bool:
         return self.backup_type == "MANUAL"
 
     @property
+    def mark(self) -> marker.Mark | None:
+        """The product's marker; None when the product did not make the backup."""
+        return marker.parse(self.description) if self.is_manual else None
+
+    @property
     def run_id(self) -> str | None:
         """The run of this product that made the backup; None when the product did not."""
-        return marker.run_of(self.description) if self.is_manual else None
+        mark = self.mark
+        return mark.run if mark else None
+
+    @property
+    def tier(self) -> Tier:
+        """The backup's tier as its marker says (a backup without one is daily)."""
+        mark = self.mark
+        return mark.tier if mark else Tier.DAILY
 
     @property
     def is_own(self) -> bool:

@@ -8,9 +8,12 @@ is a `Candidate`: what it asks, and what safety rules 1-4 and 11 let it lose.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
+from backup_orchestrator.domain import tiers
 from backup_orchestrator.domain.records import Backup, Quota, Server
+from backup_orchestrator.domain.tiers import Retention, Tier
 
 
 @dataclass
@@ -18,7 +21,9 @@ class Candidate:
     """A server whose backup this run starts (or adopts), with what it may lose."""
 
     server: Server
-    retain: int
+    retention: Retention
+    # The tier of its new backup.
+    tier: Tier
     # What rules 1-3 and 11 let it lose, newest first (the adopted backup is never in it).
     pool: list[Backup]
     # Its newest OK manual backup, kept until a newer backup is OK (rule 4).
@@ -26,6 +31,8 @@ class Candidate:
     # The most recent manual backup of any status: when the server last got a backup attempt.
     last_attempt: Backup | None
     adopted: Backup | None = None
+    # The backups whose period decided the tier of its new backup (planner._tier).
+    tier_decided_by: list[Backup] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -43,9 +50,20 @@ class Candidate:
         return len(self.pool) - self.transient
 
     @property
+    def good(self) -> list[tuple[Backup, Tier]]:
+        """The good backups it may lose, newest first, each with its tier."""
+        return [(b, b.tier) for b in self.pool if b.status == "OK"]
+
+    @cached_property
+    def wanted(self) -> list[Backup]:
+        """The good backups it may lose that its tiers keep besides its new one, best first
+        (tiers.keep_order: keeping a prefix trims the lowest tiers first)."""
+        return tiers.keep_order(self.tier, self.good, self.retention)
+
+    @property
     def demand(self) -> int:
-        """The most backups it can hold: its new one plus the good ones it already has."""
-        return min(self.retain, 1 + sum(b.status == "OK" for b in self.pool))
+        """The most backups it can hold: its new one plus the good ones its tiers keep."""
+        return 1 + len(self.wanted)
 
     def priority(self) -> tuple[float, float, str]:
         """Most in need first: the oldest (or no) good backup, then the oldest last attempt, so a
@@ -114,6 +132,8 @@ class Share:
     granted: int
     now: list[Backup]
     deferred: list[Backup]
+    # The tiers its kept backups and its new one give it (the whole ask once they accumulate).
+    tiers: Retention
 
 
 def allocate(participants: Sequence[Candidate], quota: Quota, need: int) -> dict[str, Share]:
@@ -126,25 +146,63 @@ def allocate(participants: Sequence[Candidate], quota: Quota, need: int) -> dict
     capacity = quota.maximum - (quota.used - pooled - adopted)
     shares = fair_shares(participants, capacity)
     surplus: dict[str, list[Backup]] = {}
+    keeping: dict[str, list[Backup]] = {}
     for candidate in participants:
-        kept = 0
-        losing = surplus.setdefault(candidate.name, [])
-        for backup in candidate.pool:
-            if backup.status == "OK" and kept < shares[candidate.name] - 1:  # +1: the new one
-                kept += 1
-            else:
-                losing.append(backup)
+        # The share holds the new backup and the best of the wanted ones.
+        keeping[candidate.name] = candidate.wanted[: shares[candidate.name] - 1]
+        surplus[candidate.name] = [b for b in candidate.pool if b not in keeping[candidate.name]]
     protected = {c.protected.backup_id for c in participants if c.protected is not None}
     now = sorted(
         (b for losing in surplus.values() for b in losing if b.backup_id not in protected),
         key=lambda b: (b.status != "FAILED", b.created_at, b.backup_id),
     )[: max(0, need)]
+    now += _kept_that_must_go(participants, keeping, protected, max(0, need) - len(now))
+    for candidate in participants:
+        keeping[candidate.name] = [b for b in keeping[candidate.name] if b not in now]
     return {
         c.name: Share(
             candidate=c,
-            granted=c.retain if shares[c.name] >= c.demand else shares[c.name],
+            granted=c.retention.total if _held(c, keeping) >= c.demand else _held(c, keeping),
             now=[b for b in now if b.server_name == c.name],
             deferred=[b for b in surplus[c.name] if b not in now],
+            tiers=c.retention
+            if _held(c, keeping) >= c.demand
+            else tiers.granted(c.tier, c.good, keeping[c.name], c.retention),
         )
         for c in participants
     }
+
+
+def _held(candidate: Candidate, keeping: dict[str, list[Backup]]) -> int:
+    """The backups the candidate holds once settled: its new one and the ones it keeps."""
+    return 1 + len(keeping[candidate.name])
+
+
+def _kept_that_must_go(
+    participants: Sequence[Candidate],
+    keeping: dict[str, list[Backup]],
+    protected: set[str],
+    short: int,
+) -> list[Backup]:
+    """When the backups beyond the shares cannot make all the room needed now, kept ones go.
+
+    That happens when a server's newest good backup is not one it keeps (tiers can keep an older
+    monthly over it): it still holds that backup until its new one is OK, a slot more than its
+    share meanwhile. The room comes from whoever keeps the most (shares stay within one of each
+    other), its lowest-ranked kept backup first; never a newest good one (rule 4).
+    """
+    held = {
+        c.name: [b for b in keeping[c.name] if b.backup_id not in protected] for c in participants
+    }
+    going: list[Backup] = []
+    for _ in range(short):
+        losing = [c.name for c in participants if held[c.name]]
+        if not losing:
+            break
+        most = max(losing, key=lambda name: (len(keeping[name]) - _lost(name, going), name))
+        going.append(held[most].pop())
+    return going
+
+
+def _lost(name: str, going: Sequence[Backup]) -> int:
+    return sum(b.server_name == name for b in going)

@@ -14,7 +14,8 @@ from backup_orchestrator.contract.settings import Settings
 from backup_orchestrator.domain import planner
 from backup_orchestrator.run import drills
 from backup_orchestrator.run.follow_up import follow_up
-from backup_orchestrator.run.results import dry_run_report, orphan
+from backup_orchestrator.run.proof import proven_plan
+from backup_orchestrator.run.results import dry_run_report, orphan, ownership
 from backup_orchestrator.run.services import Services
 from backup_orchestrator.run.start import execute
 
@@ -54,17 +55,18 @@ def run(
     remembered = followers.remembered()
     policy = planner.Policy(
         select_tag=settings.select_tag,
-        retain=settings.retain,
+        retention=settings.tiers,
         prune_scope=settings.prune_scope,
         servers=request.servers,
-        retain_override=request.retain,
+        retention_override=request.retention,
         run_id=request.run_id,
+        zone=settings.zone,
         within=request.retrying,
         retry_busy=followers.can_retry(request, settings),
         retried=request.attempt > 0,
         waiting_for_room=request.waiting_for_room,
     )
-    plan = planner.plan(tagged, backups, quota, policy)
+    plan, backups = proven_plan(service, tagged, backups, quota, policy)
     orphans = [orphan(b) for b in planner.orphaned(servers, backups)]
     # pragma: no mutate block (a diagnostic: what a run does is in its report, tested)
     logger.info(
@@ -83,6 +85,7 @@ def run(
     else:
         report = execute(request, settings, services, plan, remaining_ms)
     report.backups_of_deleted_servers = orphans
+    report.ownership = ownership(report)
     follow_up(
         report,
         request,

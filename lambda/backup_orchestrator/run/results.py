@@ -6,7 +6,9 @@ from __future__ import annotations
 from backup_orchestrator.contract.events import RunRequest
 from backup_orchestrator.contract.report import (
     DeletionReport,
+    KeptReport,
     OrphanReport,
+    OwnershipReport,
     QuotaReport,
     RetainReport,
     RunReport,
@@ -61,7 +63,19 @@ def result(item: planner.ServerPlan, *, dry_run: bool) -> ServerResult:
         outcome=_OUTCOMES[item.action],
         reason=item.reason,
         backup_id=item.backup_id,
-        retain=RetainReport(asked=item.retain_asked, granted=item.retain_granted),
+        retain=RetainReport(
+            asked=item.retain_asked,
+            granted=item.retain_granted,
+            tiers_asked=_words(item.tiers_asked),
+            tiers_granted=_words(item.tiers_granted),
+            tier=_words(item.tier),
+        ),
+        not_proven=[
+            KeptReport(
+                backup_id=k.backup_id, reason=k.reason, awaiting_adoption=k.awaiting_adoption
+            )
+            for k in item.not_proven
+        ],
         # Busy again while room made for it is being freed: the next try keeps it for it.
         waiting_for_room=item.action is planner.Action.RETRY and item.waiting_for_room,
     )
@@ -75,3 +89,20 @@ def result(item: planner.ServerPlan, *, dry_run: bool) -> ServerResult:
     elif item.create:
         result.reason = "not started"
     return result
+
+
+def _words(value: object | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def ownership(report: RunReport) -> OwnershipReport | None:
+    """How many backups the run kept because their run tag does not prove the marker, and how
+    much of the limit they hold; None when there are none."""
+    kept = [k for r in report.results for k in r.not_proven]
+    if not kept:
+        return None
+    return OwnershipReport(
+        not_proven=len(kept),
+        awaiting_adoption=sum(k.awaiting_adoption for k in kept),
+        limit_held=f"{len(kept)} of {report.quota.maximum}",
+    )

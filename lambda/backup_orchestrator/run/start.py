@@ -33,8 +33,9 @@ from backup_orchestrator.aws.opsworkscm import OpsWorksCM
 from backup_orchestrator.contract.events import RunRequest
 from backup_orchestrator.contract.report import DeletionReport, QuotaReport, RunReport
 from backup_orchestrator.contract.settings import Settings
-from backup_orchestrator.domain import marker, planner, room
+from backup_orchestrator.domain import marker, ownership, planner, room
 from backup_orchestrator.domain.records import Backup, Outcome
+from backup_orchestrator.domain.tiers import Tier
 from backup_orchestrator.run.handover import hand_over
 from backup_orchestrator.run.results import deletions, result
 from backup_orchestrator.run.services import Services
@@ -106,10 +107,7 @@ def execute(
         except ERRORS as exc:
             owner.warnings.append(f"could not delete {deletion.backup_id}: {exc}")
 
-    description = marker.description(
-        request.run_id,
-        request.description or ("scheduled backup" if request.scheduled else "manual backup"),
-    )
+    text = request.description or ("scheduled backup" if request.scheduled else "manual backup")
 
     def start(item: planner.ServerPlan, room_within: Callable[[], float]) -> ClientError | None:
         """Start the server's backup (waiting up to `room_within()` for room when the limit is
@@ -117,7 +115,12 @@ def execute(
         outcome is the server's)."""
         result = results[item.server_name]
         try:
-            backup = service.create_backup(item.server_name, description, room_within=room_within)
+            backup = service.create_backup(
+                item.server_name,
+                marker.description(request.run_id, text, item.tier),
+                tags=ownership.creation_tags(request.run_id, item.tier or Tier.DAILY),
+                room_within=room_within,
+            )
         except ERRORS as exc:
             if isinstance(exc, ClientError) and _limit_full(exc) and made_room.is_set():
                 return exc

@@ -41,7 +41,7 @@ def test_scheduled_run_backs_up_tagged_servers_and_starts_the_tracker(
     started = backend.backups[results(report)["chef-prod"]["backupId"]]
     assert started.status == "IN_PROGRESS"
     assert started.description == (
-        "[opsworks-cm-backup run=scheduled-20260105T120000Z] scheduled backup"
+        "[opsworks-cm-backup run=scheduled-20260105T120000Z tier=monthly] scheduled backup"
     )
     [execution] = cloud.executions()
     assert execution["name"].startswith("scheduled-20260105T120000Z-1-")
@@ -259,10 +259,10 @@ def test_bad_event_is_rejected_before_any_change(
 def test_bad_setting_is_rejected_before_any_change(
     emulator: Emulator, cloud: Cloud, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RETAIN", "100")
+    monkeypatch.setenv("RETENTION", "daily:100")
     get_settings.cache_clear()
 
-    with pytest.raises(SettingsError, match="RETAIN='100'"):
+    with pytest.raises(SettingsError, match="RETENTION='daily:100'"):
         lambda_handler(SCHEDULED, FakeLambdaContext())
 
     assert emulator.calls == []

@@ -22,7 +22,15 @@ def test_retention_is_deferred_to_the_tracker(emulator: Emulator, cloud: Cloud) 
     result = results(report)["chef-prod"]
     assert result["deleted"] == []
     assert [d["backupId"] for d in result["deferredDeletes"]] == old[1:]
-    assert result["retain"] == {"asked": 2, "granted": 2}
+    # The retain tag is the daily tier alone; the slot (Monday 5 January) is the first of its
+    # week, and the backups of 2-4 January hold the month: a weekly.
+    assert result["retain"] == {
+        "asked": 2,
+        "granted": 2,
+        "tiersAsked": "daily:2",
+        "tiersGranted": "daily:2",
+        "tier": "weekly",
+    }
     assert mutating_calls(emulator) == ["CreateBackup"]
     assert cloud.tracker_inputs()[0]["backups"][0]["deferredDeletes"] == old[1:]
 
@@ -64,7 +72,8 @@ def test_deletions_the_service_still_counts_are_waited_for(
     result = results(report)["chef-a"]
     assert result["outcome"] == "STARTED"
     assert [d["backupId"] for d in result["deleted"]] == [old[1]]
-    assert result["retain"] == {"asked": 7, "granted": 2}
+    assert (result["retain"]["asked"], result["retain"]["granted"]) == (7, 2)
+    assert result["retain"]["tiersGranted"] == "daily:2"
     assert old[0] in emulator.backend.backups
     creates = emulator.calls_to("CreateBackup")
     assert [c.error for c in creates] == ["LimitExceededException"] * 2 + [None]

@@ -29,7 +29,7 @@ def test_the_prune_scope_reaches_the_plan(
     emulator: Emulator, cloud: Cloud, monkeypatch: pytest.MonkeyPatch, scope: str, pruned: bool
 ) -> None:
     monkeypatch.setenv("PRUNE_SCOPE", scope)
-    monkeypatch.setenv("RETAIN", "1")
+    monkeypatch.setenv("RETENTION", "daily:1")
     get_settings.cache_clear()
     emulator.backend.add_server("chef-a")
     tag(emulator, "chef-a")

@@ -60,7 +60,9 @@ def test_a_manual_backup_without_a_note_says_it_was_made_by_hand(
     report = lambda_handler({"servers": ["chef-a"]}, FakeLambdaContext())
 
     made = emulator.backend.backups[only(report)["backupId"]]
-    assert made.description == f"[opsworks-cm-backup run={report['runId']}] manual backup"
+    assert made.description == (
+        f"[opsworks-cm-backup run={report['runId']} tier=daily] manual backup"
+    )
 
 
 def test_deletions_somebody_else_did_or_the_service_refused_are_warnings(

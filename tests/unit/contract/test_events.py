@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from backup_orchestrator.contract.events import InvalidRequestError, parse_event
+from backup_orchestrator.domain.tiers import Retention
 
 
 def test_scheduled_event_names_the_run_after_its_slot() -> None:
@@ -41,7 +42,11 @@ def test_manual_event_with_every_field() -> None:
     )
 
     assert request.servers == ("chef-prod", "puppet-1")
-    assert (request.dry_run, request.retain, request.description) == (True, 5, "pre-upgrade")
+    assert (request.dry_run, request.retention, request.description) == (
+        True,
+        Retention(daily=5),
+        "pre-upgrade",
+    )
     assert request.run_id == "manual-0f8e11aa"
     assert request.idempotency_key == "manual-0f8e-11aa"
 

@@ -16,6 +16,7 @@ from backup_orchestrator.contract.settings import SettingsError, parse_settings
 from backup_orchestrator.contract.validation import problems
 from backup_orchestrator.domain import drill_servers, history_budget, records
 from backup_orchestrator.domain.drill_servers import EXPIRY_MARGIN, expires_at
+from backup_orchestrator.domain.tiers import Retention
 from backup_orchestrator.domain.tracking import plan_batches
 from tests.conftest import REPO_ROOT
 
@@ -57,7 +58,6 @@ def test_every_limit_the_stack_imports_is_there() -> None:
 @pytest.mark.parametrize(
     ("variable", "low", "high"),
     [
-        ("RETAIN", limits.RETAIN_MIN, limits.RETAIN_MAX),
         ("RPO_HOURS", limits.RPO_MIN, limits.RPO_MAX),
     ],
 )
@@ -73,9 +73,17 @@ def test_a_setting_within_the_stacks_bounds_is_one_the_function_accepts(
             settings(**{variable: str(outside)})
 
 
+def test_a_retention_within_the_stacks_bounds_is_one_the_function_accepts() -> None:
+    for retain in (limits.RETAIN_MIN, limits.RETAIN_MAX):
+        assert settings(RETENTION=f"daily:{retain}").tiers == limits.Retention(retain)
+    for outside in (limits.RETAIN_MIN - 1, limits.RETAIN_MAX + 1):
+        with pytest.raises(SettingsError, match=f"RETENTION='daily:{outside}'"):
+            settings(RETENTION=f"daily:{outside}")
+
+
 def test_a_manual_runs_retain_has_the_same_bounds() -> None:
     for retain in (limits.RETAIN_MIN, limits.RETAIN_MAX):
-        assert parse_event({"retain": retain}, request_id="r").retain == retain
+        assert parse_event({"retain": retain}, request_id="r").retention == Retention(retain)
     for outside in (limits.RETAIN_MIN - 1, limits.RETAIN_MAX + 1):
         with pytest.raises(InvalidRequestError, match="field 'retain'"):
             parse_event({"retain": outside}, request_id="r")

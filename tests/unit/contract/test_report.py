@@ -95,7 +95,14 @@ def test_the_report_is_json_with_camel_case_keys() -> None:
             "reason": "backup started",
             "deleted": [{"backupId": "old-1", "reason": "make room"}],
             "deferredDeletes": [],
-            "retain": {"asked": 7, "granted": 7},
+            "retain": {
+                "asked": 7,
+                "granted": 7,
+                "tiersAsked": None,
+                "tiersGranted": None,
+                "tier": None,
+            },
+            "notProven": [],
             "warnings": [],
         }
     ]
@@ -142,10 +149,11 @@ def test_what_a_run_did_not_do_is_in_the_report_as_empty_or_null() -> None:
         "trackerExecutionArns": [],
         "trackerError": None,
         "drills": [],
+        "ownership": None,
     }
     assert ServerResult(server_name="a", outcome=Outcome.SKIPPED, reason="r").to_json()[
         "retain"
-    ] == {"asked": None, "granted": None}
+    ] == {"asked": None, "granted": None, "tiersAsked": None, "tiersGranted": None, "tier": None}
 
 
 def test_a_report_read_back_from_its_json_is_the_same_report() -> None:
@@ -244,6 +252,7 @@ def test_a_runs_record_is_its_counts_trackers_and_each_servers_outcome() -> None
         "compliance": {"judged": 2, "outsideRpo": 1, "catchingUp": 0},
         "backupsOfDeletedServers": 0,
         "drills": {"STARTED": 1},
+        "ownership": None,
         "wholeReport": (
             "in the orchestrator function's log, lines with run_id scheduled-20260105T120000Z: "
             '"run report" (the run), one "server outcome" per server (its outcome, reason, '

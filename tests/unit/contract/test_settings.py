@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from backup_orchestrator.contract.settings import SettingsError, parse_settings
 from backup_orchestrator.domain.records import PruneScope
+from backup_orchestrator.domain.tiers import Retention
 
 MODELS = os.environ["AWS_DATA_PATH"]
 
@@ -16,7 +18,8 @@ def test_defaults() -> None:
     settings = parse_settings({"AWS_DATA_PATH": MODELS})
 
     assert settings.select_tag == ("opsworks-cm-backup", "enabled")
-    assert (settings.retain, settings.prune_scope) == (7, PruneScope.OWN)
+    assert (settings.tiers, settings.prune_scope) == (Retention(daily=7), PruneScope.OWN)
+    assert settings.zone == ZoneInfo("UTC")
     assert (settings.poll_seconds, settings.deadline_seconds) == (60, 10_800)
     assert settings.tracker_state_machine_arn is None
 
@@ -26,7 +29,8 @@ def test_every_variable_is_read() -> None:
         {
             "AWS_DATA_PATH": f"/nowhere{os.pathsep}{MODELS}",
             "SELECT_TAG": " backup = nightly ",
-            "RETAIN": "3",
+            "RETENTION": "daily:3 weekly:2 monthly:1",
+            "TIME_ZONE": "Pacific/Auckland",
             "PRUNE_SCOPE": "all-manual",
             "TRACKER_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:t",
             "IDEMPOTENCY_TABLE": "runs",
@@ -37,7 +41,8 @@ def test_every_variable_is_read() -> None:
     )
 
     assert settings.select_tag == ("backup", "nightly")
-    assert (settings.retain, settings.prune_scope) == (3, PruneScope.ALL_MANUAL)
+    assert (settings.tiers, settings.prune_scope) == (Retention(3, 2, 1), PruneScope.ALL_MANUAL)
+    assert settings.zone == ZoneInfo("Pacific/Auckland")
     assert (settings.poll_seconds, settings.deadline_seconds) == (30, 3600)
     assert settings.opsworkscm_rate == 2.5
 
@@ -47,9 +52,13 @@ def test_every_variable_is_read() -> None:
     [
         ("SELECT_TAG", "enabled"),
         ("SELECT_TAG", "=x"),
-        ("RETAIN", "0"),
-        ("RETAIN", "50"),
-        ("RETAIN", "seven"),
+        ("RETENTION", "daily:0"),
+        ("RETENTION", "daily:30 weekly:20"),
+        ("RETENTION", "seven"),
+        ("RETENTION", "daily:3,weekly:2"),
+        ("RETENTION", "weekly:2"),
+        ("TIME_ZONE", "Mars/Olympus_Mons"),
+        ("TIME_ZONE", "../etc/passwd"),
         ("PRUNE_SCOPE", "everything"),
         ("TRACKER_STATE_MACHINE_ARN", "my-machine"),
         ("POLL_SECONDS", "0"),

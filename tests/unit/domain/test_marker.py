@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backup_orchestrator.domain import marker
+from backup_orchestrator.domain.tiers import Tier
 
 
 @pytest.mark.parametrize(
@@ -21,6 +22,11 @@ from backup_orchestrator.domain import marker
         ),
         ("[opsworks-cm-backup run=manual-0f8e11aa] before upgrade", "manual-0f8e11aa"),
         ("[opsworks-cm-backup run=manual-" + "a" * 32 + "]", "manual-" + "a" * 32),
+        (
+            "[opsworks-cm-backup run=scheduled-20260105T020000Z tier=weekly] scheduled backup",
+            "scheduled-20260105T020000Z",
+        ),
+        ("[opsworks-cm-backup run=manual-0f8e11aa tier=daily]", "manual-0f8e11aa"),
     ],
 )
 def test_the_products_descriptions_are_recognised(text: str, run: str) -> None:
@@ -47,6 +53,12 @@ def test_the_products_descriptions_are_recognised(text: str, run: str) -> None:
         "[OPSWORKS-CM-BACKUP run=manual-abc]",
         "[opsworks-cm-backup run=manual-ab٣]",
         "nightly [opsworks-cm-backup run=manual-abc]",
+        "[opsworks-cm-backup run=manual-abc tier=yearly]",
+        "[opsworks-cm-backup run=manual-abc tier=]",
+        "[opsworks-cm-backup run=manual-abc tier=Daily]",
+        "[opsworks-cm-backup run=manual-abc  tier=daily]",
+        "[opsworks-cm-backup run=manual-abc tier=daily tier=weekly]",
+        "[opsworks-cm-backup tier=daily run=manual-abc]",
         "",
     ],
 )
@@ -96,3 +108,37 @@ def test_what_the_product_writes_it_reads_back(slot: datetime, text: str | None)
     run_id = marker.scheduled_run_id(slot)
 
     assert marker.run_of(marker.description(run_id, text)) == run_id
+
+
+@pytest.mark.parametrize(
+    ("text", "tier", "tiered"),
+    [
+        ("[opsworks-cm-backup run=manual-abc tier=monthly] x", Tier.MONTHLY, True),
+        ("[opsworks-cm-backup run=manual-abc tier=weekly]", Tier.WEEKLY, True),
+        ("[opsworks-cm-backup run=manual-abc tier=daily]", Tier.DAILY, True),
+        # Written before tiers existed: read as daily, and known to have no tier.
+        ("[opsworks-cm-backup run=manual-abc] before tiers", Tier.DAILY, False),
+    ],
+)
+def test_the_marker_says_the_backups_tier(text: str, tier: Tier, tiered: bool) -> None:
+    assert marker.parse(text) == marker.Mark("manual-abc", tier, tiered)
+
+
+def test_a_scheduled_run_id_holds_its_slot_and_a_manual_one_none() -> None:
+    assert marker.slot_of("scheduled-20260105T020000Z") == datetime(2026, 1, 5, 2, tzinfo=UTC)
+    assert marker.slot_of("manual-abc") is None
+    assert marker.slot_of("scheduled-20261305T020000Z") is None
+
+
+@given(
+    slot=st.datetimes(
+        min_value=datetime(2016, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
+    ),
+    tier=st.sampled_from(list(Tier)),
+    text=st.one_of(st.none(), st.text(min_size=1, max_size=60).filter(str.isprintable)),
+)
+def test_the_tier_written_is_read_back(slot: datetime, tier: Tier, text: str | None) -> None:
+    run_id = marker.scheduled_run_id(slot)
+
+    assert marker.parse(marker.description(run_id, text, tier)) == marker.Mark(run_id, tier, True)
+    assert marker.slot_of(run_id) == slot.replace(microsecond=0)

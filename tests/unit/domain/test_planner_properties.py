@@ -31,6 +31,7 @@ from backup_orchestrator.domain.records import (
     Quota,
     Server,
 )
+from backup_orchestrator.domain.tiers import Retention
 from tests.support.planning import NOW, backup, server
 
 SELECT = ("opsworks-cm-backup", "enabled")
@@ -115,10 +116,12 @@ def fleets(draw: st.DrawFn, *, healthy: bool = False) -> Fleet:
     named = draw(st.one_of(st.none(), st.lists(st.sampled_from(names), min_size=1, unique=True)))
     chosen_policy = Policy(
         select_tag=SELECT,
-        retain=draw(st.integers(1, 10)),
+        retention=Retention.of_retain(draw(st.integers(1, 10))),
         prune_scope=draw(st.sampled_from(list(PruneScope))),
         servers=None if healthy or not named else tuple(named),
-        retain_override=None if healthy else draw(st.one_of(st.none(), st.integers(1, 10))),
+        retention_override=None
+        if healthy
+        else draw(st.one_of(st.none(), st.integers(1, 10).map(Retention.of_retain))),
         run_id=draw(st.sampled_from([RUN, None])),
         retry_busy=draw(st.booleans()),
     )
@@ -161,7 +164,7 @@ def adopted(s: Server, fleet: Fleet) -> Backup | None:
 
 
 def retain_known(s: Server, p: Policy) -> bool:
-    if p.retain_override is not None:
+    if p.retention_override is not None:
         return True
     value = s.tags.get(RETAIN_TAG)
     return value is None or bool(re.fullmatch(r"[0-9]+", value, re.ASCII) and 1 <= int(value) <= 49)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from backup_orchestrator.domain.records import Backup, Quota
 from backup_orchestrator.domain.sharing import Candidate, allocate, fair_shares, most_that_fit
+from backup_orchestrator.domain.tiers import Retention, Tier
 from tests.support.planning import backup, server
 
 
@@ -34,7 +35,8 @@ def candidate(
     manual = own + [backup(name, d, own=False) for d in by_hand]
     return Candidate(
         server(name),
-        retain,
+        Retention.of_retain(retain),
+        Tier.DAILY,
         sorted(own, key=lambda b: (b.created_at, b.backup_id), reverse=True),
         protected=_newest([b for b in manual if b.status == "OK"]),
         last_attempt=_newest(manual),
