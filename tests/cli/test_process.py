@@ -20,6 +20,15 @@ from tests.conftest import operator_shell
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OWCM_BACKUP = str(Path(sys.executable).parent / "owcm-backup")
+# A person's shell starts a command with Ctrl-C's default action. A test run started in the
+# background by a non-interactive shell (`make test &`) ignores SIGINT, and a child inherits an
+# ignored signal: the command is started through this, which restores the default first.
+WITH_CTRL_C = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
 # Each server has three backups of this product; with retain=1 all three go once a new one is OK.
 FLEET = {
     "servers": [
@@ -76,7 +85,10 @@ def test_ctrl_c_while_waiting_keeps_the_report_and_says_what_was_not_done(
     environment: dict[str, str],
 ) -> None:
     # Given a run following its backup, with three deletions waiting for it to be OK
-    command = [OWCM_BACKUP, "run", "--servers", "chef-ctrl-c", "--wait", "--poll", "0.2", "--json"]
+    command = [
+        *WITH_CTRL_C,
+        *(OWCM_BACKUP, "run", "--servers", "chef-ctrl-c", "--wait", "--poll", "0.2", "--json"),
+    ]
     process = subprocess.Popen(
         command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -130,7 +142,7 @@ def test_waiting_on_a_terminal_draws_a_live_table(environment: dict[str, str]) -
     # Given standard error is a terminal
     terminal, attached = pty.openpty()
     process = subprocess.Popen(
-        [OWCM_BACKUP, "run", "--servers", "chef-live", "--wait", "--poll", "0.2"],
+        [*WITH_CTRL_C, OWCM_BACKUP, "run", "--servers", "chef-live", "--wait", "--poll", "0.2"],
         env={**environment, "COLUMNS": "160"},
         stdout=subprocess.PIPE,
         stderr=attached,
