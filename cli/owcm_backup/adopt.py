@@ -14,33 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from backup_orchestrator.aws.errors import ERRORS, describe
 from backup_orchestrator.aws.opsworkscm import OpsWorksCM
 from backup_orchestrator.domain import ownership
-from backup_orchestrator.domain.records import Backup
+from backup_orchestrator.domain.records import Backup, Proof
 from backup_orchestrator.domain.tiers import Tier
 from owcm_backup import session
 from owcm_backup.errors import Exit
 from owcm_backup.output import table
 
 WOULD_TAG, TAGGED, LEFT, REFUSED = "WOULD_TAG", "TAGGED", "LEFT", "REFUSED"
-
-
-@dataclass(frozen=True)
-class Read:
-    """A backup with the product's marker and no tier, and its tags (or why they are unknown)."""
-
-    backup: Backup
-    tags: dict[str, str] = field(default_factory=dict)
-    error: str | None = None
-
-    @property
-    def awaiting(self) -> bool:
-        """No run tag: it awaits adoption (or its tags could not be read, and it may)."""
-        return self.error is not None or ownership.RUN_TAG not in self.tags
 
 
 def untiered(backups: Sequence[Backup]) -> list[Backup]:
@@ -51,23 +36,12 @@ def untiered(backups: Sequence[Backup]) -> list[Backup]:
     ]
 
 
-def read_tags(service: OpsWorksCM, backups: Sequence[Backup]) -> list[Read]:
-    """Each backup's tags, one ListTagsForResource each; a read refused is that backup's error."""
-    found = []
-    for backup in backups:
-        if not backup.arn:
-            found.append(Read(backup, error="the service gave no ARN for it"))
-            continue
-        try:
-            found.append(Read(backup, service.tags_of(backup.arn)))
-        except ERRORS as exc:
-            found.append(Read(backup, error=f"its tags could not be read ({describe(exc)})"))
-    return found
-
-
-def awaiting_adoption(service: OpsWorksCM, backups: Sequence[Backup]) -> list[Read]:
-    """The backups that await adoption (and those whose tags could not be read)."""
-    return [r for r in read_tags(service, untiered(backups)) if r.awaiting]
+def awaiting_adoption(service: OpsWorksCM, backups: Sequence[Backup]) -> list[Backup]:
+    """The backups that await adoption, and those whose tags could not be read (which may): the
+    backups with the marker without a tier, judged by their tags (OpsWorksCM.proven, one
+    ListTagsForResource each)."""
+    judged = service.proven(untiered(backups))
+    return [b for b in judged if ownership.awaiting_adoption(b) or b.proof is Proof.UNREAD]
 
 
 def command_adopt(args: argparse.Namespace) -> int:
@@ -79,7 +53,7 @@ def command_adopt(args: argparse.Namespace) -> int:
     if not found:
         print("No backups await adoption.")
         return Exit.OK
-    entries = [_adopt(service, r, act=args.yes) for r in found]
+    entries = [_adopt(service, backup, act=args.yes) for backup in found]
     if args.json:
         print(json.dumps({"dryRun": not args.yes, "backups": entries}, indent=2))
     else:
@@ -87,21 +61,21 @@ def command_adopt(args: argparse.Namespace) -> int:
     return Exit.NOT_DONE if any(e["outcome"] == REFUSED for e in entries) else Exit.OK
 
 
-def _adopt(service: OpsWorksCM, read: Read, *, act: bool) -> dict[str, Any]:
+def _adopt(service: OpsWorksCM, backup: Backup, *, act: bool) -> dict[str, Any]:
     """One backup's row: what was (or would be) done with it, and why."""
-    backup = read.backup
     entry: dict[str, Any] = {
         "serverName": backup.server_name,
         "backupId": backup.backup_id,
         "createdAt": backup.created_at.isoformat(),
         "run": backup.run_id,
         "outcome": REFUSED,
-        "reason": read.error,
+        "reason": backup.proof_reason,
         "tags": {},
     }
-    if read.error is not None:
+    if backup.proof is Proof.UNREAD:
         return entry
-    left = ownership.adoptable(backup, read.tags)
+    # Awaiting adoption: its tags hold no run tag.
+    left = ownership.adoptable(backup, {})
     if left is not None:
         entry.update(outcome=LEFT, reason=left)
         return entry

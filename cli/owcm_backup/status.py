@@ -17,7 +17,7 @@ from backup_orchestrator.domain.planner import (
     resolve_retention,
     tagged_for_backup,
 )
-from backup_orchestrator.domain.records import Backup, Quota, Server
+from backup_orchestrator.domain.records import Backup, Proof, Quota, Server
 from owcm_backup.adopt import awaiting_adoption
 from owcm_backup.delivery import alert_delivery, delivery_line
 from owcm_backup.drill import add_last_drills, print_last_drills
@@ -194,9 +194,13 @@ def _awaiting(service: OpsWorksCM, backups: list[Backup], quota: Quota) -> dict[
     product's marker without a tier only), the part of the limit they hold, and those whose tags
     could not be read."""
     found = awaiting_adoption(service, backups)
-    held = [r.backup for r in found if r.error is None]
+    held = [b for b in found if b.proof is Proof.UNTAGGED]
     return {
         "backups": [b.backup_id for b in held],
         "limitHeld": f"{sum(b.counts_toward_limit for b in held)} of {quota.maximum}",
-        "unread": [{"backupId": r.backup.backup_id, "error": r.error} for r in found if r.error],
+        "unread": [
+            {"backupId": b.backup_id, "error": b.proof_reason}
+            for b in found
+            if b.proof is Proof.UNREAD
+        ],
     }

@@ -167,6 +167,29 @@ def test_a_tag_refused_is_that_backups_row_and_exit_1(
     assert fleet.backend.backups[upgraded["atSlot"]].tags[RUN_TAG]
 
 
+def test_a_backup_whose_tags_cannot_be_read_is_never_tagged(
+    upgraded: dict[str, str], fleet: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unknown = fleet.backend.backups[upgraded["atSlot"]].arn
+
+    def deny(operation: str, params: dict[str, Any]) -> ServiceError | None:
+        if operation == "ListTagsForResource" and params["ResourceArn"] == unknown:
+            return AccessDeniedException("not allowed to read these tags")
+        return None
+
+    fleet.faults.append(deny)
+
+    code, body = _adopt(capsys, "--yes")
+
+    # It may already carry a run tag: it is that backup's row, refused, and left untagged
+    assert code == 1
+    entries = {e["backupId"]: e for e in body["backups"]}
+    assert entries[upgraded["atSlot"]]["outcome"] == "REFUSED"
+    assert "AccessDeniedException: not allowed to read" in entries[upgraded["atSlot"]]["reason"]
+    assert fleet.backend.backups[upgraded["atSlot"]].tags == {}
+    assert entries[upgraded["later"]]["outcome"] == "TAGGED"
+
+
 def test_nothing_to_adopt_says_so(fleet: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["adopt", "--yes"]) == 0
 
