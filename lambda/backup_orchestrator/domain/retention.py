@@ -86,7 +86,9 @@ def new_tier(
     if slot is None:
         return tier, []
     month, week = tiers.period_holders(slot, zone, held)
-    return tier, [b for b in dict.fromkeys([month, week]) if b is not None]
+    # Only the holders that decided it: none for a monthly, the month's for a weekly.
+    deciding = {Tier.MONTHLY: [], Tier.WEEKLY: [month], Tier.DAILY: [month, week]}[tier]
+    return tier, [b for b in dict.fromkeys(deciding) if b is not None]
 
 
 def not_proven(mine: Sequence[Backup], scope: PruneScope) -> list[Kept]:

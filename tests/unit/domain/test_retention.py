@@ -83,8 +83,12 @@ def test_the_new_tier_reads_the_slots_in_the_schedules_zone() -> None:
     april = made(datetime(2026, 3, 31, 11, 30, tzinfo=UTC))  # 1 April 00:30 in Auckland
     run = marker.scheduled_run_id(SLOT)
 
-    # 31 March in Auckland: not April's, but of the same week (Monday 30 March to 5 April).
-    assert retention.new_tier([march], run, AUCKLAND) == (Tier.MONTHLY, [march])
+    # 31 March in Auckland: not April's (of the same week, which a monthly does not ask).
+    assert retention.new_tier([march], run, AUCKLAND) == (Tier.MONTHLY, [])
+    # A weekly was decided by the month's holder alone.
+    week_later = marker.scheduled_run_id(datetime(2026, 4, 5, 13, tzinfo=UTC))  # Monday 6 April
+    april_only = made(datetime(2026, 3, 31, 11, 30, tzinfo=UTC))
+    assert retention.new_tier([april_only], week_later, AUCKLAND) == (Tier.WEEKLY, [april_only])
     assert retention.new_tier([march], run, ZoneInfo("UTC")) == (Tier.DAILY, [march])
     # April's backup holds the month and the week (Monday 30 March to Sunday 5 April).
     assert retention.new_tier([march, april], run, AUCKLAND) == (Tier.DAILY, [april])
