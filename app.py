@@ -1,6 +1,11 @@
 """CDK entry point: read the configuration from context, build the stack, check it with the
 cdk-nag rule packs the configuration names (`nagPacks`).
 
+With the estate keys (infra/config/estate.py): one stage per deployment (`Deploy-<account>-
+<region>`, its stack in that account-region), one per region of the monitoring account's central
+stack (`Central-<region>`), and the StackSet's parent stack for `organizationUnits`; every stack
+is checked by the packs of its own configuration.
+
 The CDK CLI (`cdk synth`, `cdk deploy`) runs this file with cdk.json's context and its `-c`
 options already merged into the environment. Run directly (`python app.py -c key=value`, what
 `make synth` does), it reads cdk.json's context itself and takes `-c` options the same way, so
@@ -16,26 +21,93 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, Environment
+from aws_cdk import App, Environment, Stack, Stage
 
-from infra.config import ConfigError, from_context
+from infra.config import ConfigError
+from infra.config.estate import (
+    STACK_NAME,
+    STACK_SET_STACK_NAME,
+    Estate,
+    central_stack_name,
+    estate_from_context,
+)
 from infra.constructs.nag import check
+from infra.estate.central import CentralStack
+from infra.estate.member import Membership
 from infra.stack import BackupOrchestratorStack
+from infra.stack_set import MemberStackSet
 
-STACK_NAME = "OpsWorksCMBackup"
+__all__ = ["STACK_NAME", "build", "build_estate", "command_line_context", "default_context", "main"]
+
 CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
 # Set by the CDK CLI when it runs the app: the context is then already in the environment.
 CLI_CONTEXT_VARIABLES = ("CDK_CONTEXT_JSON", "CONTEXT_OVERFLOW_LOCATION_ENV")
 
 
-def build(app: App) -> BackupOrchestratorStack:
-    """Add the stack, checked by the cdk-nag packs of `nagPacks`, to `app`. Raises ConfigError."""
-    config = from_context(app.node.get_all_context())
+def build(app: App) -> list[Stack]:
+    """Add the stacks the context describes, each checked by the cdk-nag packs of its
+    `nagPacks`, to `app`: the single stack, or the estate's. Raises ConfigError."""
+    estate = estate_from_context(app.node.get_all_context())
+    if not estate.single:
+        return build_estate(app, estate)
+    config = estate.base
     stack = BackupOrchestratorStack(
         app, STACK_NAME, config=config, env=Environment(account=None, region=None)
     )
     check(app, config.nag_packs)
-    return stack
+    return [stack]
+
+
+def build_estate(app: App, estate: Estate) -> list[Stack]:
+    """A stage per deployment, per central region, and for the StackSet's parent stack, each
+    checked by the packs of its own configuration (packs added to the App would reach into
+    every stage, so a deployment's own `nagPacks` could not replace them)."""
+    stacks: list[Stack] = []
+    for deployment in estate.deployments:
+        account, region = deployment.account, deployment.region
+        stage = Stage(app, f"Deploy-{account}-{region}")
+        stacks.append(
+            BackupOrchestratorStack(
+                stage,
+                STACK_NAME,
+                config=deployment.config,
+                env=Environment(account=account, region=region),
+                stack_name=deployment.stack_name,
+                estate=Membership(estate.monitoring_account, estate.sinks.get(region)),
+            )
+        )
+        check(stage, deployment.config.nag_packs)
+    monitoring = estate.monitoring_account
+    for region in estate.regions if monitoring else ():
+        stage = Stage(app, f"Central-{region}")
+        stacks.append(
+            CentralStack(
+                stage,
+                "Central",
+                env=Environment(account=monitoring, region=region),
+                stack_name=central_stack_name(region),
+                config=estate.base,
+                members=[d for d in estate.deployments if d.region == region],
+                organization=estate.organization,
+            )
+        )
+        check(stage, estate.base.nag_packs)
+    if estate.organization:
+        stage = Stage(app, "StackSet")
+        stacks.append(
+            MemberStackSet(
+                stage,
+                STACK_SET_STACK_NAME,
+                stack_name=STACK_SET_STACK_NAME,
+                config=estate.base,
+                organization=estate.organization,
+                monitoring_account=monitoring,
+                sinks=dict(estate.sinks),
+                env=Environment(account=None, region=None),
+            )
+        )
+        check(stage, estate.base.nag_packs)
+    return stacks
 
 
 def default_context() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from infra.constructs.scheduling import BackupSchedule, retry_prefix
 from infra.constructs.state_machines import may_alert
 from infra.constructs.storage import Storage
 from infra.constructs.tracker import Tracker
+from infra.estate.member import Member, MemberParts, Membership
 
 # The roles OpsWorks CM's console and documentation create (service role, instance profile and
 # the role in it): what a drill may pass unless the drill context keys name others.
@@ -50,23 +51,47 @@ class DrillRoles:
 
 
 class BackupOrchestratorStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: object):
+    """The stack of one account-region. `estate`: its place in an estate of many (what
+    infra/estate/member.py adds); None, the default, is the single stack of before."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: Config,
+        estate: Membership | None = None,
+        **kwargs: object,
+    ):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.body = OrchestratorBody(self, config=config, estate=estate)
+        self.config = config
+        self.tracker, self.drill = self.body.tracker, self.body.drill
+        self.function, self.schedule = self.body.function, self.body.schedule
+        self.monitoring, self.member = self.body.monitoring, self.body.member
+
+
+class OrchestratorBody:
+    """Everything the stack holds, added to `stack` itself (so the logical IDs are the single
+    stack's): built by BackupOrchestratorStack, and by the StackSet's stack (infra/stack_set.py)."""
+
+    def __init__(self, stack: Stack, *, config: Config, estate: Membership | None) -> None:
+        self.stack = stack
         self.config = config
         log_groups = LogGroups(
-            self,
+            stack,
             "Logs",
             retention=logs.RetentionDays[LOG_RETENTION_DAYS[config.log_retention_days]],
         )
-        alerts = AlertTopic(self, "Alerts", email=config.alert_email)
-        storage = Storage(self)
+        alerts = AlertTopic(stack, "Alerts", email=config.alert_email)
+        storage = Storage(stack)
         roles = DrillRoles.of(config)
-        layer = powertools_layer(self, config)
+        layer = powertools_layer(stack, config)
         self.tracker, self.drill = self._build_state_machines(
             config, alerts, storage, log_groups, roles, layer
         )
         orchestrator = Orchestrator(
-            self,
+            stack,
             config=config,
             wiring=Wiring(
                 alerts=alerts,
@@ -76,20 +101,20 @@ class BackupOrchestratorStack(Stack):
                 layer=layer,
                 drill_service_role_arn=roles.service_role,
                 drill_instance_profile_arn=roles.instance_profile,
-                retry_prefix=retry_prefix(self),
+                retry_prefix=retry_prefix(stack),
             ),
             log_groups=log_groups,
         )
         self.function = orchestrator.function
         self.schedule = BackupSchedule(
-            self,
+            stack,
             config=config,
             function=orchestrator.function,
             function_role=orchestrator.role,
             dead_letters=storage.dead_letters,
         ).schedule
         self.monitoring = Monitoring(
-            self,
+            stack,
             "Monitoring",
             topic=alerts.topic,
             function=self.function,
@@ -101,6 +126,21 @@ class BackupOrchestratorStack(Stack):
             rpo_hours=config.rpo,
         )
         self._build_outputs(alerts, storage)
+        self.member = (
+            None
+            if estate is None
+            else Member(
+                stack,
+                "Estate",
+                membership=estate,
+                parts=MemberParts(
+                    history=storage.history,
+                    monitoring=self.monitoring,
+                    function=self.function,
+                    role=orchestrator.role,
+                ),
+            )
+        )
 
     def _build_state_machines(
         self,
@@ -112,7 +152,7 @@ class BackupOrchestratorStack(Stack):
         layer: lambda_.ILayerVersion,
     ) -> tuple[Tracker, Drill]:
         tracker = Tracker(
-            self,
+            self.stack,
             "Tracker",
             topic=alerts.topic,
             layer=layer,
@@ -121,7 +161,7 @@ class BackupOrchestratorStack(Stack):
             log_level=config.tracker_log_level,
         )
         drill = Drill(
-            self,
+            self.stack,
             "Drill",
             topic=alerts.topic,
             history=storage.history,
@@ -136,23 +176,25 @@ class BackupOrchestratorStack(Stack):
         return tracker, drill
 
     def _build_outputs(self, alerts: AlertTopic, storage: Storage) -> None:
-        CfnOutput(self, "OrchestratorFunctionName", value=self.function.function_name)
+        CfnOutput(self.stack, "OrchestratorFunctionName", value=self.function.function_name)
         CfnOutput(
-            self, "TrackerStateMachineArn", value=self.tracker.state_machine.state_machine_arn
+            self.stack, "TrackerStateMachineArn", value=self.tracker.state_machine.state_machine_arn
         )
-        CfnOutput(self, "DrillStateMachineArn", value=self.drill.state_machine.state_machine_arn)
+        CfnOutput(
+            self.stack, "DrillStateMachineArn", value=self.drill.state_machine.state_machine_arn
+        )
         # Where `owcm-backup status` reads each server's last drill (HISTORY_TABLE).
-        CfnOutput(self, "HistoryTableName", value=storage.history.table_name)
-        CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
+        CfnOutput(self.stack, "HistoryTableName", value=storage.history.table_name)
+        CfnOutput(self.stack, "AlertTopicArn", value=alerts.topic.topic_arn)
         # Alerts the topic could not deliver, and the alarm on them (ALERT_DELIVERY_ALARM for
         # `owcm-backup status`); a subscription added by hand can use the queue too.
-        CfnOutput(self, "AlertDeadLettersUrl", value=alerts.undelivered.queue_url)
-        CfnOutput(self, "AlertDeadLettersArn", value=alerts.undelivered.queue_arn)
+        CfnOutput(self.stack, "AlertDeadLettersUrl", value=alerts.undelivered.queue_url)
+        CfnOutput(self.stack, "AlertDeadLettersArn", value=alerts.undelivered.queue_arn)
         CfnOutput(
-            self,
+            self.stack,
             "AlertDeliveryAlarmName",
             value=self.monitoring.alerts_undelivered.alarm_name,
         )
-        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
+        CfnOutput(self.stack, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
         # What an operator pauses (docs/real-account.md: Pausing the schedule).
-        CfnOutput(self, "ScheduleName", value=self.schedule.schedule_name)
+        CfnOutput(self.stack, "ScheduleName", value=self.schedule.schedule_name)

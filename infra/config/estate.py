@@ -1,6 +1,6 @@
-"""Many accounts and regions from one app: the context keys `deployments`, `monitoringAccount`
-and `organizationUnits`, validated, and the names every stack, role and topic of the estate
-takes (docs/estate.md).
+"""Many accounts and regions from one app: the context keys `deployments`, `monitoringAccount`,
+`monitoringSinks` and `organizationUnits`, validated, and the names every stack, role and topic
+of the estate takes (docs/estate.md).
 
 No `deployments` and no `organizationUnits` is today's single stack in the CLI's account and
 region. Each entry of `deployments` is one account-region: `account` and `region`, and any other
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infra.config.model import Config, ConfigError, from_context
@@ -27,12 +27,16 @@ READ_ONLY_ROLE = "OpsWorksCMBackupReadOnly"
 # The central alert topic, one per region in the monitoring account: members publish to it by
 # this name (no cross-account reference between stacks).
 CENTRAL_TOPIC = "opsworks-cm-backup-central-alerts"
-ESTATE_KEYS = ("deployments", "monitoringAccount", "organizationUnits")
+# The orchestrator function's role in a member stack: named, so that the central topic's and key's
+# policies can name it (aws:PrincipalArn); the region is part of the name (IAM is account-wide).
+ORCHESTRATOR_ROLE = "OpsWorksCMBackupOrchestrator"
+ESTATE_KEYS = ("deployments", "monitoringAccount", "monitoringSinks", "organizationUnits")
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _OU = re.compile(r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{1,40}$")
+_SINK = re.compile(r"^arn:aws[a-z-]*:oam:([a-z0-9-]+):(\d{12}):sink/[0-9a-zA-Z-]+$")
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,10 @@ class Estate:
     organization: Organization | None
     # The context without the estate keys: the config of the single stack, and of the StackSet.
     base: Config
+    # `monitoringSinks`: the sink ARN of each region's central stack, once it is deployed (sink
+    # ARNs hold an ID the service makes up, and a member cannot reference another account's
+    # stack): a member whose region has none is deployed without its link.
+    sinks: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def single(self) -> bool:
@@ -103,6 +111,14 @@ def read_only_role_name(region: str) -> str:
 
 def read_only_role_arn(account: str, region: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account}:role/{read_only_role_name(region)}"
+
+
+def orchestrator_role_name(region: str) -> str:
+    return f"{ORCHESTRATOR_ROLE}-{region}"
+
+
+def orchestrator_role_arn(account: str, region: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account}:role/{orchestrator_role_name(region)}"
 
 
 def central_topic_arn(account: str, region: str, partition: str = "aws") -> str:
@@ -149,7 +165,12 @@ def _deployment(index: int, entry: Any, base: Mapping[str, Any]) -> Deployment:
     try:
         config = from_context({**base, **overrides})
     except ConfigError as exc:
-        raise ConfigError(f"{key} ({account}/{region}): {exc}") from None
+        # Name the entry in each key the message names: deployments[1].maxServers.
+        message = str(exc).replace("unknown context key '", f"unknown context key '{key}.")
+        message = message.replace("context key ", f"context key {key}.").replace(
+            f"context key {key}.'{key}.", f"context key '{key}."
+        )
+        raise ConfigError(f"{message} ({account}/{region})") from None
     return Deployment(account, region, config)
 
 
@@ -187,6 +208,35 @@ def _organization(value: Any) -> Organization:
     return Organization(tuple(ids), tuple(dict.fromkeys(regions)), prefix)
 
 
+def _sinks(value: Any, monitoring: str | None) -> dict[str, str]:
+    key = "monitoringSinks"
+    value = _json(value)
+    if value in (None, "", {}):
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"context key {key}={value!r}: must be an object of region -> sink ARN, for example "
+            '{"eu-west-1": "arn:aws:oam:eu-west-1:999999999999:sink/1a2b3c4d-..."}'
+        )
+    if monitoring is None:
+        raise ConfigError(f"context key {key}: the sinks are the monitoringAccount's; give it")
+    for region, arn in value.items():
+        _region(f"{key}.{region}", region)
+        found = _SINK.match(arn) if isinstance(arn, str) else None
+        if not found:
+            raise ConfigError(
+                f"context key {key}.{region}={arn!r}: must be the ARN of the sink of the central "
+                f"stack in {region} (stack output of {central_stack_name(region)}), "
+                f"arn:aws:oam:{region}:{monitoring}:sink/<id>"
+            )
+        if found.group(1) != region or found.group(2) != monitoring:
+            raise ConfigError(
+                f"context key {key}.{region}={arn!r}: must be a sink of the monitoringAccount "
+                f"{monitoring} in {region}, not of {found.group(2)} in {found.group(1)}"
+            )
+    return dict(value)
+
+
 def estate_from_context(context: Mapping[str, Any]) -> Estate:
     """The estate the context describes. Raises ConfigError naming the key (and the entry)."""
     base = {k: v for k, v in context.items() if k not in ESTATE_KEYS}
@@ -216,4 +266,5 @@ def estate_from_context(context: Mapping[str, Any]) -> Estate:
             "context key monitoringAccount: watches the accounts of `deployments` or "
             "`organizationUnits`; give one of them"
         )
-    return Estate(deployments, monitoring, organization, config)
+    sinks = _sinks(context.get("monitoringSinks"), monitoring)
+    return Estate(deployments, monitoring, organization, config, sinks)

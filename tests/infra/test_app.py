@@ -189,7 +189,7 @@ def test_the_synth_is_checked_by_the_packs_nag_packs_names(tmp_path: Path) -> No
 
     # As `make synth ARGS='-c nagPacks=["NIST80053R5"]'` leaves it after the shell's quoting.
     app = App(outdir=str(tmp_path), context={**default_context(), "nagPacks": "[NIST80053R5]"})
-    stack = build(app)
+    [stack] = build(app)
     # Kept a week, unencrypted: AWS Solutions does not look at a log group's key, NIST does.
     logs.LogGroup(stack, "Unencrypted", retention=logs.RetentionDays.ONE_WEEK)
 
@@ -204,7 +204,7 @@ def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path: Path) -> Non
     from app import build
 
     app = App(outdir=str(tmp_path), context=default_context())
-    stack = build(app)
+    [stack] = build(app)
     sqs.Queue(stack, "Unencrypted", encryption=sqs.QueueEncryption.UNENCRYPTED)
 
     with pytest.raises(RuntimeError, match="AwsSolutions-SQS2"):
