@@ -16,10 +16,11 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AWS_DATA_PATH := $(CURDIR)/lambda/models
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help venv test lint format typecheck unit chaos bench demo emulator model synth deploy mutation clean docs reference
+.PHONY: help venv test lint format typecheck unit chaos bench demo demo-estate emulator model synth deploy mutation clean docs reference
 
 help:
 	@echo "make demo       the whole product on the embedded local cloud, in about a minute"
+	@echo "make demo-estate 2 accounts x 2 regions locally: scheduled runs, the central alarm, alert and status"
 	@echo "make test       lint, type-check and run the test suite (builds .venv when missing)"
 	@echo "make emulator   a standalone OpsWorks CM endpoint on 127.0.0.1:4580 with the demo fleet"
 	@echo "make lint       ruff check and format check"
@@ -101,6 +102,9 @@ bench: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m local.demo
+
+demo-estate: $(STAMP)
+	$(BIN)/python -m local.demo_estate
 
 emulator: $(STAMP)
 	$(BIN)/python -m local.emulator --port 4580 --fleet local/fleets/demo.json

@@ -33,13 +33,20 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 # The stack's state machines, by the construct that makes each.
 MACHINES = ("Tracker", "Drill")
-PSEUDO = {
-    "AWS::Partition": "aws",
-    "AWS::Region": REGION,
-    "AWS::AccountId": ACCOUNT,
-    "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": "OpsWorksCMBackup",
-}
+
+
+def pseudo_parameters(account: str = ACCOUNT, region: str = REGION) -> dict[str, str]:
+    """CloudFormation's pseudo parameters for a stack in `account` and `region`."""
+    return {
+        "AWS::Partition": "aws",
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": "OpsWorksCMBackup",
+    }
+
+
+PSEUDO = pseudo_parameters()
 
 
 def synthesized_app(context: Mapping[str, Any] | None = None, outdir: Path | None = None) -> App:
@@ -76,28 +83,29 @@ def synthesize(
     return template
 
 
-def resolve(value: Any, physical: Mapping[str, str]) -> Any:
-    """Resolve Ref, Fn::GetAtt, Fn::Join and Fn::Sub (plain ${Name}) against `physical`."""
+def resolve(value: Any, physical: Mapping[str, str], pseudo: Mapping[str, str] = PSEUDO) -> Any:
+    """Resolve Ref, Fn::GetAtt, Fn::Join and Fn::Sub (plain ${Name}) against `physical`, the
+    pseudo parameters (AWS::Region, ...) against `pseudo`."""
     if isinstance(value, list):
-        return [resolve(v, physical) for v in value]
+        return [resolve(v, physical, pseudo) for v in value]
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
         ((name, arg),) = value.items()
         if name == "Ref":
-            return PSEUDO.get(arg) or physical[arg]
+            return pseudo.get(arg) or physical[arg]
         if name == "Fn::GetAtt":
             logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
             return physical.get(f"{logical}.{attribute}") or physical[logical]
         if name == "Fn::Join":
             separator, parts = arg
-            return separator.join(str(resolve(p, physical)) for p in parts)
+            return separator.join(str(resolve(p, physical, pseudo)) for p in parts)
         if name == "Fn::Sub" and isinstance(arg, str):
             text = arg
-            for key, val in {**PSEUDO, **physical}.items():
+            for key, val in {**pseudo, **physical}.items():
                 text = text.replace("${" + key + "}", str(val))
             return text
-    return {k: resolve(v, physical) for k, v in value.items()}
+    return {k: resolve(v, physical, pseudo) for k, v in value.items()}
 
 
 def _all(template: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -114,21 +122,36 @@ def _one(template: dict[str, Any], kind: str, prefix: str = "") -> tuple[str, di
 
 @dataclass
 class LocalCloud:
-    """The stack's runtime pieces in moto (call `create` inside `mock_aws`)."""
+    """The stack's runtime pieces in moto (call `create` inside `mock_aws`), in `account` and
+    `region`. moto files each resource under the account of the credentials that made it:
+    `session` (default: boto3's) must hold credentials of `account` (local/estate.py gives each
+    deployment an assumed role's)."""
 
     template: dict[str, Any]
     physical: dict[str, str] = field(default_factory=dict)
     inbox: str = ""
     functions: InProcessFunctions | None = None
+    account: str = ACCOUNT
+    region: str = REGION
+    session: boto3.session.Session | None = None
+
+    def client(self, service: str) -> Any:
+        """A client of `service` in this cloud's account and region."""
+        factory: Any = self.session or boto3
+        return factory.client(service, region_name=self.region)
+
+    @property
+    def pseudo(self) -> dict[str, str]:
+        return pseudo_parameters(self.account, self.region)
 
     def create(self, machines: Sequence[str] = MACHINES) -> LocalCloud:
         """Create the pieces; of the state machines, only `machines` (moto parses each
         definition, which takes a while: tests that need one state machine create one)."""
-        sns = boto3.client("sns", region_name=REGION)
+        sns = self.client("sns")
         topic_id, _ = _one(self.template, "AWS::SNS::Topic")
         self.physical[topic_id] = sns.create_topic(Name="opsworks-cm-backup-alerts")["TopicArn"]
 
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb = self.client("dynamodb")
         for table_id, table in _all(self.template, "AWS::DynamoDB::GlobalTable"):
             name = f"opsworks-cm-backup-{table_id.lower()}"
             props = table["Properties"]
@@ -140,7 +163,7 @@ class LocalCloud:
             )
             self.physical[table_id] = name
 
-        sqs = boto3.client("sqs", region_name=REGION)
+        sqs = self.client("sqs")
         # The dead-letter queue of the schedule and the function (the alert topic's own is
         # SNS's, which moto does not play).
         queue_id, _ = _one(self.template, "AWS::SQS::Queue", "DeadLetters")
@@ -151,26 +174,26 @@ class LocalCloud:
         # Roles are only passed around by ARN here (moto's Scheduler and Step Functions do not
         # assume them).
         for role_id, _ in _all(self.template, "AWS::IAM::Role"):
-            self.physical[f"{role_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{role_id}"
+            self.physical[f"{role_id}.Arn"] = f"arn:aws:iam::{self.account}:role/{role_id}"
 
         handlers = {}
         for function_id, function in _all(self.template, "AWS::Lambda::Function"):
             name = f"opsworks-cm-backup-{function_id.lower()}"[:64]
             self.physical[function_id] = name
             self.physical[f"{function_id}.Arn"] = (
-                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+                f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
             )
             handlers[name] = function["Properties"]["Handler"]
-        self.functions = InProcessFunctions(handlers, REGION, ACCOUNT).install()
+        self.functions = InProcessFunctions(handlers, self.region, self.account).install()
 
-        sfn = boto3.client("stepfunctions", region_name=REGION)
+        sfn = self.client("stepfunctions")
         for kind in machines:
             machine_id, machine = self._machine(kind)
             name = f"opsworks-cm-backup-{kind.lower()}"
             arn = sfn.create_state_machine(
                 name=name,
                 definition=self.definition(kind),
-                roleArn=f"arn:aws:iam::{ACCOUNT}:role/{kind.lower()}",
+                roleArn=f"arn:aws:iam::{self.account}:role/{kind.lower()}",
                 type=machine["Properties"].get("StateMachineType", "STANDARD"),
             )["stateMachineArn"]
             self.physical[machine_id] = arn
@@ -191,7 +214,7 @@ class LocalCloud:
 
     def alerts(self) -> list[dict[str, str]]:
         """The alerts published to the topic since the last look: subject and message."""
-        sqs = boto3.client("sqs", region_name=REGION)
+        sqs = self.client("sqs")
         answer = sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10)
         bodies = [json.loads(m["Body"]) for m in answer.get("Messages", [])]
         return [{"subject": b.get("Subject", ""), "message": b.get("Message", "")} for b in bodies]
@@ -209,7 +232,7 @@ class LocalCloud:
         """A state machine's synthesized definition (`kind`: one of MACHINES), references
         resolved."""
         _, machine = self._machine(kind)
-        text = resolve(machine["Properties"]["DefinitionString"], self.physical)
+        text = resolve(machine["Properties"]["DefinitionString"], self.physical, self.pseudo)
         json.loads(text)
         return str(text)
 
@@ -241,7 +264,7 @@ class LocalCloud:
         variables: dict[str, str] = {}
         for name, value in function["Properties"]["Environment"]["Variables"].items():
             try:
-                variables[name] = str(resolve(value, self.physical))
+                variables[name] = str(resolve(value, self.physical, self.pseudo))
             except KeyError:
                 continue
         variables["AWS_DATA_PATH"] = str(MODELS_DIR)

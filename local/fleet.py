@@ -150,9 +150,10 @@ def add_own_backup(
     )
 
 
-def seed(emulator: Emulator, fleet: Fleet) -> None:
-    """Put the fleet's servers and backups into the emulated account."""
-    backend = emulator.backend
+def seed(emulator: Emulator, fleet: Fleet, backend: Backend | None = None) -> None:
+    """Put the fleet's servers and backups into the emulated account (`backend`: one of the
+    emulator's accounts and regions, `Emulator.backend_for`; default: its default one)."""
+    backend = backend or emulator.backend
     backend.config.manual_backup_limit = fleet.account.manual_backup_limit
     backend.config.server_limit = max(fleet.account.server_limit, len(fleet.servers))
     # Added to what the account was already set to fail (the emulator's --fail-backups and

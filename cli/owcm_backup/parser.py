@@ -18,6 +18,7 @@ from backup_orchestrator.contract.validation import problems
 from owcm_backup.adopt import command_adopt
 from owcm_backup.commands import command_delete_orphans, command_plan, command_run
 from owcm_backup.drill import command_drill
+from owcm_backup.estate import command_estate_status
 from owcm_backup.session import PACKAGED_MODELS
 from owcm_backup.status import command_status
 
@@ -174,9 +175,10 @@ def build_parser() -> Parser:
     )
     status = command(
         "status",
-        command_status,
+        _status,
         parents=[common],
-        help="servers, selection, retention, RPO and compliance, and the quota",
+        help="servers, selection, retention, RPO and compliance, and the quota; with "
+        "--deployments, of every account-region of the estate",
     )
     status.add_argument(
         "--select-tag", metavar="KEY=VALUE", type=_setting("SELECT_TAG"), help="selection tag"
@@ -191,7 +193,23 @@ def build_parser() -> Parser:
     status.add_argument(
         "--check",
         action="store_true",
-        help="exit 1 when a selected server has no good backup within its RPO",
+        help="exit 1 when a selected server has no good backup within its RPO (with "
+        "--deployments: anywhere, or a deployment could not be read)",
+    )
+    status.add_argument(
+        "--deployments",
+        action="store_true",
+        help="the estate's central view, from the monitoring account (--profile): every "
+        "deployment of --config read through its read-only role, one table with ACCOUNT and "
+        "REGION; each judged by its own settings (not with --select-tag or --rpo-hours); "
+        "drills, alert delivery and adoption are left to `status` in each account",
+    )
+    status.add_argument(
+        "--config",
+        default="cdk.json",
+        metavar="PATH",
+        help="with --deployments: the cdk.json whose context lists deployments and "
+        "monitoringAccount (default: cdk.json here)",
     )
     status.set_defaults(prune_scope=None)
     orphans = command(
@@ -248,6 +266,11 @@ def build_parser() -> Parser:
         "--timeout", type=_positive, help="give up waiting for an execution after (s)"
     )
     return parser
+
+
+def _status(args: argparse.Namespace) -> int:
+    """status, of this account, or with --deployments of the whole estate."""
+    return command_estate_status(args) if args.deployments else command_status(args)
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

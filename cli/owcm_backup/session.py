@@ -64,9 +64,19 @@ def session(args: argparse.Namespace) -> boto3.session.Session:
 def opsworkscm(args: argparse.Namespace) -> OpsWorksCM:
     """The OpsWorks CM adapter, paced at OPSWORKSCM_RATE requests per second like the function.
     Raises SettingsError for a bad OPSWORKSCM_RATE, CliError for a bad endpoint or profile."""
+    return opsworkscm_in(session(args), endpoint_url=args.endpoint_url)
+
+
+def opsworkscm_in(
+    given: boto3.session.Session, *, endpoint_url: str | None = None, region: str | None = None
+) -> OpsWorksCM:
+    """The OpsWorks CM adapter of `given`'s credentials (in `region`, default the session's),
+    with a pace of its own at OPSWORKSCM_RATE: the service's rate is per account and region, so
+    each account-region gets one. Raises SettingsError for a bad OPSWORKSCM_RATE, CliError for a
+    bad endpoint."""
     pace = service_pace(_rate())
     try:
-        client = opsworkscm_client(session(args), pace=pace, endpoint_url=args.endpoint_url)
+        client = opsworkscm_client(given, pace=pace, endpoint_url=endpoint_url, region_name=region)
     except ValueError as exc:
         # botocore's answer to an endpoint URL without its scheme (AWS_ENDPOINT_URL_OPSWORKSCM).
         raise CliError(f"{exc}: an endpoint URL starts with http:// or https://") from None

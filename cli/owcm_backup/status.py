@@ -7,9 +7,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from backup_orchestrator.aws.opsworkscm import OpsWorksCM
+from backup_orchestrator.contract.settings import Settings
 from backup_orchestrator.domain import compliance
 from backup_orchestrator.domain.planner import (
     Policy,
@@ -43,21 +45,8 @@ def command_status(args: argparse.Namespace) -> int:
     deleted servers. --check: exit 1 when a selected server is not compliant."""
     settings = _settings(args)
     service = _service(args)
-    servers = service.with_tags(service.servers())
-    backups = service.backups()
-    quota = service.manual_backup_quota()
-    selected = {s.name for s in servers if tagged_for_backup(s, settings.select_tag)}
-    judged = compliance.evaluate(
-        [s for s in servers if s.name in selected],
-        selected,
-        backups,
-        service.now(),
-        default_rpo_hours=settings.rpo_hours,
-        count_automated=settings.compliance_counts_automated,
-    )
-    verdicts = {c.server_name: c for c in judged}
-    policy = Policy(select_tag=settings.select_tag, retention=settings.tiers, zone=settings.zone)
-    rows = [_server_status(s, verdicts.get(s.name), backups, policy) for s in servers]
+    account = read_account(service, settings)
+    servers, backups, quota, rows = account.servers, account.backups, account.quota, account.rows
     add_last_drills(args, settings, rows)
     orphans = [_orphan(b) for b in orphaned(servers, backups)]
     awaiting = _awaiting(service, backups, quota)
@@ -74,26 +63,7 @@ def command_status(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2))
         return 1 if args.check and late else 0
     _print_quota(quota, awaiting, delivery)
-    print(
-        table(
-            [
-                "SERVER",
-                "ENGINE",
-                "STATE",
-                "SELECTED",
-                "RETAIN",
-                "RPO",
-                "NEWEST GOOD BACKUP",
-                "MADE (UTC)",
-                "AGE",
-                "COMPLIANT",
-                BY_TIER_HEADER,
-                "MANUAL",
-                "AUTOMATED",
-            ],
-            [_status_row(r) for r in rows],
-        )
-    )
+    print(table(list(HEADERS), [status_row(r) for r in rows]))
     print_last_drills(rows)
     reasons = [(r["serverName"], why) for r in rows for why in r["reasons"]]
     if reasons:
@@ -101,6 +71,43 @@ def command_status(args: argparse.Namespace) -> int:
     if orphans:
         print("\n".join(_orphans_section(orphans)))
     return 1 if args.check and late else 0
+
+
+@dataclass(frozen=True)
+class Account:
+    """What status reads of one account-region: its servers, their backups, the quota, and a
+    row per server."""
+
+    servers: list[Server]
+    backups: list[Backup]
+    quota: Quota
+    rows: list[dict[str, Any]]
+
+    @property
+    def late(self) -> bool:
+        """A selected server is not compliant."""
+        return any(r["selected"] and not r["compliant"] for r in self.rows)
+
+
+def read_account(service: OpsWorksCM, settings: Settings) -> Account:
+    """Each server with its selection, retention, RPO, newest good backup and compliance under
+    `settings` (the function's), and the quota. Raises what the adapter raises (ERRORS)."""
+    servers = service.with_tags(service.servers())
+    backups = service.backups()
+    quota = service.manual_backup_quota()
+    selected = {s.name for s in servers if tagged_for_backup(s, settings.select_tag)}
+    judged = compliance.evaluate(
+        [s for s in servers if s.name in selected],
+        selected,
+        backups,
+        service.now(),
+        default_rpo_hours=settings.rpo_hours,
+        count_automated=settings.compliance_counts_automated,
+    )
+    verdicts = {c.server_name: c for c in judged}
+    policy = Policy(select_tag=settings.select_tag, retention=settings.tiers, zone=settings.zone)
+    rows = [_server_status(s, verdicts.get(s.name), backups, policy) for s in servers]
+    return Account(servers, backups, quota, rows)
 
 
 def _print_quota(quota: Quota, awaiting: dict[str, Any], delivery: dict[str, Any] | None) -> None:
@@ -122,7 +129,24 @@ def _print_quota(quota: Quota, awaiting: dict[str, Any], delivery: dict[str, Any
     print()
 
 
-def _status_row(row: dict[str, Any]) -> list[str]:
+HEADERS = (
+    "SERVER",
+    "ENGINE",
+    "STATE",
+    "SELECTED",
+    "RETAIN",
+    "RPO",
+    "NEWEST GOOD BACKUP",
+    "MADE (UTC)",
+    "AGE",
+    "COMPLIANT",
+    BY_TIER_HEADER,
+    "MANUAL",
+    "AUTOMATED",
+)
+
+
+def status_row(row: dict[str, Any]) -> list[str]:
     if not row["selected"]:
         verdict = "-"
     elif row["compliant"]:

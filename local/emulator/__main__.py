@@ -1,7 +1,9 @@
-"""python -m local.emulator: serve an emulated OpsWorks CM account on 127.0.0.1.
+"""python -m local.emulator: serve emulated OpsWorks CM accounts on 127.0.0.1.
 
-A fleet file seeds the account and sets what it states; options given on the command line win
-over it, and `--fail-backups` adds to the fleet's `failBackups`.
+Every account and region is served: the one a request's credentials and signature name (see
+callers.py). A fleet file seeds the default one and sets what it states; options given on the
+command line win over it (and are copied by the accounts and regions first used later), and
+`--fail-backups` adds to the fleet's `failBackups`.
 """
 
 from __future__ import annotations
@@ -131,7 +133,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "reference leaves it open; default: the fleet file's, else the slot is free once "
         "deletion starts)",
     )
-    add("--region", default="us-east-1", help="region in ARNs (default us-east-1)")
+    add(
+        "--region",
+        default="us-east-1",
+        help="the default region: the fleet file seeds it and unsigned requests reach it; a "
+        "signed request reaches the account and region it names (default us-east-1)",
+    )
     add(
         "--fleet",
         type=Path,

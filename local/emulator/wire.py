@@ -9,13 +9,12 @@ HTTP endpoint and the in-process botocore hook call it.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from backup_orchestrator.aws.pacing import TokenBucket
 from local.emulator import rules, shapes
 from local.emulator.backend import OPERATIONS, Backend, EmulatorConfig
+from local.emulator.callers import Caller, caller_of
 from local.emulator.clock import Clock
 from local.emulator.errors import (
     InternalFailure,
@@ -36,7 +36,7 @@ from local.emulator.errors import (
 
 TARGET_PREFIX = "OpsWorksCM_V2016_11_01."
 CONTENT_TYPE = "application/x-amz-json-1.1"
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+_DEFAULTS = EmulatorConfig()
 
 # A fault decides, once a call is valid and before the backend sees it, whether to answer it with
 # an error instead.
@@ -53,6 +53,9 @@ class Call:
     params: dict[str, Any]
     error: str | None
     at: float
+    # Where it went: the account and region whose backend answered (or would have).
+    account: str = _DEFAULTS.account_id
+    region: str = _DEFAULTS.region
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,15 @@ def _encode(value: Any) -> Any:
 
 
 class Emulator:
-    """An emulated OpsWorks CM account behind the service's wire protocol.
+    """Emulated OpsWorks CM accounts and regions behind the service's wire protocol.
+
+    Each account and region has its own servers, backups and limits (a `Backend`), and a request
+    reaches the one its credentials and signature name, as on AWS (callers.py): the account of
+    its access key, the region of its SigV4 credential scope; an unsigned request, or a key of no
+    known account, reaches the default, `backend` (the `config`'s account and region, by default
+    123456789012 and us-east-1). `backend_for` makes the others on first use, with the default's
+    clock and a copy of its config as it is then (limits, durations, failures); `backends` lists
+    them. Throttling is per account and region too: `bucket` is the default's.
 
     rate/burst: requests per second and burst (rate 0 turns throttling off).
     latency_ms: added to every response. strict: check every response against the model's
@@ -92,7 +103,11 @@ class Emulator:
         latency_ms: float = 0.0,
         strict: bool = False,
     ) -> None:
-        self.backend = Backend(config, clock)
+        default = Backend(config, clock)
+        self._default = (default.config.account_id, default.config.region)
+        self._backends: dict[tuple[str, str], Backend] = {self._default: default}
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._backends_lock = threading.RLock()
         self.bucket = TokenBucket(rate, burst)
         self.latency_ms = latency_ms
         self.strict = strict
@@ -103,8 +118,44 @@ class Emulator:
         self._model = shapes.service_model()
 
     @property
+    def backend(self) -> Backend:
+        """The default account and region's backend."""
+        return self._backends[self._default]
+
+    @backend.setter
+    def backend(self, backend: Backend) -> None:
+        with self._backends_lock:
+            self._backends[self._default] = backend
+
+    @property
     def config(self) -> EmulatorConfig:
         return self.backend.config
+
+    def backend_for(self, account: str, region: str) -> Backend:
+        """The backend of `account` in `region`, made on first use like the default's."""
+        key = (account, region)
+        with self._backends_lock:
+            backend = self._backends.get(key)
+            if backend is None:
+                default = self.backend
+                config = replace(default.config, account_id=account, region=region)
+                backend = self._backends[key] = Backend(config, default.clock)
+            return backend
+
+    def backends(self) -> dict[tuple[str, str], Backend]:
+        """Every backend made so far, by (account, region); the default's first."""
+        with self._backends_lock:
+            return dict(self._backends)
+
+    def _bucket_for(self, account: str, region: str) -> TokenBucket:
+        if (account, region) == self._default:
+            return self.bucket
+        with self._backends_lock:
+            bucket = self._buckets.get((account, region))
+            if bucket is None:
+                bucket = TokenBucket(self.bucket.rate, self.bucket.burst)
+                self._buckets[account, region] = bucket
+            return bucket
 
     def calls_to(self, *operations: str) -> list[Call]:
         """The answered calls (throttled ones included) to any of `operations`."""
@@ -131,6 +182,8 @@ class Emulator:
             time.sleep(self.latency_ms / 1000)
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target
         params: dict[str, Any] = {}
+        caller = self._caller(headers)
+        backend = self.backend_for(caller.account, caller.region)
         try:
             if not target.startswith(TARGET_PREFIX) or operation not in self._model.operation_names:
                 raise UnknownOperationException(
@@ -138,7 +191,7 @@ class Emulator:
                 )
             # The service throttles before it reads a request: a throttled call is answered the
             # same whatever its body, and a client's retries meet the throttle, not validation.
-            if not self.bucket.try_acquire():
+            if not self._bucket_for(caller.account, caller.region).try_acquire():
                 with suppress(SerializationException):
                     params = self._parse(body)  # only for the record of calls
                 raise ThrottlingException("Rate exceeded")
@@ -149,18 +202,18 @@ class Emulator:
                 injected = fault(operation, params)
                 if injected is not None:
                     raise injected
-            result = self._call(operation, method, params, self._caller(headers))
+            result = self._call(operation, method, params, backend, caller)
         except ServiceError as error:
-            self._record(operation, params, error.code)
+            self._record(operation, params, error.code, caller)
             payload = {"__type": error.code, "message": error.message}
-            return self._respond(error.status, payload, self._date())
-        self._record(operation, params, None)
-        return self._respond(200, result, self._date())
+            return self._respond(error.status, payload, self._date(backend))
+        self._record(operation, params, None, caller)
+        return self._respond(200, result, self._date(backend))
 
-    def _date(self) -> str | None:
+    def _date(self, backend: Backend) -> str | None:
         """The HTTP Date of an answer: the account's clock, as the service's own answers carry
         the service's time (as `date_header` rewrites it, when set)."""
-        date = format_datetime(self.backend.clock.now(), usegmt=True)
+        date = format_datetime(backend.clock.now(), usegmt=True)
         return date if self.date_header is None else self.date_header(date)
 
     def _parse(self, body: bytes) -> dict[str, Any]:
@@ -192,10 +245,10 @@ class Emulator:
         return method
 
     def _call(
-        self, operation: str, method: str, params: dict[str, Any], caller: str
+        self, operation: str, method: str, params: dict[str, Any], backend: Backend, caller: Caller
     ) -> dict[str, Any]:
-        with self.backend.lock:
-            result: dict[str, Any] = getattr(self.backend, method)(params, caller)
+        with backend.lock:
+            result: dict[str, Any] = getattr(backend, method)(params, caller.arn)
         if self.strict:
             shape = self._model.operation_model(operation).output_shape
             problems = shapes.validation_errors(result, shape, strict=True)
@@ -203,14 +256,16 @@ class Emulator:
                 raise InternalFailure(f"{operation} response breaks the model: {problems}")
         return result
 
-    def _caller(self, headers: Mapping[str, str]) -> str:
-        match = _CREDENTIAL.search(str(headers.get("Authorization", "")))
-        key = match.group(1) if match else "anonymous"
-        return f"arn:aws:iam::{self.config.account_id}:user/{key}"
+    def _caller(self, headers: Mapping[str, str]) -> Caller:
+        account, region = self._default
+        return caller_of(headers, account, region)
 
-    def _record(self, operation: str, params: dict[str, Any], error: str | None) -> None:
+    def _record(
+        self, operation: str, params: dict[str, Any], error: str | None, caller: Caller
+    ) -> None:
+        call = Call(operation, params, error, time.monotonic(), caller.account, caller.region)
         with self._calls_lock:
-            self.calls.append(Call(operation, params, error, time.monotonic()))
+            self.calls.append(call)
 
     @staticmethod
     def _respond(status: int, payload: dict[str, Any], date: str | None) -> WireResponse:

@@ -53,6 +53,11 @@ class Settings(BaseModel):
     alert_topic_arn: Annotated[
         str | None, Field(alias="ALERT_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
     ] = None
+    # The estate's central alert topic (the monitoring account's, in this region): every alert
+    # the run publishes to ALERT_TOPIC_ARN goes there too. Unset outside an estate.
+    central_alert_topic_arn: Annotated[
+        str | None, Field(alias="CENTRAL_ALERT_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    ] = None
     # Busy servers of a scheduled slot are tried again within this window (0: never).
     retry_window_minutes: Annotated[int, Field(alias="RETRY_WINDOW_MINUTES", ge=0, le=720)] = 120
     retry_role_arn: Annotated[

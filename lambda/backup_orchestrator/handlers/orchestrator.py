@@ -19,7 +19,7 @@ from backup_orchestrator.aws.scheduler import RetryTarget
 from backup_orchestrator.contract.events import parse_event
 from backup_orchestrator.contract.report import RunRecord
 from backup_orchestrator.contract.settings import Settings, SettingsError, get_settings
-from backup_orchestrator.run.metrics import record_denied, record_metrics
+from backup_orchestrator.run.metrics import record_central_failures, record_denied, record_metrics
 from backup_orchestrator.run.orchestrate import run
 from backup_orchestrator.run.services import Followers, Services
 
@@ -47,7 +47,9 @@ def build_services(settings: Settings, function_arn: str) -> Services:
             scheduler=boto3.client("scheduler") if retry_target else None,
             retry_target=retry_target,
             alerts=(
-                Alerts(boto3.client("sns"), settings.alert_topic_arn)
+                Alerts(
+                    boto3.client("sns"), settings.alert_topic_arn, settings.central_alert_topic_arn
+                )
                 if settings.alert_topic_arn
                 else None
             ),
@@ -81,6 +83,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         report = run(request, settings, services, remaining_ms=context.get_remaining_time_in_millis)
         record_metrics(metrics, report, whole_selection=request.scheduled)
         record_denied(metrics, services.opsworkscm.denied)
+        alerts = services.followers.alerts
+        record_central_failures(metrics, alerts.central_failed if alerts else 0)
         answer = report.to_json()
         _log_report(answer)
         return answer, RunRecord.of(report).to_json()

@@ -54,3 +54,10 @@ def record_denied(metrics: Metrics, denied: int) -> None:
     the AccessDenied alarm watches; nothing when there were none."""
     if denied:
         metrics.add_metric("AccessDeniedAnswers", MetricUnit.Count, denied)
+
+
+def record_central_failures(metrics: Metrics, failed: int) -> None:
+    """CentralAlertsFailed: the alerts the estate's central topic did not take (each is in the
+    stack's topic and logged as an error); nothing when there were none."""
+    if failed:
+        metrics.add_metric("CentralAlertsFailed", MetricUnit.Count, failed)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import pytest
 
+from backup_orchestrator.contract.settings import get_settings
 from backup_orchestrator.handlers.orchestrator import lambda_handler
 from local.emulator import Emulator
 from tests.conftest import FakeLambdaContext, add_own_backup
@@ -95,3 +97,38 @@ def test_a_manual_run_publishes_no_compliance_figures(
     [metrics] = published(capsys)
     assert "NonCompliantServers" not in metrics
     assert "BackupAgeHours" not in metrics
+
+
+def test_alerts_the_central_topic_did_not_take_are_counted_and_the_stacks_topic_has_them(
+    emulator: Emulator,
+    cloud: Cloud,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a late server, the stack's topic with a subscriber, and a central topic that is not
+    # there (the monitoring account's stack not deployed yet in this region)
+    emulator.backend.add_server("chef-late")
+    tag(emulator, "chef-late")
+    add_own_backup(emulator, "chef-late", 3)
+    emulator.config.manual_backup_limit = 1  # full: no backup starts, the server stays late
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name="opsworks-cm-backup-alerts")["TopicArn"]
+    inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"])
+    monkeypatch.setenv("ALERT_TOPIC_ARN", topic)
+    monkeypatch.setenv(
+        "CENTRAL_ALERT_TOPIC_ARN",
+        "arn:aws:sns:us-east-1:222222222222:opsworks-cm-backup-central-alerts",
+    )
+    get_settings.cache_clear()
+    capsys.readouterr()
+
+    lambda_handler(
+        {"source": "schedule", "scheduledTime": "2026-01-05T12:00:00Z"}, FakeLambdaContext()
+    )
+
+    [run] = [d for d in published(capsys) if "BackupsStarted" in d]
+    assert run["CentralAlertsFailed"] in (1.0, [1.0])
+    [alert] = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)["Messages"]
+    assert "chef-late" in json.loads(alert["Body"])["Message"]

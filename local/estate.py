@@ -1,0 +1,249 @@
+"""The embedded local cloud of an estate: one member stack per account-region in moto, and the
+monitoring account's central alert topic per region, inside one `moto.mock_aws`.
+
+`LocalEstate.create` stands up, for each deployment, a `LocalCloud` in its own account and
+region (moto files resources under the account of the credentials that make them: each
+deployment's are made with an assumed role of its account), the member stack's read-only role
+(`OpsWorksCMBackupReadOnly-<region>`, trusting the monitoring account), and, in the monitoring
+account, the central topic `opsworks-cm-backup-central-alerts` of each region with an inbox
+queue subscribed. Each member function's environment gets CENTRAL_ALERT_TOPIC_ARN.
+
+What moto does not play, and this module does:
+- moto's STS AssumeRole takes any role ARN, existing or not, and reads no trust policy.
+  `TrustChecks` (installed by `create`) plays IAM's check: AssumeRole of a role that does not
+  exist, or whose trust policy does not name the caller's account, is refused AccessDenied.
+- moto's SNS publishes to a topic of another account by its ARN (it finds the topic by the
+  ARN's account) without reading the topic's policy: a member's publish to the central topic
+  reaches it as the policy the central stack gives would let it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.handlers
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+from infra.config.estate import CENTRAL_TOPIC, read_only_role_arn, read_only_role_name
+from local.cloud import LocalCloud
+from local.emulator.inprocess import RawBody
+from local.runtime import LocalLambdaContext
+
+MONITORING_ACCOUNT = "999999999999"
+# The role each account's local credentials come from (moto makes keys of its account for it).
+LOCAL_ROLE = "OpsWorksCMBackupLocal"
+TRUST_EVENT = "before-call.sts.AssumeRole"
+
+
+def credentials(account: str) -> dict[str, Any]:
+    """Credentials of `account` in moto: an assumed role's (call inside `mock_aws`)."""
+    sts = boto3.client("sts", region_name="us-east-1")
+    given = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{LOCAL_ROLE}", RoleSessionName="local"
+    )["Credentials"]
+    return {
+        "aws_access_key_id": given["AccessKeyId"],
+        "aws_secret_access_key": given["SecretAccessKey"],
+        "aws_session_token": given["SessionToken"],
+    }
+
+
+def session_of(account: str, region: str) -> boto3.session.Session:
+    """A boto3 session with credentials of `account`, in `region`."""
+    return boto3.session.Session(region_name=region, **credentials(account))
+
+
+class TrustChecks:
+    """While installed, STS AssumeRole is refused AccessDenied, as IAM refuses it, when the
+    role does not exist or its trust policy does not name the caller's account (moto assumes
+    any ARN). Roles named LOCAL_ROLE (this module's own way to an account) are let through."""
+
+    def __init__(self) -> None:
+        self._entry = (TRUST_EVENT, self._before_call)
+
+    def _before_call(
+        self, params: Mapping[str, Any], request_signer: Any = None, **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
+        # The request as serialized: AssumeRole's parameters are its form body.
+        body = params.get("body")
+        arn = str(body.get("RoleArn", "")) if isinstance(body, Mapping) else ""
+        account, name = arn.split(":")[4], arn.rsplit("/", 1)[-1]
+        if name == LOCAL_ROLE:
+            return None
+        caller = self._caller_account(request_signer)
+        iam = session_of(account, "us-east-1").client("iam")
+        try:
+            trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+        except iam.exceptions.NoSuchEntityException:
+            return _denied(caller, arn, "the role does not exist")
+        document = json.loads(trust) if isinstance(trust, str) else trust
+        if caller not in _trusted_accounts(document):
+            return _denied(caller, arn, "the role's trust policy does not name the caller")
+        return None
+
+    @staticmethod
+    def _caller_account(request_signer: Any) -> str:
+        frozen = request_signer._credentials.get_frozen_credentials()
+        sts = boto3.client(
+            "sts",
+            region_name="us-east-1",
+            aws_access_key_id=frozen.access_key,
+            aws_secret_access_key=frozen.secret_key,
+            aws_session_token=frozen.token,
+        )
+        return str(sts.get_caller_identity()["Account"])
+
+    def install(self) -> TrustChecks:
+        botocore.handlers.BUILTIN_HANDLERS.append(self._entry)
+        boto3.DEFAULT_SESSION = None
+        return self
+
+    def uninstall(self) -> None:
+        if self._entry in botocore.handlers.BUILTIN_HANDLERS:
+            botocore.handlers.BUILTIN_HANDLERS.remove(self._entry)
+        boto3.DEFAULT_SESSION = None
+
+
+def add_read_only_role(account: str, region: str, monitoring_account: str) -> str:
+    """The member stack's read-only role of `region` in `account`, trusting
+    `monitoring_account`, as the member stack makes it (call inside `mock_aws`); its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{monitoring_account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam = session_of(account, region).client("iam")
+    role = iam.create_role(
+        RoleName=read_only_role_name(region), AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    return str(role["Role"]["Arn"])
+
+
+def _trusted_accounts(document: Mapping[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for statement in document.get("Statement", []):
+        if statement.get("Effect") != "Allow":
+            continue
+        principals = statement.get("Principal", {}).get("AWS", [])
+        for principal in [principals] if isinstance(principals, str) else principals:
+            found.add(principal.split(":")[4] if principal.startswith("arn:") else principal)
+    return found
+
+
+def _denied(caller: str, arn: str, why: str) -> tuple[AWSResponse, dict[str, Any]]:
+    message = (
+        f"User: arn:aws:sts::{caller}:assumed-role/{LOCAL_ROLE}/local is not authorized to "
+        f"perform: sts:AssumeRole on resource: {arn} ({why})"
+    )
+    parsed = {
+        "Error": {"Code": "AccessDenied", "Message": message, "Type": "Sender"},
+        "ResponseMetadata": {"HTTPStatusCode": 403, "HTTPHeaders": {}},
+    }
+    return AWSResponse(arn, 403, HTTPHeaders(), RawBody(b"")), parsed
+
+
+@dataclass
+class LocalEstate:
+    """The estate's member stacks (one `LocalCloud` per (account, region) of `deployments`) and
+    the monitoring account's central topics, in moto (call `create` inside `mock_aws`)."""
+
+    template: dict[str, Any]
+    deployments: Sequence[tuple[str, str]]
+    monitoring_account: str = MONITORING_ACCOUNT
+    clouds: dict[tuple[str, str], LocalCloud] = field(default_factory=dict)
+    central_topics: dict[str, str] = field(default_factory=dict)
+    central_inboxes: dict[str, str] = field(default_factory=dict)
+    trust: TrustChecks = field(default_factory=TrustChecks)
+
+    def create(self, machines: Sequence[str] = ("Tracker",)) -> LocalEstate:
+        self.trust.install()
+        for region in dict.fromkeys(region for _, region in self.deployments):
+            self._central(region)
+        for account, region in self.deployments:
+            session = session_of(account, region)
+            cloud = LocalCloud(self.template, account=account, region=region, session=session)
+            self.clouds[account, region] = cloud.create(machines)
+            add_read_only_role(account, region, self.monitoring_account)
+        return self
+
+    def _central(self, region: str) -> None:
+        """The central topic of `region` in the monitoring account, and its inbox."""
+        session = session_of(self.monitoring_account, region)
+        sns, sqs = session.client("sns"), session.client("sqs")
+        topic = sns.create_topic(Name=CENTRAL_TOPIC)["TopicArn"]
+        inbox = sqs.create_queue(QueueName=f"{CENTRAL_TOPIC}-inbox")["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"])
+        self.central_topics[region], self.central_inboxes[region] = topic, inbox
+
+    def close(self) -> None:
+        for cloud in self.clouds.values():
+            cloud.close()
+        self.trust.uninstall()
+
+    def read_only_role_arn(self, account: str, region: str) -> str:
+        return read_only_role_arn(account, region)
+
+    def function_environment(self, account: str, region: str) -> dict[str, str]:
+        """The member function's environment, with the central topic of its region."""
+        environment = self.clouds[account, region].function_environment()
+        environment["CENTRAL_ALERT_TOPIC_ARN"] = self.central_topics[region]
+        return environment
+
+    @contextmanager
+    def member(self, account: str, region: str) -> Iterator[LocalLambdaContext]:
+        """Inside: this process is the member function of (`account`, `region`): its
+        credentials, region and environment (restored after); yields its Lambda context."""
+        from backup_orchestrator.contract.settings import get_settings
+
+        given = credentials(account)
+        variables = {
+            **self.function_environment(account, region),
+            "AWS_ACCESS_KEY_ID": given["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": given["aws_secret_access_key"],
+            "AWS_SESSION_TOKEN": given["aws_session_token"],
+            "AWS_DEFAULT_REGION": region,
+        }
+        saved = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        boto3.DEFAULT_SESSION = None
+        get_settings.cache_clear()
+        try:
+            yield LocalLambdaContext(
+                invoked_function_arn=(
+                    f"arn:aws:lambda:{region}:{account}:function:opsworks-cm-backup-orchestrator"
+                )
+            )
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            boto3.DEFAULT_SESSION = None
+            get_settings.cache_clear()
+
+    def central_alerts(self, region: str) -> list[dict[str, str]]:
+        """The alerts the central topic of `region` got since the last look."""
+        sqs = session_of(self.monitoring_account, region).client("sqs")
+        answer = sqs.receive_message(QueueUrl=self.central_inboxes[region], MaxNumberOfMessages=10)
+        bodies = [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+        return [
+            {
+                "subject": b.get("Subject", ""),
+                "message": b.get("Message", ""),
+                "topic": b["TopicArn"],
+            }
+            for b in bodies
+        ]
