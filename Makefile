@@ -33,7 +33,7 @@ help:
 	@echo "make bench      benchmarks against the service's limits (prints figures, writes JSON)"
 	@echo "make mutation   mutation testing of the safety code; prints the kill rate per module"
 	@echo "make synth      synthesize offline into cdk.out, checked by the cdk-nag packs of nagPacks; ARGS=\"-c key=value\""
-	@echo "make deploy     deploy with the AWS CDK CLI (needs AWS credentials); ARGS=... passes options"
+	@echo "make deploy     deploy every stack with the AWS CDK CLI (needs AWS credentials); STACKS=<pattern> picks some, ARGS=... passes options"
 	@echo "make model      regenerate lambda/models from botocore 1.40.18"
 	@echo "make clean      remove .venv and build output"
 
@@ -114,8 +114,11 @@ synth: $(STAMP)
 	CDK_OUTDIR=cdk.out $(BIN)/python app.py $(ARGS)
 	$(BIN)/python -m scripts.stack_summary cdk.out $(ARGS)
 
+# Every stack the app has: the single stack, or every stack of an estate's stages (the CDK CLI's
+# --all selects only top-level stacks, and an estate has none). STACKS="Central-*/*" picks some.
+STACKS ?= **
 deploy: $(STAMP)
-	$(BIN)/npx --yes aws-cdk@2 deploy $(ARGS)
+	$(BIN)/npx --yes aws-cdk@2 deploy '$(STACKS)' $(ARGS)
 
 model: $(STAMP)
 	$(BIN)/python scripts/extract_opsworkscm_model.py

@@ -134,7 +134,6 @@ class OrchestratorBody:
                 "Estate",
                 membership=estate,
                 parts=MemberParts(
-                    history=storage.history,
                     monitoring=self.monitoring,
                     function=self.function,
                     role=orchestrator.role,

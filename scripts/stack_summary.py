@@ -1,6 +1,7 @@
-"""Print what `make synth` produced: the stack's resources, where the Powertools layer comes from,
-and the verdict of the cdk-nag packs it was checked against (`nagPacks`, read from cdk.json and
-the same `-c` options the synth had).
+"""Print what `make synth` produced: each stack's resources (the single stack, or every stack of
+an estate: docs/estate.md), where the Powertools layer comes from, and the verdict of the cdk-nag
+packs they were checked against (`nagPacks`, read from cdk.json and the same `-c` options the
+synth had).
 
 Usage: python -m scripts.stack_summary [CDK_OUT_DIR [-c key=value ...]]
 """
@@ -13,40 +14,39 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-STACK = "OpsWorksCMBackup"
-
 
 def main(argv: list[str]) -> int:
     from app import command_line_context, default_context
-    from infra.config import from_context
+    from infra.config.estate import estate_from_context
     from infra.constructs.nag import PACKS
 
     out = Path(argv[1] if len(argv) > 1 else "cdk.out")
-    packs = from_context({**default_context(), **command_line_context(argv[2:])}).nag_packs
+    estate = estate_from_context({**default_context(), **command_line_context(argv[2:])})
+    # Every pack any stack was checked with (a deployment may name its own).
+    packs = list(
+        dict.fromkeys(
+            [*estate.base.nag_packs, *(p for d in estate.deployments for p in d.config.nag_packs)]
+        )
+    )
     prefixes = tuple(f"{PACKS[pack][1]}-" for pack in packs)
-    template = json.loads((out / f"{STACK}.template.json").read_text())
-    resources = template["Resources"]
-    print(f"Stack {STACK}: {len(resources)} resources")
-    for logical, resource in resources.items():
-        print(f"  {resource['Type']:<40} {logical}")
-    counts = Counter(r["Type"] for r in resources.values())
-    print("By type: " + ", ".join(f"{n} {t.split('::', 1)[1]}" for t, n in sorted(counts.items())))
-    print(f"\n{layer_source(template)}")
-
-    report = json.loads((out / "validation-report.json").read_text())
-    findings = [
+    # The single stack's files are in `out`; an estate's, in one nested assembly per stage.
+    templates = [template for template, _ in stacks_in(out)]
+    for template, title in stacks_in(out):
+        print_stack(template, title)
+    violations = [
         violation
-        for plugin in report.get("pluginReports", [])
+        for report in out.rglob("validation-report.json")
+        for plugin in json.loads(report.read_text()).get("pluginReports", [])
         for violation in plugin.get("violations", [])
     ]
-    metadata = json.loads((out / f"{STACK}.metadata.json").read_text())
+    # Warnings are the app's own (an estate member without its sink yet), not findings.
+    findings = [v for v in violations if v.get("severity") != "warning"]
+    for warning in (v for v in violations if v.get("severity") == "warning"):
+        print(f"\nWarning: {warning['description']}")
     acknowledged = [
-        (path, rule.removeprefix("Annotation::"), reason)
-        for path, entries in metadata.items()
-        for entry in entries
-        if entry.get("type") == "aws:cdk:acknowledged-rules"
-        for rule, reason in entry["data"].items()
-        if rule.removeprefix("Annotation::").startswith(prefixes)
+        (path, rule, reason)
+        for template in templates
+        for path, rule, reason in acknowledged_rules(template, prefixes)
     ]
     print(
         f"\ncdk-nag {', '.join(packs)}: {len(findings)} unacknowledged findings, "
@@ -55,6 +55,52 @@ def main(argv: list[str]) -> int:
     for path, rule, reason in acknowledged:
         print(f"  {rule} on {path}\n      {reason}")
     return 1 if findings else 0
+
+
+def stacks_in(out: Path) -> list[tuple[Path, str]]:
+    """Every stack of the cloud assembly in `out` and of its stages' nested assemblies: its
+    template file, and its name with its path and environment when it has them."""
+    found = []
+    for manifest in sorted(out.rglob("manifest.json")):
+        for artifact_id, artifact in json.loads(manifest.read_text())["artifacts"].items():
+            if artifact["type"] != "aws:cloudformation:stack":
+                continue
+            name = artifact["properties"].get("stackName", artifact_id)
+            path = artifact.get("displayName", name)
+            environment = artifact.get("environment", "")
+            where = "" if environment.startswith("aws://unknown-account") else f", {environment}"
+            title = name if path == name else f"{name} ({path}{where})"
+            found.append((manifest.parent / artifact["properties"]["templateFile"], title))
+    return found
+
+
+def print_stack(path: Path, title: str) -> None:
+    """One stack's resources and where its Powertools layer comes from."""
+    template = json.loads(path.read_text())
+    resources = template["Resources"]
+    print(f"Stack {title}: {len(resources)} resources")
+    for logical, resource in resources.items():
+        print(f"  {resource['Type']:<40} {logical}")
+    counts = Counter(r["Type"] for r in resources.values())
+    print("By type: " + ", ".join(f"{n} {t.split('::', 1)[1]}" for t, n in sorted(counts.items())))
+    if any(r["Type"] == "AWS::Lambda::Function" for r in resources.values()):
+        print(f"\n{layer_source(template)}")
+
+
+def acknowledged_rules(template: Path, prefixes: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """The cdk-nag rules of these packs acknowledged in a stack, with their reasons."""
+    metadata_file = template.with_name(template.name.replace(".template.json", ".metadata.json"))
+    if not metadata_file.exists():
+        return []
+    metadata = json.loads(metadata_file.read_text())
+    return [
+        (path, rule.removeprefix("Annotation::"), reason)
+        for path, entries in metadata.items()
+        for entry in entries
+        if entry.get("type") == "aws:cdk:acknowledged-rules"
+        for rule, reason in entry["data"].items()
+        if rule.removeprefix("Annotation::").startswith(prefixes)
+    ]
 
 
 def layer_source(template: dict[str, Any]) -> str:

@@ -100,15 +100,10 @@ def load_estate(path: Path) -> Estate:
 
 
 def deployment_settings(deployment: Deployment) -> Settings:
-    """The settings the deployment's function runs with, of those status judges by (the names
-    and values of its environment: infra/constructs/orchestrator.py)."""
-    config = deployment.config
+    """The settings the deployment's function runs with: those its configuration decides, as the
+    stack gives them to the function (Config.function_settings), and this command's pace."""
     environment = {
-        "SELECT_TAG": config.select_tag,
-        "RETENTION": str(config.tiers),
-        "TIME_ZONE": config.time_zone,
-        "RPO_HOURS": str(config.rpo),
-        "COMPLIANCE_COUNTS_AUTOMATED": str(config.compliance_counts_automated).lower(),
+        **deployment.config.function_settings(),
         **{k: os.environ[k] for k in PACING if k in os.environ},
     }
     return parse_settings(environment)

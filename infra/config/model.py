@@ -356,6 +356,24 @@ class Config(RunSettings):
         assert gap is not None, "the schedule validator rejects a schedule without runs"
         return math.ceil(gap.hours + self.retry_window / 60 + self.deadline_seconds / 3600)
 
+    def function_settings(self) -> dict[str, str]:
+        """The orchestrator function's settings this configuration decides, by the names of its
+        environment (contract/settings.py): the stack gives them to the function, and
+        `owcm-backup status --deployments` judges each deployment by them."""
+        return {
+            "SELECT_TAG": self.select_tag,
+            "RETENTION": str(self.tiers),
+            "TIME_ZONE": self.time_zone,
+            "PRUNE_SCOPE": self.prune_scope.value,
+            "POLL_SECONDS": str(self.poll_seconds),
+            "DEADLINE_SECONDS": str(self.deadline_seconds),
+            "RPO_HOURS": str(self.rpo),
+            "COMPLIANCE_COUNTS_AUTOMATED": str(self.compliance_counts_automated).lower(),
+            "RETRY_WINDOW_MINUTES": str(self.retry_window),
+            "RESTORE_DRILL": self.restore_drill.value,
+            "DRILL_DEADLINE_SECONDS": str(self.drill_deadline_seconds),
+        }
+
     @property
     def lambda_timeout_seconds(self) -> int:
         """Room for discovery plus two calls per server at the service's 5 requests/second,

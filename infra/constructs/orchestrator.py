@@ -215,30 +215,33 @@ class _Queue:
 
 
 def _environment(config: Config, wiring: Wiring) -> dict[str, str]:
-    """The function's settings (contract/settings.py), from the configuration and the stack."""
+    """The function's settings (contract/settings.py): the configuration's
+    (Config.function_settings) and the stack's resources, in the order the template has always
+    listed them."""
+    decided = config.function_settings()
     return {
         "AWS_DATA_PATH": "/var/task/models",
-        "SELECT_TAG": config.select_tag,
-        "RETENTION": str(config.tiers),
-        "TIME_ZONE": config.time_zone,
-        "PRUNE_SCOPE": config.prune_scope.value,
+        "SELECT_TAG": decided["SELECT_TAG"],
+        "RETENTION": decided["RETENTION"],
+        "TIME_ZONE": decided["TIME_ZONE"],
+        "PRUNE_SCOPE": decided["PRUNE_SCOPE"],
         "TRACKER_STATE_MACHINE_ARN": wiring.tracker.state_machine_arn,
         "IDEMPOTENCY_TABLE": wiring.storage.idempotency.table_name,
-        "POLL_SECONDS": str(config.poll_seconds),
-        "DEADLINE_SECONDS": str(config.deadline_seconds),
+        "POLL_SECONDS": decided["POLL_SECONDS"],
+        "DEADLINE_SECONDS": decided["DEADLINE_SECONDS"],
         "POWERTOOLS_SERVICE_NAME": "opsworks-cm-backup",
         "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
-        "RPO_HOURS": str(config.rpo),
-        "COMPLIANCE_COUNTS_AUTOMATED": str(config.compliance_counts_automated).lower(),
+        "RPO_HOURS": decided["RPO_HOURS"],
+        "COMPLIANCE_COUNTS_AUTOMATED": decided["COMPLIANCE_COUNTS_AUTOMATED"],
         "HISTORY_TABLE": wiring.storage.history.table_name,
         "ALERT_TOPIC_ARN": wiring.alerts.topic.topic_arn,
-        "RETRY_WINDOW_MINUTES": str(config.retry_window),
+        "RETRY_WINDOW_MINUTES": decided["RETRY_WINDOW_MINUTES"],
         "RETRY_SCHEDULE_PREFIX": wiring.retry_prefix,
         "DEAD_LETTER_ARN": wiring.storage.dead_letters.queue_arn,
         "DRILL_STATE_MACHINE_ARN": wiring.drill.state_machine_arn,
-        "RESTORE_DRILL": config.restore_drill.value,
-        "DRILL_DEADLINE_SECONDS": str(config.drill_deadline_seconds),
+        "RESTORE_DRILL": decided["RESTORE_DRILL"],
+        "DRILL_DEADLINE_SECONDS": decided["DRILL_DEADLINE_SECONDS"],
         "DRILL_SERVICE_ROLE_ARN": wiring.drill_service_role_arn,
         "DRILL_INSTANCE_PROFILE_ARN": wiring.drill_instance_profile_arn,
     }

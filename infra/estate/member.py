@@ -14,7 +14,6 @@ from typing import cast
 from aws_cdk import Annotations, Aws, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_oam as oam
@@ -30,17 +29,15 @@ from infra.config.estate import (
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.nag import NO_RESOURCE_LEVEL, acknowledge, acknowledge_rule, inline_policy
 
-# Exactly what `owcm-backup status` reads in a member account-region: the servers, their tags,
-# the backups and the account's limits (OpsWorks CM); the last drills (a Scan of the history
-# table, aws/history.py); the alert delivery alarm's state (owcm_backup/delivery.py).
+# Exactly what `owcm-backup status --deployments` reads in a member account-region: the servers,
+# their tags, the backups and the account's limits (cli/owcm_backup/estate.py). OpsWorks CM has
+# no resource-level permissions: these take "*".
 STATUS_OPSWORKSCM_ACTIONS = (
     "opsworks-cm:DescribeAccountAttributes",
     "opsworks-cm:DescribeBackups",
     "opsworks-cm:DescribeServers",
     "opsworks-cm:ListTagsForResource",
 )
-STATUS_HISTORY_ACTIONS = ("dynamodb:Scan",)
-STATUS_ALARM_ACTIONS = ("cloudwatch:DescribeAlarms",)
 # What the member shares with the monitoring account's sink.
 LINKED_RESOURCE_TYPES = ("AWS::CloudWatch::Metric", "AWS::Logs::LogGroup")
 LINK_LABEL = "$AccountName"
@@ -62,7 +59,6 @@ class Membership:
 class MemberParts:
     """What of the member stack the estate's additions use."""
 
-    history: dynamodb.ITable
     monitoring: Monitoring
     function: lambda_.Function
     role: iam.Role
@@ -121,26 +117,16 @@ class Member(Construct):
                 {"StringEquals": {"aws:PrincipalAccount": trusted}}
             ),
         )
-        for sid, actions, resources in (
-            ("OpsWorksCMReads", STATUS_OPSWORKSCM_ACTIONS, ["*"]),
-            ("LastDrills", STATUS_HISTORY_ACTIONS, [parts.history.table_arn]),
-            (
-                "AlertDelivery",
-                STATUS_ALARM_ACTIONS,
-                [parts.monitoring.alerts_undelivered.alarm_arn],
-            ),
-        ):
-            role.add_to_policy(
-                iam.PolicyStatement(sid=sid, actions=list(actions), resources=resources)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="OpsWorksCMReads", actions=list(STATUS_OPSWORKSCM_ACTIONS), resources=["*"]
             )
+        )
         acknowledge(role, "AwsSolutions-IAM5[Resource::*]", NO_RESOURCE_LEVEL)
         acknowledge_rule(
             role,
             "IAMNoInlinePolicy",
-            inline_policy(
-                "the reads of `owcm-backup status`: OpsWorks CM's descriptions and tags, the "
-                "history table, the alert delivery alarm"
-            ),
+            inline_policy("the reads of `owcm-backup status`: OpsWorks CM's descriptions and tags"),
         )
         return role
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from infra.estate.member import STATUS_OPSWORKSCM_ACTIONS
 from local.emulator import Emulator
 from local.estate import TrustChecks, add_read_only_role, credentials
 from local.fleet import add_own_backup
@@ -221,3 +222,21 @@ def test_a_missing_config_file_is_named(tmp_path: Path, capsys: pytest.CaptureFi
 
     assert code == 2
     assert f"--config: {tmp_path / 'none.json'} does not exist" in capsys.readouterr().err
+
+
+def test_it_asks_each_account_only_what_its_read_only_role_allows(
+    estate: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = cdk_json(tmp_path, entries(DEPLOYMENTS))
+    # A backup of the product's without a tier: status reads its tags (awaiting adoption).
+    backend = estate.backend_for(*DEPLOYMENTS[0])
+    add_own_backup(backend, "chef-1-us-east-1", backend.clock.now() - timedelta(hours=2))
+
+    main(["status", "--deployments", "--config", str(config)])
+
+    asked = {(c.account, c.region) for c in estate.calls}
+    assert asked == set(DEPLOYMENTS)
+    # The role the member stack gives the monitoring account (infra/estate/member.py).
+    called = {f"opsworks-cm:{c.operation}" for c in estate.calls}
+    assert called <= set(STATUS_OPSWORKSCM_ACTIONS)
+    assert {"opsworks-cm:DescribeServers", "opsworks-cm:DescribeBackups"} <= called
