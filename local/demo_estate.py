@@ -2,11 +2,13 @@
 
 Two member accounts x two regions, each with the demo fleet (local/fleets/demo.json) in its own
 emulated OpsWorks CM account-region, and in one of them a late server: its newest good backup
-two days old and in maintenance for a day, so no backup can start. The synthesized member
-stack stands up in each (moto, its own account and region), with its read-only role, and the
-monitoring account's central alert topic per region. One scheduled run per deployment goes
+two days old and in maintenance for a day, so no backup can start. The synthesized estate
+(the member stack of each deployment, the central stack of each region) stands up in moto: each
+member in its own account and region, with its read-only role, and the monitoring account's
+central alert topic per region. One scheduled run per deployment goes
 through the real handler as that deployment's function; then, from the monitoring account:
-the central NonCompliantServers alarm of each deployment is evaluated (local/alarms.py), and
+the central stack's NonCompliantServers alarm of each deployment is evaluated (local/alarms.py),
+and
 `owcm-backup status --deployments` reads every deployment through its read-only role.
 
 Not played here: the tracker (its state machine is made, its executions are not run; the
@@ -26,11 +28,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from local import fleet
 from local.demo import Progress, _prepare_environment, _silenced_stdout
 from local.emulator import Emulator, EmulatorConfig, InProcessEndpoint, ManualClock
+
+if TYPE_CHECKING:
+    from local.estate import EstateTemplates
 
 ACCOUNTS = ("111111111111", "222222222222")
 REGIONS = ("us-east-1", "eu-west-1")
@@ -59,42 +64,6 @@ def outside_rpo(report: dict[str, Any]) -> int:
     """What the run's NonCompliantServers metric carries: the servers out of their RPO with no
     backup of theirs under way (RunReport.outside_rpo)."""
     return sum(1 for c in report["compliance"] if not c["compliant"] and c["catchingUp"] is None)
-
-
-def central_alarm(template: dict[str, Any], account: str, topic_arn: str) -> dict[str, Any]:
-    """The central NonCompliantServers alarm of a member `account`: the member template's own
-    alarm, reading the member account's metric, notifying the central topic."""
-    [alarm] = [
-        r
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::CloudWatch::Alarm"
-        and r["Properties"].get("MetricName") == "NonCompliantServers"
-    ]
-    props = alarm["Properties"]
-    metric = {k: props[k] for k in ("MetricName", "Namespace", "Dimensions")}
-    return {
-        "Type": "AWS::CloudWatch::Alarm",
-        "Properties": {
-            "AlarmName": f"OpsWorksCMBackup-NonCompliantServers-{account}",
-            "AlarmDescription": props["AlarmDescription"],
-            "ComparisonOperator": props["ComparisonOperator"],
-            "EvaluationPeriods": props["EvaluationPeriods"],
-            "Threshold": props["Threshold"],
-            "Metrics": [
-                {
-                    "Id": "late",
-                    "AccountId": account,
-                    "MetricStat": {
-                        "Metric": metric,
-                        "Period": props["Period"],
-                        "Stat": props["Statistic"],
-                    },
-                    "ReturnData": True,
-                }
-            ],
-            "AlarmActions": [topic_arn],
-        },
-    }
 
 
 def estate_config(path: Path) -> Path:
@@ -142,27 +111,26 @@ def central_status(config: Path) -> tuple[int, str]:
     return code, text.getvalue()
 
 
-def run_estate_demo(out: TextIO, template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run the estate demo and print it to `out`; return the facts it printed. `template`: the
-    synthesized member stack (synthesized here when not given)."""
+def run_estate_demo(out: TextIO, templates: EstateTemplates | None = None) -> dict[str, Any]:
+    """Run the estate demo and print it to `out`; return the facts it printed. `templates`: the
+    synthesized estate of DEPLOYMENTS and MONITORING (synthesized here when not given)."""
     _prepare_environment()
     from moto import mock_aws
 
     from backup_orchestrator.handlers.orchestrator import lambda_handler
     from local.alarms import evaluate
-    from local.cloud import synthesize
-    from local.estate import LocalEstate, session_of
+    from local.estate import LocalEstate, session_of, synthesize_estate
 
     progress = Progress(out, 6)
     out.write("OpsWorks CM backup orchestrator: an estate of 2 accounts x 2 regions, locally\n\n")
-    if template is None:
-        with progress("Synthesizing the member stack with cdk-nag"):
-            template = synthesize()
+    if templates is None:
+        with progress("Synthesizing 4 member and 2 central stacks with cdk-nag"):
+            templates = synthesize_estate(DEPLOYMENTS, MONITORING)
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     emulator = Emulator(EmulatorConfig(backup_seconds=BACKUP_MINUTES * 60), clock, rate=0)
     with InProcessEndpoint(emulator), mock_aws():
         with progress("Standing up 4 member stacks and the central topics in moto"):
-            estate = LocalEstate(template, DEPLOYMENTS, MONITORING).create()
+            estate = LocalEstate(templates, DEPLOYMENTS, MONITORING).create()
         try:
             with progress("Seeding the demo fleet in each, and a late server in one"):
                 seed_estate(emulator, fleet.load(fleet.FLEETS_DIR / "demo.json"))
@@ -177,7 +145,7 @@ def run_estate_demo(out: TextIO, template: dict[str, Any] | None = None) -> dict
             alarms = {}
             with progress("Evaluating the central NonCompliantServers alarms"):
                 for account, region in DEPLOYMENTS:
-                    alarm = central_alarm(template, account, estate.central_topics[region])
+                    alarm = estate.central_alarm(account, region, "NonCompliantServers")
                     alarms[account, region] = evaluate(
                         alarm,
                         outside_rpo(reports[account, region]),

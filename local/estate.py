@@ -1,12 +1,16 @@
-"""The embedded local cloud of an estate: one member stack per account-region in moto, and the
-monitoring account's central alert topic per region, inside one `moto.mock_aws`.
+"""The embedded local cloud of an estate: the synthesized estate's member stacks, one per
+account-region, in moto, and the monitoring account's central alert topic per region, inside
+one `moto.mock_aws`.
 
-`LocalEstate.create` stands up, for each deployment, a `LocalCloud` in its own account and
-region (moto files resources under the account of the credentials that make them: each
-deployment's are made with an assumed role of its account), the member stack's read-only role
-(`OpsWorksCMBackupReadOnly-<region>`, trusting the monitoring account), and, in the monitoring
-account, the central topic `opsworks-cm-backup-central-alerts` of each region with an inbox
-queue subscribed. Each member function's environment gets CENTRAL_ALERT_TOPIC_ARN.
+`synthesize_estate` synthesizes the app with the estate's keys (`deployments`,
+`monitoringAccount`) and returns each member's and each central stack's template.
+`LocalEstate.create` stands up, for each deployment, a `LocalCloud` of its member template in
+its own account and region (moto files resources under the account of the credentials that make
+them: each deployment's are made with an assumed role of its account), the member stack's
+read-only role with its synthesized trust policy, and, in the monitoring account, the central
+topic of each region (named as its central stack names it) with an inbox queue subscribed. Each
+member function's environment is its template's, CENTRAL_ALERT_TOPIC_ARN included; the central
+stack's alarms are given, resolved, by `central_alarm` (local/alarms.py plays them).
 
 What moto does not play, and this module does:
 - moto's STS AssumeRole takes any role ARN, existing or not, and reads no trust policy.
@@ -21,17 +25,25 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from infra.config.estate import CENTRAL_TOPIC, read_only_role_arn, read_only_role_name
-from local.cloud import LocalCloud
+from infra.config.estate import (
+    CENTRAL_STACK_NAME,
+    CENTRAL_TOPIC,
+    STACK_NAME,
+    read_only_role_arn,
+    read_only_role_name,
+)
+from local.cloud import LocalCloud, pseudo_parameters, resolve, synthesized_app
 from local.emulator.inprocess import RawBody
 from local.runtime import LocalLambdaContext
 
@@ -57,6 +69,44 @@ def credentials(account: str) -> dict[str, Any]:
 def session_of(account: str, region: str) -> boto3.session.Session:
     """A boto3 session with credentials of `account`, in `region`."""
     return boto3.session.Session(region_name=region, **credentials(account))
+
+
+@dataclass(frozen=True)
+class EstateTemplates:
+    """The synthesized estate: each deployment's member stack, each region's central stack."""
+
+    members: dict[tuple[str, str], dict[str, Any]]
+    central: dict[str, dict[str, Any]]
+
+
+def synthesize_estate(
+    deployments: Sequence[tuple[str, str]],
+    monitoring_account: str = MONITORING_ACCOUNT,
+    outdir: Path | None = None,
+) -> EstateTemplates:
+    """Synthesize the app with `deployments` and the monitoring account (cdk-nag checks every
+    stack) and read each stack's template from its stage's assembly."""
+    context = {
+        "deployments": [{"account": a, "region": r} for a, r in deployments],
+        "monitoringAccount": monitoring_account,
+    }
+    target = outdir or Path(tempfile.mkdtemp(prefix="cdk-out-estate-"))
+    synthesized_app(context, target)
+    members: dict[tuple[str, str], dict[str, Any]] = {}
+    central: dict[str, dict[str, Any]] = {}
+    for manifest in sorted(target.glob("assembly-*/manifest.json")):
+        for artifact in json.loads(manifest.read_text())["artifacts"].values():
+            if artifact["type"] != "aws:cloudformation:stack":
+                continue
+            account, region = artifact["environment"].removeprefix("aws://").split("/")
+            template = json.loads(
+                (manifest.parent / artifact["properties"]["templateFile"]).read_text()
+            )
+            if artifact["properties"]["stackName"].startswith(CENTRAL_STACK_NAME):
+                central[region] = template
+            elif artifact["properties"]["stackName"].startswith(STACK_NAME):
+                members[account, region] = template
+    return EstateTemplates(members, central)
 
 
 class TrustChecks:
@@ -111,8 +161,9 @@ class TrustChecks:
 
 
 def add_read_only_role(account: str, region: str, monitoring_account: str) -> str:
-    """The member stack's read-only role of `region` in `account`, trusting
-    `monitoring_account`, as the member stack makes it (call inside `mock_aws`); its ARN."""
+    """A read-only role of `region` in `account` trusting `monitoring_account` (call inside
+    `mock_aws`), shaped as the member stack's: for tests of the CLI without a synthesized
+    stack. Its ARN."""
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -123,11 +174,24 @@ def add_read_only_role(account: str, region: str, monitoring_account: str) -> st
             }
         ],
     }
+    return _create_role(account, region, read_only_role_name(region), trust)
+
+
+def _create_role(account: str, region: str, name: str, trust: Mapping[str, Any]) -> str:
     iam = session_of(account, region).client("iam")
-    role = iam.create_role(
-        RoleName=read_only_role_name(region), AssumeRolePolicyDocument=json.dumps(trust)
-    )
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
     return str(role["Role"]["Arn"])
+
+
+def _template_role(template: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The properties of the role named `name` in `template`."""
+    role: dict[str, Any]
+    [role] = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("RoleName") == name
+    ]
+    return role
 
 
 def _trusted_accounts(document: Mapping[str, Any]) -> set[str]:
@@ -158,13 +222,14 @@ class LocalEstate:
     """The estate's member stacks (one `LocalCloud` per (account, region) of `deployments`) and
     the monitoring account's central topics, in moto (call `create` inside `mock_aws`)."""
 
-    template: dict[str, Any]
+    templates: EstateTemplates
     deployments: Sequence[tuple[str, str]]
     monitoring_account: str = MONITORING_ACCOUNT
     clouds: dict[tuple[str, str], LocalCloud] = field(default_factory=dict)
     central_topics: dict[str, str] = field(default_factory=dict)
     central_inboxes: dict[str, str] = field(default_factory=dict)
     trust: TrustChecks = field(default_factory=TrustChecks)
+    _central_physical: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def create(self, machines: Sequence[str] = ("Tracker",)) -> LocalEstate:
         self.trust.install()
@@ -172,20 +237,44 @@ class LocalEstate:
             self._central(region)
         for account, region in self.deployments:
             session = session_of(account, region)
-            cloud = LocalCloud(self.template, account=account, region=region, session=session)
+            template = self.templates.members[account, region]
+            cloud = LocalCloud(template, account=account, region=region, session=session)
             self.clouds[account, region] = cloud.create(machines)
-            add_read_only_role(account, region, self.monitoring_account)
+            # The member stack's read-only role, its trust as synthesized.
+            name = read_only_role_name(region)
+            trust = _template_role(template, name)["AssumeRolePolicyDocument"]
+            _create_role(account, region, name, resolve(trust, {}, cloud.pseudo))
         return self
 
     def _central(self, region: str) -> None:
-        """The central topic of `region` in the monitoring account, and its inbox."""
+        """The central topic of `region` in the monitoring account, as its central stack names
+        it, and its inbox."""
         session = session_of(self.monitoring_account, region)
         sns, sqs = session.client("sns"), session.client("sqs")
-        topic = sns.create_topic(Name=CENTRAL_TOPIC)["TopicArn"]
+        [(logical, topic)] = [
+            (k, r)
+            for k, r in self.templates.central[region]["Resources"].items()
+            if r["Type"] == "AWS::SNS::Topic"
+        ]
+        arn = sns.create_topic(Name=topic["Properties"]["TopicName"])["TopicArn"]
         inbox = sqs.create_queue(QueueName=f"{CENTRAL_TOPIC}-inbox")["QueueUrl"]
         inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"])
-        self.central_topics[region], self.central_inboxes[region] = topic, inbox
+        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"])
+        self.central_topics[region], self.central_inboxes[region] = arn, inbox
+        self._central_physical[region] = {logical: arn}
+
+    def central_alarm(self, account: str, region: str, metric: str) -> dict[str, Any]:
+        """The central stack's alarm on `metric` of member (`account`, `region`), as
+        synthesized, its references resolved (its action: the central topic)."""
+        name = f"{CENTRAL_STACK_NAME}-{account}-{region}-{metric}"
+        [alarm] = [
+            r
+            for r in self.templates.central[region]["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["AlarmName"] == name
+        ]
+        pseudo = pseudo_parameters(self.monitoring_account, region)
+        resolved: dict[str, Any] = resolve(alarm, self._central_physical[region], pseudo)
+        return resolved
 
     def close(self) -> None:
         for cloud in self.clouds.values():
@@ -196,10 +285,9 @@ class LocalEstate:
         return read_only_role_arn(account, region)
 
     def function_environment(self, account: str, region: str) -> dict[str, str]:
-        """The member function's environment, with the central topic of its region."""
-        environment = self.clouds[account, region].function_environment()
-        environment["CENTRAL_ALERT_TOPIC_ARN"] = self.central_topics[region]
-        return environment
+        """The member function's environment as synthesized (CENTRAL_ALERT_TOPIC_ARN: the
+        central topic of its region)."""
+        return self.clouds[account, region].function_environment()
 
     @contextmanager
     def member(self, account: str, region: str) -> Iterator[LocalLambdaContext]:

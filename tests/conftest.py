@@ -91,6 +91,7 @@ def add_own_backup(emulator: Emulator, server: str, days_ago: float) -> str:
 from tests.support.stack import (  # noqa: E402, F401
     cdk_out,
     default_app,
+    estate_templates,
     template,
     template_json,
     variant,

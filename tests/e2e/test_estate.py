@@ -1,7 +1,8 @@
-"""An estate end to end: the synthesized member stack in two accounts x two regions (moto), each
-account-region's OpsWorks CM in the emulator, a scheduled run per deployment through the real
-handler, then the monitoring account's view: `owcm-backup status --deployments --json`, the
-central NonCompliantServers alarm (local/alarms.py) and the central alert topic."""
+"""An estate end to end: the synthesized estate's member stacks in two accounts x two regions
+(moto), each account-region's OpsWorks CM in the emulator, a scheduled run per deployment
+through the real handler, then the monitoring account's view: `owcm-backup status --deployments
+--json`, the central stack's NonCompliantServers alarms (local/alarms.py) and the central alert
+topic."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import os
 from contextlib import redirect_stdout
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from unittest.mock import patch
 
 import boto3
@@ -23,12 +23,11 @@ from local.demo_estate import (
     DEPLOYMENTS,
     MONITORING,
     as_account,
-    central_alarm,
     estate_config,
     outside_rpo,
 )
 from local.emulator import Emulator, ManualClock
-from local.estate import LocalEstate, session_of
+from local.estate import EstateTemplates, LocalEstate, session_of
 from local.fleet import add_own_backup
 from owcm_backup.main import main
 
@@ -37,13 +36,13 @@ LATE = ("222222222222", "eu-west-1")
 
 
 def test_the_monitoring_account_sees_every_server_and_the_late_one_alarms_and_alerts(
-    emulator: Emulator, clock: ManualClock, template_json: dict[str, Any], tmp_path: Path
+    emulator: Emulator, clock: ManualClock, estate_templates: EstateTemplates, tmp_path: Path
 ) -> None:
     with (
         patch.dict(os.environ, {"OPSWORKSCM_RATE": "1000"}),
         mock_aws(),
     ):
-        estate = LocalEstate(template_json, DEPLOYMENTS, MONITORING).create()
+        estate = LocalEstate(estate_templates, DEPLOYMENTS, MONITORING).create()
         try:
             # Given a server with a day-old backup in each deployment, and in LATE a server
             # in maintenance whose newest good backup is two days old
@@ -65,7 +64,7 @@ def test_the_monitoring_account_sees_every_server_and_the_late_one_alarms_and_al
             clock.advance(600)
             states = {}
             for account, region in DEPLOYMENTS:
-                alarm = central_alarm(template_json, account, estate.central_topics[region])
+                alarm = estate.central_alarm(account, region, "NonCompliantServers")
                 evaluate(
                     alarm,
                     outside_rpo(reports[account, region]),

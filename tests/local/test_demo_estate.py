@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any
 from unittest.mock import patch
 
 from local.demo_estate import DEPLOYMENTS, LATE, MONITORING, run_estate_demo
+from local.estate import EstateTemplates
 
 
 def test_the_estate_demo_shows_every_deployment_and_the_central_alert(
-    template_json: dict[str, Any],
+    estate_templates: EstateTemplates,
 ) -> None:
     out = io.StringIO()
 
     # The demo sets the function's environment in its process: not for the tests that follow.
     with patch.dict(os.environ, {"OPSWORKSCM_RATE": "1000"}):
-        facts = run_estate_demo(out, template_json)
+        facts = run_estate_demo(out, estate_templates)
 
     text = out.getvalue()
     status = text.split("$ owcm-backup status --deployments")[1]
@@ -36,6 +36,8 @@ def test_the_estate_demo_shows_every_deployment_and_the_central_alert(
     received = text.split(f"Central alert topic of {region}: 2 received")[1]
     assert f"From the stack in account {account}, region {region}" in received
     assert f"- {server}: newest good backup 48.0 h old" in received
-    assert f'ALARM: "OpsWorksCMBackup-NonCompliantServers-{account}" in {region}' in received
+    # The central stack's own alarm on the member's metric
+    alarm = f"OpsWorksCMBackupCentral-{account}-{region}-NonCompliantServers"
+    assert f'ALARM: "{alarm}" in {region}' in received
     assert f'"AWSAccountId": "{MONITORING}"' in received
     assert "Central alert topic of us-east-1: 0 received" in text

@@ -25,6 +25,7 @@ from infra.assets.files import LAMBDA_ROOT
 from local.cloud import MACHINES, LocalCloud, resolve, synthesized_app
 from local.emulator import Emulator, ManualClock
 from local.emulator.faults import PollTime
+from local.estate import EstateTemplates, synthesize_estate
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +46,15 @@ def template_json(default_app: App, cdk_out: Path) -> dict[str, Any]:
 
     template: dict[str, Any] = json.loads((cdk_out / f"{STACK_NAME}.template.json").read_text())
     return template
+
+
+@pytest.fixture(scope="session")
+def estate_templates(tmp_path_factory: pytest.TempPathFactory) -> EstateTemplates:
+    """The estate of `make demo-estate` (two accounts x two regions and the monitoring account)
+    synthesized once: each member's and each central stack's template."""
+    from local.demo_estate import DEPLOYMENTS, MONITORING
+
+    return synthesize_estate(DEPLOYMENTS, MONITORING, tmp_path_factory.mktemp("cdk.out.estate"))
 
 
 @pytest.fixture(scope="session")
