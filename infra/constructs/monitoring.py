@@ -67,7 +67,7 @@ class Monitoring(Construct):
         self.alerts_undelivered = self._build_delivery_alarm(undelivered_alerts)
         self.dashboard = self._build_dashboard(function, state_machine, rpo_hours)
 
-    def _alarm(self, name: str, metric: cw.IMetric, description: str) -> cw.Alarm:
+    def alarm(self, name: str, metric: cw.IMetric, description: str) -> cw.Alarm:
         """An alarm on any occurrence of `metric`, notifying the alert topic."""
         created = cw.Alarm(
             self,
@@ -91,7 +91,7 @@ class Monitoring(Construct):
         dead_letters: sqs.IQueue,
     ) -> None:
         """An alarm on each thing that means a backup, a run or a drill needs a person."""
-        alarm = self._alarm
+        alarm = self.alarm
         five_minutes = Duration.minutes(5)
         alarm(
             "OrchestratorErrors",

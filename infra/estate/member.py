@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from aws_cdk import Annotations, Aws, Stack
+from aws_cdk import Annotations, Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -26,7 +26,7 @@ from infra.config.estate import (
     orchestrator_role_name,
     read_only_role_name,
 )
-from infra.constructs.monitoring import Monitoring
+from infra.constructs.monitoring import Monitoring, product_metric
 from infra.constructs.nag import NO_RESOURCE_LEVEL, acknowledge, acknowledge_rule, inline_policy
 
 # Exactly what `owcm-backup status --deployments` reads in a member account-region: the servers,
@@ -42,6 +42,8 @@ STATUS_OPSWORKSCM_ACTIONS = (
 LINKED_RESOURCE_TYPES = ("AWS::CloudWatch::Metric", "AWS::Logs::LogGroup")
 LINK_LABEL = "$AccountName"
 CENTRAL_TOPIC_VARIABLE = "CENTRAL_ALERT_TOPIC_ARN"
+# The function's count of alerts it could not copy to the central topic (run/metrics.py).
+CENTRAL_ALERTS_FAILED = "CentralAlertsFailed"
 NO_SINK_WARNING = "owcm-backup:noMonitoringSink"
 
 
@@ -138,6 +140,13 @@ class Member(Construct):
         action = cw_actions.SnsAction(sns.Topic.from_topic_arn(scope, "CentralAlerts", central))
         for alarm in parts.monitoring.alarms:
             alarm.add_alarm_action(action)
+        # After the loop: the central way is the one that failed, so this one stays local.
+        parts.monitoring.alarm(
+            "CentralAlertsFailed",
+            product_metric(CENTRAL_ALERTS_FAILED, period=Duration.minutes(5)),
+            "An alert reached this stack's topic but not the monitoring account's central topic "
+            "(the run's log has the error): the central view misses it.",
+        )
         undelivered = cast(cw.CfnAlarm, parts.monitoring.alerts_undelivered.node.default_child)
         undelivered.alarm_description = (
             "An alert could not be delivered to a subscription of the alert topic (a bounced "

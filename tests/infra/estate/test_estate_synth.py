@@ -245,12 +245,21 @@ def test_every_alarm_also_notifies_the_central_topic(
 ) -> None:
     template = member(estate, account, region)
     central = central_topic_arn(MONITORING, region)
-    alarms = resources(template, "AWS::CloudWatch::Alarm").values()
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
     names = physical(template)
-    actions = [resolve(a["Properties"].get("AlarmActions", []), names) for a in alarms]
+    actions = {
+        logical: resolve(a["Properties"].get("AlarmActions", []), names)
+        for logical, a in alarms.items()
+    }
+    [failed] = [k for k in actions if "CentralAlertsFailed" in k]
 
-    assert len(actions) == 14
-    assert all(central in listed for listed in actions), actions
+    # The single stack's 14 alarms, and the one on central copies that failed
+    assert len(actions) == 15
+    assert all(central in listed for k, listed in actions.items() if k != failed), actions
+    # which notifies the stack's own topic: the central way is the one that failed
+    assert actions[failed] and central not in actions[failed]
+    props = alarms[failed]["Properties"]
+    assert (props["MetricName"], props["Threshold"]) == ("CentralAlertsFailed", 1)
 
 
 def test_the_orchestrator_may_alert_the_central_topic(estate: Synthesized) -> None:
