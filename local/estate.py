@@ -51,6 +51,7 @@ MONITORING_ACCOUNT = "999999999999"
 # The role each account's local credentials come from (moto makes keys of its account for it).
 LOCAL_ROLE = "OpsWorksCMBackupLocal"
 TRUST_EVENT = "before-call.sts.AssumeRole"
+LOCAL_SINK_ID = "00000000-0000-4000-8000-000000000000"
 
 
 def credentials(account: str) -> dict[str, Any]:
@@ -79,6 +80,12 @@ class EstateTemplates:
     central: dict[str, dict[str, Any]]
 
 
+def local_sink_arn(monitoring_account: str, region: str) -> str:
+    """The sink of the central stack of `region` on the local cloud (moto has no OAM: the ARN
+    only has to be well formed for the members' links)."""
+    return f"arn:aws:oam:{region}:{monitoring_account}:sink/{LOCAL_SINK_ID}"
+
+
 def synthesize_estate(
     deployments: Sequence[tuple[str, str]],
     monitoring_account: str = MONITORING_ACCOUNT,
@@ -86,9 +93,12 @@ def synthesize_estate(
 ) -> EstateTemplates:
     """Synthesize the app with `deployments` and the monitoring account (cdk-nag checks every
     stack) and read each stack's template from its stage's assembly."""
+    regions = dict.fromkeys(region for _, region in deployments)
     context = {
         "deployments": [{"account": a, "region": r} for a, r in deployments],
         "monitoringAccount": monitoring_account,
+        # The central stacks "deployed" first, as docs/estate.md orders it: each region's sink.
+        "monitoringSinks": {r: local_sink_arn(monitoring_account, r) for r in regions},
     }
     target = outdir or Path(tempfile.mkdtemp(prefix="cdk-out-estate-"))
     synthesized_app(context, target)
