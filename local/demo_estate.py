@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -75,35 +73,9 @@ def estate_config(path: Path) -> Path:
     return path
 
 
-@contextmanager
-def as_account(account: str) -> Iterator[None]:
-    """Inside: this process holds `account`'s credentials (the operator's shell)."""
-    import boto3
-
-    from local.estate import credentials
-
-    given = credentials(account)
-    names = {
-        "AWS_ACCESS_KEY_ID": "aws_access_key_id",
-        "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
-        "AWS_SESSION_TOKEN": "aws_session_token",
-    }
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update({name: given[key] for name, key in names.items()})
-    boto3.DEFAULT_SESSION = None
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        boto3.DEFAULT_SESSION = None
-
-
 def central_status(config: Path) -> tuple[int, str]:
     """`owcm-backup status --deployments --check` from the monitoring account: code and text."""
+    from local.estate import as_account
     from owcm_backup.main import main as owcm_backup
 
     with as_account(MONITORING), redirect_stdout(io.StringIO()) as text:

@@ -119,6 +119,31 @@ def synthesize_estate(
     return EstateTemplates(members, central)
 
 
+@contextmanager
+def as_account(account: str, variables: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Inside: this process holds `account`'s credentials in its environment (as an operator's
+    shell, or a function, does), and `variables` too; all restored after."""
+    given = credentials(account)
+    update = {
+        "AWS_ACCESS_KEY_ID": given["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": given["aws_secret_access_key"],
+        "AWS_SESSION_TOKEN": given["aws_session_token"],
+        **(variables or {}),
+    }
+    saved = {name: os.environ.get(name) for name in update}
+    os.environ.update(update)
+    boto3.DEFAULT_SESSION = None
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        boto3.DEFAULT_SESSION = None
+
+
 class TrustChecks:
     """While installed, STS AssumeRole is refused AccessDenied, as IAM refuses it, when the
     role does not exist or its trust policy does not name the caller's account (moto assumes
@@ -280,7 +305,7 @@ class LocalEstate:
         [alarm] = [
             r
             for r in self.templates.central[region]["Resources"].values()
-            if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["AlarmName"] == name
+            if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("AlarmName") == name
         ]
         pseudo = pseudo_parameters(self.monitoring_account, region)
         resolved: dict[str, Any] = resolve(alarm, self._central_physical[region], pseudo)
@@ -305,31 +330,17 @@ class LocalEstate:
         credentials, region and environment (restored after); yields its Lambda context."""
         from backup_orchestrator.contract.settings import get_settings
 
-        given = credentials(account)
-        variables = {
-            **self.function_environment(account, region),
-            "AWS_ACCESS_KEY_ID": given["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": given["aws_secret_access_key"],
-            "AWS_SESSION_TOKEN": given["aws_session_token"],
-            "AWS_DEFAULT_REGION": region,
-        }
-        saved = {name: os.environ.get(name) for name in variables}
-        os.environ.update(variables)
-        boto3.DEFAULT_SESSION = None
+        variables = {**self.function_environment(account, region), "AWS_DEFAULT_REGION": region}
         get_settings.cache_clear()
         try:
-            yield LocalLambdaContext(
-                invoked_function_arn=(
-                    f"arn:aws:lambda:{region}:{account}:function:opsworks-cm-backup-orchestrator"
+            with as_account(account, variables):
+                yield LocalLambdaContext(
+                    invoked_function_arn=(
+                        f"arn:aws:lambda:{region}:{account}:function:"
+                        "opsworks-cm-backup-orchestrator"
+                    )
                 )
-            )
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            boto3.DEFAULT_SESSION = None
             get_settings.cache_clear()
 
     def central_alerts(self, region: str) -> list[dict[str, str]]:

@@ -76,28 +76,34 @@ class AlertTopic(Construct):
             )
 
     def _build_undelivered(self) -> sqs.Queue:
-        """Where SNS puts an alert a subscription could not take after its retries (a bounced
-        address, an endpoint that kept failing): SNS may send to it for this topic only, so a
-        subscription added by hand can redrive to it too."""
-        queue = sqs.Queue(
-            self,
-            "Undelivered",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        """Where SNS puts an alert a subscription could not take after its retries."""
+        return undelivered_queue(self, self.topic, "the alert topic's")
+
+
+def undelivered_queue(scope: Construct, topic: sns.ITopic, whose: str) -> sqs.Queue:
+    """Where SNS puts an alert a subscription of `topic` could not take after its retries (a
+    bounced address, an endpoint that kept failing): SNS may send to it for this topic only, so
+    a subscription added by hand can redrive to it too. `whose`: the topic, as the reasons of the
+    acknowledged findings name it."""
+    queue = sqs.Queue(
+        scope,
+        "Undelivered",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    queue.add_to_resource_policy(
+        iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+            actions=["sqs:SendMessage"],
+            resources=[queue.queue_arn],
+            conditions={"ArnEquals": {"aws:SourceArn": topic.topic_arn}},
         )
-        queue.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
-                actions=["sqs:SendMessage"],
-                resources=[queue.queue_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": self.topic.topic_arn}},
-            )
-        )
-        reason = (
-            "This queue is itself the dead-letter queue of the alert topic's subscriptions: an "
-            "alert lands here because it could not be delivered, and a person reads it here."
-        )
-        acknowledge(queue, "AwsSolutions-SQS3", reason)
-        acknowledge_rule(queue, "SQSRedrivePolicy", reason)
-        return queue
+    )
+    reason = (
+        f"This queue is itself the dead-letter queue of {whose} subscriptions: an "
+        "alert lands here because it could not be delivered, and a person reads it here."
+    )
+    acknowledge(queue, "AwsSolutions-SQS3", reason)
+    acknowledge_rule(queue, "SQSRedrivePolicy", reason)
+    return queue

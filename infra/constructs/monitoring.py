@@ -184,32 +184,16 @@ class Monitoring(Construct):
 
     def _build_delivery_alarm(self, undelivered: sqs.IQueue) -> cw.Alarm:
         """An alert in the alert topic's dead-letter queue: a subscription could not take it.
-        Notifying through the topic would go the way that failed, so the alarm has no action;
-        its state is on the dashboard and in `owcm-backup status` (stack output
+        Its state is on the dashboard and in `owcm-backup status` (stack output
         AlertDeliveryAlarmName)."""
-        alarm = cw.Alarm(
+        alarm = delivery_alarm(
             self,
-            "AlertsUndelivered",
-            metric=undelivered.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description=(
-                "An alert could not be delivered to a subscription of the alert topic (a bounced "
-                "address, an endpoint that failed every retry); it waits in the queue of stack "
-                "output AlertDeadLettersUrl for 14 days. This alarm notifies nobody: the way it "
-                "would is the way that failed."
-            ),
-        )
-        acknowledge_rule(
-            alarm,
-            "CloudWatchAlarmAction",
-            "This alarm watches the alert topic's own deliveries: an action would notify through "
-            "the topic whose subscription is failing. Its state is shown on the dashboard and by "
-            "`owcm-backup status` instead, and the undelivered alerts wait in their queue.",
+            undelivered,
+            "An alert could not be delivered to a subscription of the alert topic (a bounced "
+            "address, an endpoint that failed every retry); it waits in the queue of stack "
+            "output AlertDeadLettersUrl for 14 days. This alarm notifies nobody: the way it "
+            "would is the way that failed.",
+            "the dashboard and by `owcm-backup status`",
         )
         self.alarms.append(alarm)
         return alarm
@@ -338,3 +322,31 @@ def _drill_widgets() -> list[cw.IWidget]:
             width=6,
         ),
     ]
+
+
+def delivery_alarm(
+    scope: Construct, undelivered: sqs.IQueue, description: str, shown: str
+) -> cw.Alarm:
+    """An alarm on an alert in a topic's dead-letter queue (`undelivered`): a subscription could
+    not take it. Notifying through the topic would go the way that failed, so the alarm has no
+    action; its state is shown on `shown`."""
+    alarm = cw.Alarm(
+        scope,
+        "AlertsUndelivered",
+        metric=undelivered.metric_approximate_number_of_messages_visible(
+            period=Duration.minutes(5), statistic="Maximum"
+        ),
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        alarm_description=description,
+    )
+    acknowledge_rule(
+        alarm,
+        "CloudWatchAlarmAction",
+        "This alarm watches the alert topic's own deliveries: an action would notify through "
+        f"the topic whose subscription is failing. Its state is shown on {shown} "
+        "instead, and the undelivered alerts wait in their queue.",
+    )
+    return alarm

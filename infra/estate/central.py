@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_oam as oam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import Config
@@ -30,8 +29,8 @@ from infra.config.estate import (
     Organization,
     orchestrator_role_arn,
 )
-from infra.constructs.alerts import alarms_of_this_account
-from infra.constructs.nag import acknowledge, acknowledge_rule
+from infra.constructs.alerts import alarms_of_this_account, undelivered_queue
+from infra.constructs.monitoring import delivery_alarm
 from infra.estate.central_dashboard import central_alarms, central_dashboard
 
 # What a member may share with the monitoring account through the sink: metrics and log groups.
@@ -184,7 +183,7 @@ class CentralStack(Stack):
         allowed = publishers(self.members, organization, self.partition, self.region)
         self.key = self._build_key(allowed)
         self.topic = self._build_topic(allowed)
-        self.undelivered = self._build_undelivered()
+        self.undelivered = undelivered_queue(self, self.topic, "the central alert topic's")
         if config.alert_email:
             self.topic.add_subscription(
                 subscriptions.EmailSubscription(
@@ -192,7 +191,18 @@ class CentralStack(Stack):
                 )
             )
         self.alarms = central_alarms(self, self.members, cw_actions.SnsAction(self.topic))
-        self.dashboard = central_dashboard(self, self.members, self.alarms)
+        self.alerts_undelivered = delivery_alarm(
+            self,
+            self.undelivered,
+            "An alert could not be delivered to a subscription of the central alert topic (a "
+            "bounced address, an endpoint that failed every retry); it waits in the central "
+            "stack's dead-letter queue for 14 days. This alarm notifies nobody: the way it "
+            "would is the way that failed.",
+            "the central dashboard",
+        )
+        self.dashboard = central_dashboard(
+            self, self.members, [*self.alarms, self.alerts_undelivered]
+        )
         # Each member's context key `monitoringSinks` takes this ARN (docs/estate.md).
         CfnOutput(self, "SinkArn", value=self.sink.attr_arn)
         CfnOutput(self, "CentralTopicArn", value=self.topic.topic_arn)
@@ -249,29 +259,3 @@ class CentralStack(Stack):
                 )
             )
         return topic
-
-    def _build_undelivered(self) -> sqs.Queue:
-        """Where SNS puts an alert a subscription could not take (as the member stack does)."""
-        queue = sqs.Queue(
-            self,
-            "Undelivered",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        queue.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
-                actions=["sqs:SendMessage"],
-                resources=[queue.queue_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": self.topic.topic_arn}},
-            )
-        )
-        reason = (
-            "This queue is itself the dead-letter queue of the central alert topic's "
-            "subscriptions: an alert lands here because it could not be delivered, and a person "
-            "reads it here."
-        )
-        acknowledge(queue, "AwsSolutions-SQS3", reason)
-        acknowledge_rule(queue, "SQSRedrivePolicy", reason)
-        return queue

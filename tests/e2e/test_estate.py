@@ -22,12 +22,11 @@ from local.alarms import evaluate
 from local.demo_estate import (
     DEPLOYMENTS,
     MONITORING,
-    as_account,
     estate_config,
     outside_rpo,
 )
 from local.emulator import Emulator, ManualClock
-from local.estate import EstateTemplates, LocalEstate, session_of
+from local.estate import EstateTemplates, LocalEstate, as_account, session_of
 from local.fleet import add_own_backup
 from owcm_backup.main import main
 

@@ -417,7 +417,8 @@ def alarms_of(template: dict[str, Any], member: str) -> dict[str, dict[str, Any]
     return {
         alarm["Properties"]["AlarmName"]: alarm["Properties"]
         for alarm in resources(template, "AWS::CloudWatch::Alarm").values()
-        if member in alarm["Properties"]["AlarmName"]
+        # The central stack's own alarm (on its undelivered alerts) has no member's name.
+        if member in alarm["Properties"].get("AlarmName", "")
     }
 
 
@@ -473,3 +474,23 @@ def test_no_cdk_nag_finding(central_app: App, pack: RulePack) -> None:
         for violation in report.violations
         for resource in violation.violating_resources
     ] == []
+
+
+def test_an_alert_the_central_topic_could_not_deliver_raises_an_alarm_without_action(
+    central: dict[str, Any],
+) -> None:
+    queue, _ = only(central, "AWS::SQS::Queue", "Undelivered")
+    [alarm] = [
+        a["Properties"]
+        for k, a in resources(central, "AWS::CloudWatch::Alarm").items()
+        if k.startswith("AlertsUndelivered")
+    ]
+
+    # The subscriptions' dead letters, watched; notifying would go the way that failed
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert dimensions == {"QueueName": {"Fn::GetAtt": [queue, "QueueName"]}}
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Threshold"] == 1 and "AlarmActions" not in alarm
+    # and shown on the central dashboard
+    [dashboard] = resources(central, "AWS::CloudWatch::Dashboard").values()
+    assert "AlertsUndelivered" in json.dumps(dashboard["Properties"]["DashboardBody"])
