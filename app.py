@@ -33,9 +33,9 @@ from infra.config.estate import (
 )
 from infra.constructs.nag import check
 from infra.estate.central import CentralStack
-from infra.estate.member import Membership
+from infra.estate.member import Member, MemberParts, Membership
+from infra.estate.stack_set import MemberStackSet
 from infra.stack import BackupOrchestratorStack
-from infra.stack_set import MemberStackSet
 
 __all__ = ["STACK_NAME", "build", "build_estate", "command_line_context", "default_context", "main"]
 
@@ -66,16 +66,20 @@ def build_estate(app: App, estate: Estate) -> list[Stack]:
     for deployment in estate.deployments:
         account, region = deployment.account, deployment.region
         stage = Stage(app, f"Deploy-{account}-{region}")
-        stacks.append(
-            BackupOrchestratorStack(
-                stage,
-                STACK_NAME,
-                config=deployment.config,
-                env=Environment(account=account, region=region),
-                stack_name=deployment.stack_name,
-                estate=Membership(estate.monitoring_account, estate.sinks.get(region)),
-            )
+        stack = BackupOrchestratorStack(
+            stage,
+            STACK_NAME,
+            config=deployment.config,
+            env=Environment(account=account, region=region),
+            stack_name=deployment.stack_name,
         )
+        Member(
+            stack,
+            "Estate",
+            membership=Membership(estate.monitoring_account, estate.sinks.get(region)),
+            parts=MemberParts.of(stack.body),
+        )
+        stacks.append(stack)
         check(stage, deployment.config.nag_packs)
     monitoring = estate.monitoring_account
     for region in estate.regions if monitoring else ():

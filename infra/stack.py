@@ -20,7 +20,6 @@ from infra.constructs.scheduling import BackupSchedule, retry_prefix
 from infra.constructs.state_machines import may_alert
 from infra.constructs.storage import Storage
 from infra.constructs.tracker import Tracker
-from infra.estate.member import Member, MemberParts, Membership
 
 # The roles OpsWorks CM's console and documentation create (service role, instance profile and
 # the role in it): what a drill may pass unless the drill context keys name others.
@@ -51,8 +50,7 @@ class DrillRoles:
 
 
 class BackupOrchestratorStack(Stack):
-    """The stack of one account-region. `estate`: its place in an estate of many (what
-    infra/estate/member.py adds); None, the default, is the single stack of before."""
+    """The stack of one account-region (in an estate, infra/estate/member.py adds to it)."""
 
     def __init__(
         self,
@@ -60,22 +58,22 @@ class BackupOrchestratorStack(Stack):
         construct_id: str,
         *,
         config: Config,
-        estate: Membership | None = None,
         **kwargs: object,
     ):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        self.body = OrchestratorBody(self, config=config, estate=estate)
+        self.body = OrchestratorBody(self, config=config)
         self.config = config
         self.tracker, self.drill = self.body.tracker, self.body.drill
         self.function, self.schedule = self.body.function, self.body.schedule
-        self.monitoring, self.member = self.body.monitoring, self.body.member
+        self.monitoring = self.body.monitoring
 
 
 class OrchestratorBody:
     """Everything the stack holds, added to `stack` itself (so the logical IDs are the single
-    stack's): built by BackupOrchestratorStack, and by the StackSet's stack (infra/stack_set.py)."""
+    stack's): built by BackupOrchestratorStack, and by the StackSet's stack
+    (infra/estate/stack_set.py)."""
 
-    def __init__(self, stack: Stack, *, config: Config, estate: Membership | None) -> None:
+    def __init__(self, stack: Stack, *, config: Config) -> None:
         self.stack = stack
         self.config = config
         log_groups = LogGroups(
@@ -106,6 +104,7 @@ class OrchestratorBody:
             log_groups=log_groups,
         )
         self.function = orchestrator.function
+        self.orchestrator_role = orchestrator.role
         self.schedule = BackupSchedule(
             stack,
             config=config,
@@ -126,20 +125,6 @@ class OrchestratorBody:
             rpo_hours=config.rpo,
         )
         self._build_outputs(alerts, storage)
-        self.member = (
-            None
-            if estate is None
-            else Member(
-                stack,
-                "Estate",
-                membership=estate,
-                parts=MemberParts(
-                    monitoring=self.monitoring,
-                    function=self.function,
-                    role=orchestrator.role,
-                ),
-            )
-        )
 
     def _build_state_machines(
         self,

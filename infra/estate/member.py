@@ -28,6 +28,7 @@ from infra.config.estate import (
 )
 from infra.constructs.monitoring import Monitoring, product_metric
 from infra.constructs.nag import NO_RESOURCE_LEVEL, acknowledge, acknowledge_rule, inline_policy
+from infra.stack import OrchestratorBody
 
 # Exactly what `owcm-backup status --deployments` reads in a member account-region: the servers,
 # their tags, the backups and the account's limits (cli/owcm_backup/estate.py). OpsWorks CM has
@@ -64,6 +65,10 @@ class MemberParts:
     monitoring: Monitoring
     function: lambda_.Function
     role: iam.Role
+
+    @classmethod
+    def of(cls, body: OrchestratorBody) -> MemberParts:
+        return cls(body.monitoring, body.function, body.orchestrator_role)
 
 
 class Member(Construct):

@@ -27,7 +27,7 @@ from constructs import Construct
 from infra.config import Config
 from infra.config.estate import STACK_NAME, Organization
 from infra.constructs.nag import acknowledge, acknowledge_rule
-from infra.estate.member import NO_SINK_WARNING, Membership
+from infra.estate.member import NO_SINK_WARNING, Member, MemberParts, Membership
 from infra.stack import OrchestratorBody
 
 # A region the monitoring account has no sink in yet (monitoringSinks) has this in the mapping.
@@ -63,11 +63,14 @@ class MemberStackSetStack(StackSetStack):
                 mapping={r: {"Arn": sinks.get(r, NO_SINK)} for r in organization.regions},
             )
             sink = mapping.find_in_map(Aws.REGION, "Arn")
-        self.body = OrchestratorBody(
-            self, config=config, estate=Membership(monitoring_account, sink)
+        self.body = OrchestratorBody(self, config=config)
+        member = Member(
+            self,
+            "Estate",
+            membership=Membership(monitoring_account, sink),
+            parts=MemberParts.of(self.body),
         )
-        member = self.body.member
-        if member is not None and member.link is not None:
+        if member.link is not None:
             member.link.cfn_options.condition = CfnCondition(
                 self,
                 "HasMonitoringSink",
