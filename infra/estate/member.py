@@ -50,9 +50,10 @@ NO_SINK_WARNING = "owcm-backup:noMonitoringSink"
 
 @dataclass(frozen=True)
 class Membership:
-    """The member's place in the estate: the monitoring account (None: no central stack; the
-    read-only role is then trusted by the member's own account) and the sink ARN of the central
-    stack of its region (None: not deployed yet, or no monitoring account)."""
+    """The member's place in the estate: the monitoring account (None: no central stack, no
+    read-only role, no central alerts: the member is the single stack, its orchestrator role
+    named per region) and the sink ARN of the central stack of its region (None: not deployed
+    yet, or no monitoring account)."""
 
     monitoring_account: str | None
     sink_arn: str | None = None
@@ -86,12 +87,12 @@ class Member(Construct):
         # The orchestrator's role is named, so the central topic's and key's policies can name it.
         role = cast(iam.CfnRole, parts.role.node.default_child)
         role.role_name = orchestrator_role_name(region)
-        self.read_only_role = self._build_read_only_role(
-            scope, monitoring or stack.account, region, parts
-        )
+        self.read_only_role: iam.Role | None = None
         self.link: oam.CfnLink | None = None
         if monitoring is None:
             return
+        # Only the monitoring account reads the estate (owcm-backup status --deployments).
+        self.read_only_role = self._build_read_only_role(scope, monitoring, region, parts)
         central = central_topic_arn(monitoring, region, Aws.PARTITION)
         self._alert_central(scope, central, monitoring, region, parts)
         if membership.sink_arn is None:

@@ -374,3 +374,28 @@ def test_the_synth_summary_lists_every_stack_of_the_estate_with_the_packs_verdic
     # The member without its region's sink is a warning, not a finding.
     assert f"Warning: No monitoringSinks entry for {UNLINKED}" in out
     assert f"Warning: No monitoringSinks entry for {LINKED}" not in out
+
+
+def test_without_a_monitoring_account_a_member_is_the_single_stack_and_no_more(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    app = synthesized_app(
+        {"deployments": [{"account": A, "region": LINKED}]},
+        tmp_path_factory.mktemp("cdk.out.alone"),
+    )
+    [stack] = [c for c in app.node.find_all() if isinstance(c, Stack)]
+    stage = Stage.of(stack)
+    assert stage is not None
+    template = json.loads((Path(stage.synth().directory) / stack.template_file).read_text())
+    roles = {
+        r["Properties"].get("RoleName") for r in resources(template, "AWS::IAM::Role").values()
+    }
+    _, function = lambda_function(template)
+
+    # No role for a monitoring account that is not there, no link, no central alerts
+    assert read_only_role_name(LINKED) not in roles
+    assert resources(template, "AWS::Oam::Link") == {}
+    assert "CENTRAL_ALERT_TOPIC_ARN" not in function["Properties"]["Environment"]["Variables"]
+    # the single stack's alarms and no more; its orchestrator role named per region all the same
+    assert len(resources(template, "AWS::CloudWatch::Alarm")) == 14
+    assert orchestrator_role_name(LINKED) in roles
