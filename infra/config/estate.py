@@ -30,6 +30,8 @@ CENTRAL_TOPIC = "opsworks-cm-backup-central-alerts"
 # The orchestrator function's role in a member stack: named, so that the central topic's and key's
 # policies can name it (aws:PrincipalArn); the region is part of the name (IAM is account-wide).
 ORCHESTRATOR_ROLE = "OpsWorksCMBackupOrchestrator"
+DELEGATED_ADMIN = "delegatedAdmin"
+DEPLOY_FROM = (DELEGATED_ADMIN, "managementAccount")
 ESTATE_KEYS = ("deployments", "monitoringAccount", "monitoringSinks", "organizationUnits")
 
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -63,6 +65,13 @@ class Organization:
     units: tuple[str, ...]
     regions: tuple[str, ...]
     asset_bucket_prefix: str
+    # The account the StackSet is deployed from: a delegated administrator of CloudFormation
+    # StackSets, or the organization's management account itself.
+    deploy_from: str = DELEGATED_ADMIN
+
+    @property
+    def delegated_admin(self) -> bool:
+        return self.deploy_from == DELEGATED_ADMIN
 
 
 @dataclass(frozen=True)
@@ -183,7 +192,7 @@ def _organization(value: Any) -> Organization:
             'assetBucketPrefix, for example {"ids": ["ou-ab12-cdef3456"], '
             '"regions": ["eu-west-1"], "assetBucketPrefix": "acme-owcm-assets"}'
         )
-    unknown = sorted(set(value) - {"ids", "regions", "assetBucketPrefix"})
+    unknown = sorted(set(value) - {"ids", "regions", "assetBucketPrefix", "deployFrom"})
     if unknown:
         raise ConfigError(f"context key {key}.{unknown[0]}: is not a known field")
     ids, regions = value.get("ids"), value.get("regions")
@@ -205,7 +214,13 @@ def _organization(value: Any) -> Organization:
             f"context key {key}.assetBucketPrefix={prefix!r}: must be the start of the S3 "
             "bucket names that hold the assets in each region (<prefix>-<region>), lower case"
         )
-    return Organization(tuple(ids), tuple(dict.fromkeys(regions)), prefix)
+    deploy_from = value.get("deployFrom", DELEGATED_ADMIN)
+    if deploy_from not in DEPLOY_FROM:
+        raise ConfigError(
+            f"context key {key}.deployFrom={deploy_from!r}: must be {' or '.join(DEPLOY_FROM)} "
+            "(the account the StackSet is deployed from)"
+        )
+    return Organization(tuple(ids), tuple(dict.fromkeys(regions)), prefix, deploy_from)
 
 
 def _sinks(value: Any, monitoring: str | None) -> dict[str, str]:

@@ -124,7 +124,9 @@ class MemberStackSet(Stack):
                 regions=list(organization.regions),
                 organizational_units=list(organization.units),
             ),
-            deployment_type=DeploymentType.service_managed(auto_deploy_enabled=True),
+            deployment_type=DeploymentType.service_managed(
+                auto_deploy_enabled=True, delegated_admin=organization.delegated_admin
+            ),
             # The member names its roles (the read-only role, the orchestrator's).
             capabilities=[Capability.NAMED_IAM],
             template=StackSetTemplate.from_stack_set_stack(self.member),

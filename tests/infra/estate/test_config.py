@@ -67,6 +67,11 @@ def two(**second: Any) -> list[dict[str, Any]]:
             id="OU region",
         ),
         pytest.param(
+            {"organizationUnits": {**OU, "deployFrom": "root"}},
+            "organizationUnits.deployFrom",
+            id="OU deployed from",
+        ),
+        pytest.param(
             {"deployments": two(), "monitoringAccount": "me"}, "monitoringAccount", id="monitoring"
         ),
         pytest.param(

@@ -341,6 +341,32 @@ def test_the_stack_set_deploys_to_the_ous_automatically(estate: Synthesized) -> 
     assert group["DeploymentTargets"]["OrganizationalUnitIds"] == OUS
     assert group["Regions"] == [LINKED, UNLINKED]
     assert "CAPABILITY_NAMED_IAM" in properties["Capabilities"]
+    # From a delegated administrator unless the config says the management account
+    assert properties["CallAs"] == "DELEGATED_ADMIN"
+
+
+def test_the_stack_set_is_deployed_as_self_from_the_management_account() -> None:
+    from aws_cdk.assertions import Template
+
+    from app import default_context
+    from infra.config import from_context
+    from infra.config.estate import Organization
+    from infra.estate.stack_set import MemberStackSet
+
+    organization = Organization(tuple(OUS), (LINKED,), "acme-owcm-assets", "managementAccount")
+    stack = MemberStackSet(
+        App(),
+        "OpsWorksCMBackupStackSet",
+        config=from_context(default_context()),
+        organization=organization,
+        monitoring_account=None,
+        sinks={},
+    )
+
+    [stack_set] = (
+        Template.from_stack(stack).find_resources("AWS::CloudFormation::StackSet").values()
+    )
+    assert stack_set["Properties"]["CallAs"] == "SELF"
 
 
 def test_the_stack_sets_member_links_only_where_a_sink_is_known(estate: Synthesized) -> None:
