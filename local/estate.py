@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from infra.config.estate import (
@@ -45,6 +44,7 @@ from infra.config.estate import (
 )
 from local.cloud import LocalCloud, pseudo_parameters, resolve, synthesized_app
 from local.emulator.inprocess import RawBody
+from local.hooks import BuiltinHook
 from local.runtime import LocalLambdaContext
 
 MONITORING_ACCOUNT = "999999999999"
@@ -144,13 +144,13 @@ def as_account(account: str, variables: Mapping[str, str] | None = None) -> Iter
         boto3.DEFAULT_SESSION = None
 
 
-class TrustChecks:
+class TrustChecks(BuiltinHook):
     """While installed, STS AssumeRole is refused AccessDenied, as IAM refuses it, when the
     role does not exist or its trust policy does not name the caller's account (moto assumes
     any ARN). Roles named LOCAL_ROLE (this module's own way to an account) are let through."""
 
     def __init__(self) -> None:
-        self._entry = (TRUST_EVENT, self._before_call)
+        super().__init__(TRUST_EVENT, self._before_call)
 
     def _before_call(
         self, params: Mapping[str, Any], request_signer: Any = None, **_: Any
@@ -183,16 +183,6 @@ class TrustChecks:
             aws_session_token=frozen.token,
         )
         return str(sts.get_caller_identity()["Account"])
-
-    def install(self) -> TrustChecks:
-        botocore.handlers.BUILTIN_HANDLERS.append(self._entry)
-        boto3.DEFAULT_SESSION = None
-        return self
-
-    def uninstall(self) -> None:
-        if self._entry in botocore.handlers.BUILTIN_HANDLERS:
-            botocore.handlers.BUILTIN_HANDLERS.remove(self._entry)
-        boto3.DEFAULT_SESSION = None
 
 
 def add_read_only_role(account: str, region: str, monitoring_account: str) -> str:

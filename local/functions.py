@@ -17,11 +17,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-import boto3
-import botocore.handlers
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 
 from local.emulator.inprocess import RawBody
+from local.hooks import BuiltinHook
 from local.runtime import LocalLambdaContext
 
 EVENT = "before-send.lambda.Invoke"
@@ -43,7 +42,7 @@ def function_name(url: str) -> str:
     return named
 
 
-class InProcessFunctions:
+class InProcessFunctions(BuiltinHook):
     """While installed, Invoke calls of the functions in `handlers` (name -> handler path) run
     here; any other function is left to whoever else answers (moto)."""
 
@@ -51,7 +50,7 @@ class InProcessFunctions:
         self.handlers = dict(handlers)
         self.region, self.account = region, account
         self.invocations: list[tuple[str, Any]] = []
-        self._entry = (EVENT, self._before_send)
+        super().__init__(EVENT, self._before_send)
 
     def _before_send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
         name = function_name(request.url)
@@ -74,14 +73,3 @@ class InProcessFunctions:
             answer = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
         body = json.dumps(answer, default=str).encode()
         return AWSResponse(request.url, 200, headers, RawBody(body))
-
-    def install(self) -> InProcessFunctions:
-        botocore.handlers.BUILTIN_HANDLERS.append(self._entry)
-        # The default session read the handler list when it was made; start a fresh one.
-        boto3.DEFAULT_SESSION = None
-        return self
-
-    def uninstall(self) -> None:
-        if self._entry in botocore.handlers.BUILTIN_HANDLERS:
-            botocore.handlers.BUILTIN_HANDLERS.remove(self._entry)
-        boto3.DEFAULT_SESSION = None
